@@ -1,0 +1,97 @@
+#include "common/listener.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/SocketAddress.h>
+
+#include "common/unique_fd.h"
+
+namespace common {
+namespace {
+
+namespace fs = std::filesystem;
+
+void remove_stale_socket(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return;
+  if (!S_ISSOCK(st.st_mode)) throw ListenError("not a socket, refusing to replace: " + path);
+  if (unix_socket_in_use(path)) throw ListenError("address in use: unix:" + path);
+  ::unlink(path.c_str());
+}
+
+Poco::Net::ServerSocket listen_unix(const std::string& path, int backlog) {
+  if (path.size() >= sizeof(sockaddr_un::sun_path))
+    throw ListenError("unix socket path too long (max 107 bytes): " + path);
+  fs::path parent = fs::absolute(path).parent_path();
+  ensure_private_dir(parent.string());
+  remove_stale_socket(path);
+  // The umask makes the socket 0600 from its first moment; chmod after bind would leave a window.
+  mode_t old_mask = ::umask(0177);
+  try {
+    Poco::Net::ServerSocket socket(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, path),
+                                   backlog);
+    ::umask(old_mask);
+    return socket;
+  } catch (const Poco::Exception& e) {
+    ::umask(old_mask);
+    throw ListenError("cannot listen on unix:" + path + ": " + e.displayText());
+  }
+}
+
+Poco::Net::ServerSocket listen_tcp(const Address& address, int backlog) {
+  try {
+    Poco::Net::SocketAddress where = address.host.empty()
+        ? Poco::Net::SocketAddress(address.port)
+        : Poco::Net::SocketAddress(address.host, address.port);
+    Poco::Net::ServerSocket socket;
+    socket.bind(where, /*reuseAddress=*/true, /*reusePort=*/false);
+    socket.listen(backlog);
+    return socket;
+  } catch (const Poco::Net::NetException& e) {
+    if (e.code() == EADDRINUSE || std::strstr(e.what(), "in use") ||
+        e.displayText().find("in use") != std::string::npos)
+      throw ListenError("address in use: " + address.to_string());
+    throw ListenError("cannot listen on " + address.to_string() + ": " + e.displayText());
+  } catch (const Poco::Exception& e) {
+    throw ListenError("cannot listen on " + address.to_string() + ": " + e.displayText());
+  }
+}
+
+}  // namespace
+
+void ensure_private_dir(const std::string& dir) {
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return;
+  if (fs::exists(dir, ec)) throw ListenError("not a directory: " + dir);
+  fs::create_directories(dir, ec);
+  if (ec) throw ListenError("cannot create " + dir + ": " + ec.message());
+  ::chmod(dir.c_str(), 0700);
+}
+
+bool unix_socket_in_use(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+}
+
+Poco::Net::ServerSocket open_listener(const Address& address, int backlog) {
+  if (address.kind == Address::Kind::kUnix) return listen_unix(address.path, backlog);
+  return listen_tcp(address, backlog);
+}
+
+void remove_listener(const Address& address) noexcept {
+  if (address.kind == Address::Kind::kUnix) ::unlink(address.path.c_str());
+}
+
+}  // namespace common

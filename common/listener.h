@@ -1,0 +1,34 @@
+// Opens the listening socket of either binary from an Address, with the safety DESIGN.md asks for:
+// a unix socket is created 0600 (its folder 0700 when we create it), a stale socket file left by a
+// dead process is removed first, and a live one or a busy tcp port is a clear error.
+#pragma once
+
+#include <stdexcept>
+
+#include <Poco/Net/ServerSocket.h>
+
+#include "common/address.h"
+
+namespace common {
+
+// One line for the user ("address in use: tcp:127.0.0.1:8080"); main prints it and exits 2.
+class ListenError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Binds and listens. REQUIRES: called before any thread is started (it sets the umask briefly, which
+// is process-wide). Throws ListenError.
+Poco::Net::ServerSocket open_listener(const Address& address, int backlog = 1024);
+
+// Removes a unix socket file made by open_listener; a no-op for tcp.
+void remove_listener(const Address& address) noexcept;
+
+// True when something accepts connections on the unix socket at `path`.
+bool unix_socket_in_use(const std::string& path);
+
+// Creates `dir` (and missing parents) with mode 0700 when it does not exist; throws ListenError when
+// it cannot, or when it exists and is not a directory.
+void ensure_private_dir(const std::string& dir);
+
+}  // namespace common

@@ -1,0 +1,76 @@
+// One function's fn.config.json (snake_case keys, as FastFN's), parsed and validated. A function
+// folder may hold this file to choose its runtime and format, wrap any CLI with "command", claim
+// other routes, restrict methods, and set limits, environment and gateway admission (worker_pool).
+// The root of the functions dir may hold one too, for "assets" only. Parsing is pure (text in,
+// struct or one error line out); a broken file makes discovery skip that function, never the
+// gateway.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tl/expected.hpp>
+#include <vector>
+
+namespace gateway {
+
+enum class Format { kCgi, kHttp };
+
+// "cgi" or "http", as fastfn-watchdog's --format takes it.
+std::string_view format_name(Format format) noexcept;
+
+// Gateway admission per function (FastFN's worker_pool). Absent from fn.config.json = disabled.
+struct WorkerPoolConfig {
+  bool enabled = false;
+  std::uint32_t max_workers = 0;  // requests in flight; 0 = unlimited
+  std::uint32_t max_queue = 0;    // requests waiting beyond max_workers; 0 = none wait
+  std::chrono::milliseconds queue_timeout{
+      0};                     // 0 = no limit of its own (the timeout still applies)
+  int overflow_status = 429;  // 429 or 503
+};
+
+// Static files served by the gateway; only the root fn.config.json may set this.
+struct AssetsConfig {
+  std::string dir;  // relative in the file; discovery makes it absolute
+  bool run_worker_first = false;
+};
+
+struct FunctionConfig {
+  std::optional<std::string> runtime;  // python | node | sh | exec
+  std::optional<Format> format;
+  // argv; empty = none. A relative first element with a '/' is made absolute against the
+  // function's folder; a bare name ("python3") is left for PATH.
+  std::vector<std::string> command;
+  std::optional<std::vector<std::string>> routes;  // normalized: no trailing '/' except "/"
+  std::vector<std::string> methods;                // uppercase, no duplicates; empty = all
+  std::optional<std::uint64_t> timeout_ms, idle_timeout_ms, max_body_bytes;
+  std::optional<std::uint64_t> min_instances, max_instances, max_requests;
+  std::optional<int> daemons;  // 1..64
+  std::map<std::string, std::string> env;
+  std::optional<WorkerPoolConfig> worker_pool;
+  bool include_debug_headers = false;
+};
+
+// Parses the fn.config.json of the function in `function_dir` (absolute). `display_path` names
+// the file in the error, which is one line: `<display_path>: key "<key>": expected ..., got ...`.
+tl::expected<FunctionConfig, std::string> parse_function_config(
+    std::string_view text, const std::string& display_path,
+    const std::filesystem::path& function_dir);
+
+// Parses the functions dir's own fn.config.json, where only "assets" is allowed. Returns nullopt
+// when it sets no assets.
+tl::expected<std::optional<AssetsConfig>, std::string> parse_root_config(
+    std::string_view text, const std::string& display_path);
+
+// A route as fn.config.json and discovery produce it: starts with '/', segments of URL path
+// characters (no '%', '?', '#', spaces), no empty, "." or ".." segment, no trailing '/' except "/".
+bool is_valid_route(std::string_view route);
+
+// A name usable as a function name and as the route "/" + name ("hello", "api/users").
+bool is_valid_function_name(std::string_view name);
+
+}  // namespace gateway

@@ -1,0 +1,449 @@
+#include "gateway/discovery.h"
+
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using gateway::DiscoveryResult;
+using gateway::FunctionSpec;
+using gateway::GatewayConfig;
+
+// A functions dir in a fresh temp folder, removed at the end of the test.
+class TempTree {
+ public:
+  TempTree() {
+    std::string pattern = (fs::temp_directory_path() / "fastfn-discovery-XXXXXX").string();
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    base_ = pattern;
+    fs::create_directories(root());
+    config.functions_dir = root().string();
+  }
+  ~TempTree() {
+    std::error_code ec;
+    fs::remove_all(base_, ec);
+  }
+  TempTree(const TempTree&) = delete;
+  TempTree& operator=(const TempTree&) = delete;
+
+  fs::path root() const { return base_ / "functions"; }
+
+  void write(const std::string& rel, const std::string& content, bool executable = false) const {
+    const fs::path path = root() / rel;
+    fs::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+    if (executable) fs::permissions(path, fs::perms::owner_exec, fs::perm_options::add);
+  }
+
+  DiscoveryResult discover() const { return gateway::discover(config); }
+
+  GatewayConfig config;
+
+ private:
+  fs::path base_;
+};
+
+std::vector<std::string> names(const DiscoveryResult& r) {
+  std::vector<std::string> out;
+  for (const auto& f : r.functions) out.push_back(f.name);
+  return out;
+}
+
+const FunctionSpec& find(const DiscoveryResult& r, const std::string& name) {
+  const auto it = std::find_if(r.functions.begin(), r.functions.end(),
+                               [&](const FunctionSpec& f) { return f.name == name; });
+  REQUIRE_MESSAGE(it != r.functions.end(), "no function " << name);
+  return *it;
+}
+
+bool has_problem(const DiscoveryResult& r, const std::string& text) {
+  return std::any_of(r.problems.begin(), r.problems.end(),
+                     [&](const std::string& p) { return p.find(text) != std::string::npos; });
+}
+
+using Argv = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("discovery: each handler kind") {
+  TempTree t;
+  t.write("py/handler.py", "print('hi')\n");
+  t.write("js/handler.js", "");
+  t.write("mjs/handler.mjs", "");
+  t.write("shell/handler.sh", "echo hi\n");
+  t.write("bin/handler", "#!/bin/sh\necho hi\n", true);
+  t.write("notexec/handler", "#!/bin/sh\n");
+  const auto r = t.discover();
+  CHECK(names(r) == Argv{"bin", "js", "mjs", "py", "shell"});
+  const auto& py = find(r, "py");
+  CHECK(py.runtime == "python");
+  CHECK(py.command == Argv{"python3", "handler.py"});
+  CHECK(py.routes == Argv{"/py"});
+  CHECK(py.dir == t.root() / "py");
+  CHECK(py.workdir == py.dir);
+  CHECK(py.dir.is_absolute());
+  CHECK(py.format == gateway::Format::kCgi);
+  CHECK(py.daemons == 1);
+  CHECK_FALSE(py.worker_pool.enabled);
+  CHECK_FALSE(py.remote);
+  CHECK(find(r, "js").command == Argv{"node", "handler.js"});
+  CHECK(find(r, "mjs").command == Argv{"node", "handler.mjs"});
+  CHECK(find(r, "shell").command == Argv{"sh", "handler.sh"});
+  CHECK(find(r, "shell").runtime == "sh");
+  CHECK(find(r, "bin").command == Argv{"./handler"});
+  CHECK(find(r, "bin").runtime == "exec");
+  CHECK(has_problem(r, "notexec/handler: not executable, ignored"));
+}
+
+TEST_CASE("discovery: binaries and daemons come from the gateway config") {
+  TempTree t;
+  t.write("a/handler.py", "");
+  t.write("b/handler.js", "");
+  t.write("c/handler.js", "");
+  t.write("c/fn.config.json", R"({"daemons": 5})");
+  t.config.runtime_binaries["python"] = "python3.12";
+  t.config.runtime_daemons["node"] = 3;
+  const auto r = t.discover();
+  CHECK(find(r, "a").command == Argv{"python3.12", "handler.py"});
+  CHECK(find(r, "a").daemons == 1);
+  CHECK(find(r, "b").daemons == 3);
+  CHECK(find(r, "c").daemons == 5);
+}
+
+TEST_CASE("discovery: nested functions each get their own route") {
+  TempTree t;
+  t.write("api/handler.js", "");
+  t.write("api/users/handler.py", "");
+  t.write("api/users/admin/deep/handler.sh", "");
+  t.write("api/empty/README.md", "");
+  const auto r = t.discover();
+  CHECK(names(r) == Argv{"api", "api/users", "api/users/admin/deep"});
+  CHECK(find(r, "api").routes == Argv{"/api"});
+  CHECK(find(r, "api/users").routes == Argv{"/api/users"});
+  CHECK(find(r, "api/users/admin/deep").routes == Argv{"/api/users/admin/deep"});
+  CHECK(r.problems.empty());
+}
+
+TEST_CASE("discovery: private, hidden, dependency and asset folders are not walked") {
+  TempTree t;
+  t.write(".git/handler.py", "");
+  t.write(".hidden/sub/handler.py", "");
+  t.write("_shared/handler.py", "");
+  t.write("_shared/sub/handler.py", "");
+  t.write("node_modules/pkg/handler.js", "");
+  t.write("web/node_modules/pkg/handler.js", "");
+  t.write("web/__pycache__/handler.py", "");
+  t.write("web/handler.js", "");
+  t.write("public/handler.py", "");
+  t.write("public/sub/handler.py", "");
+  SUBCASE("without assets, public is a function") {
+    CHECK(names(t.discover()) == Argv{"public", "public/sub", "web"});
+  }
+  SUBCASE("the assets dir is excluded") {
+    t.write("fn.config.json", R"({"assets": {"dir": "public/", "run_worker_first": true}})");
+    const auto r = t.discover();
+    CHECK(names(r) == Argv{"web"});
+    REQUIRE(r.assets.has_value());
+    CHECK(r.assets->dir == (t.root() / "public").string());
+    CHECK(r.assets->run_worker_first);
+    CHECK(r.problems.empty());
+  }
+  SUBCASE("a missing assets dir is reported, not fatal") {
+    t.write("fn.config.json", R"({"assets": {"dir": "dist"}})");
+    const auto r = t.discover();
+    REQUIRE(r.assets.has_value());
+    CHECK(has_problem(r, "assets dir"));
+    CHECK(names(r).size() == 3);
+  }
+  SUBCASE("a broken root config is reported, the functions remain") {
+    t.write("fn.config.json", R"({"assets": {"dir": "../etc"}})");
+    const auto r = t.discover();
+    CHECK_FALSE(r.assets.has_value());
+    CHECK(has_problem(r, "fn.config.json: key \"assets.dir\": expected"));
+    CHECK(names(r).size() == 3);
+  }
+}
+
+TEST_CASE("discovery: two handlers in one folder, the runtimes order decides") {
+  TempTree t;
+  t.write("hello/handler.py", "");
+  t.write("hello/handler.js", "");
+  SUBCASE("default order: python") {
+    const auto r = t.discover();
+    CHECK(find(r, "hello").runtime == "python");
+    CHECK(r.problems ==
+          Argv{"route /hello: python function \"hello\" wins over node (FN_RUNTIMES order)"});
+  }
+  SUBCASE("node first") {
+    t.config.runtimes = {"node", "python"};
+    const auto r = t.discover();
+    CHECK(find(r, "hello").runtime == "node");
+    CHECK(r.problems ==
+          Argv{"route /hello: node function \"hello\" wins over python (FN_RUNTIMES order)"});
+  }
+  SUBCASE("fn.config.json's runtime chooses") {
+    t.write("hello/fn.config.json", R"({"runtime": "node"})");
+    const auto r = t.discover();
+    CHECK(find(r, "hello").runtime == "node");
+    CHECK(r.problems.empty());
+  }
+  SUBCASE("a runtime with no handler in the folder") {
+    t.write("hello/fn.config.json", R"({"runtime": "sh"})");
+    const auto r = t.discover();
+    CHECK(r.functions.empty());
+    CHECK(has_problem(r, "key \"runtime\": \"sh\" but the folder has no handler for it"));
+  }
+  SUBCASE("a disabled runtime leaves the other") {
+    t.config.runtimes = {"node"};
+    const auto r = t.discover();
+    CHECK(find(r, "hello").runtime == "node");
+    CHECK(r.problems == Argv{"function \"hello\": runtime python is disabled (not in FN_RUNTIMES), "
+                             "skipped"});
+  }
+}
+
+TEST_CASE("discovery: two functions claiming one route") {
+  TempTree t;
+  t.write("a/handler.js", "");
+  t.write("a/fn.config.json", R"({"routes": ["/shared", "/a"]})");
+  t.write("b/handler.py", "");
+  t.write("b/fn.config.json", R"({"routes": ["/shared"]})");
+  SUBCASE("the runtimes order decides") {
+    const auto r = t.discover();
+    CHECK(find(r, "b").routes == Argv{"/shared"});
+    CHECK(find(r, "a").routes == Argv{"/a"});
+    CHECK(r.problems == Argv{"route /shared: python function \"b\" wins over node function \"a\" "
+                             "(FN_RUNTIMES order)"});
+  }
+  SUBCASE("same runtime: first by name; a function with no route left is dropped") {
+    t.write("a/handler.py", "");
+    t.write("a/fn.config.json", R"({"routes": ["/shared"], "runtime": "python"})");
+    const auto r = t.discover();
+    CHECK(names(r) == Argv{"a"});
+    CHECK(r.problems == Argv{"route /shared: python function \"a\" wins over python function \"b\" "
+                             "(same runtime: first by name)",
+                             "function \"b\": no route left, skipped"});
+  }
+  SUBCASE("a config route against a folder's default route") {
+    t.write("shared/handler.sh", "");
+    const auto r = t.discover();
+    CHECK(names(r) == Argv{"a", "b"});
+    CHECK(find(r, "b").routes == Argv{"/shared"});
+    CHECK(has_problem(r, "function \"shared\": no route left, skipped"));
+  }
+}
+
+TEST_CASE("discovery: a disabled runtime's functions are skipped") {
+  TempTree t;
+  t.write("a/handler.py", "");
+  t.write("b/handler.sh", "");
+  t.write("c/handler", "", true);
+  t.config.runtimes = {"python"};
+  const auto r = t.discover();
+  CHECK(names(r) == Argv{"a"});
+  CHECK(r.problems ==
+        Argv{"function \"b\": runtime sh is disabled (not in FN_RUNTIMES), skipped",
+             "function \"c\": runtime exec is disabled (not in FN_RUNTIMES), skipped"});
+}
+
+TEST_CASE("discovery: an invalid fn.config.json skips that function only") {
+  TempTree t;
+  t.write("good/handler.py", "");
+  t.write("bad/handler.py", "");
+  t.write("bad/fn.config.json", R"({"timeout_ms": "abc"})");
+  t.write("bad/child/handler.py", "");
+  t.write("broken/handler.py", "");
+  t.write("broken/fn.config.json", "{");
+  const auto r = t.discover();
+  CHECK(names(r) == Argv{"bad/child", "good"});
+  const std::string dir = t.config.functions_dir;
+  CHECK(r.problems ==
+        Argv{dir + "/bad/fn.config.json: key \"timeout_ms\": expected a non-negative integer, got "
+                   "\"abc\" (function skipped)",
+             dir + "/broken/fn.config.json: invalid JSON at offset 1: Missing a name for object "
+                   "member. (function skipped)"});
+}
+
+TEST_CASE("discovery: problems show the functions dir as configured") {
+  TempTree t;
+  t.write("bad/handler.py", "");
+  t.write("bad/fn.config.json", R"({"nope": 1})");
+  const fs::path cwd = fs::current_path();
+  fs::current_path(t.root().parent_path());
+  t.config.functions_dir = "./functions";
+  const auto r = t.discover();
+  fs::current_path(cwd);
+  REQUIRE(r.problems.size() == 1);
+  CHECK(r.problems[0].starts_with("functions/bad/fn.config.json: unknown key \"nope\""));
+}
+
+TEST_CASE("discovery: fn.config.json settings reach the spec") {
+  TempTree t;
+  t.write("tool/fn.config.json", R"({"command": ["./bin/run", "--flag"], "format": "http",
+      "methods": ["post"], "timeout_ms": 100, "max_body_bytes": 5, "min_instances": 1,
+      "max_instances": 2, "max_requests": 3, "idle_timeout_ms": 4, "env": {"A": "1"},
+      "worker_pool": {"max_workers": 2}, "include_debug_headers": true, "routes": ["/t/"]})");
+  t.write("tool/bin/run", "#!/bin/sh\n", true);
+  t.write("wrapped/fn.config.json", R"({"command": ["python3", "app.py"], "runtime": "python"})");
+  t.write("nothing/fn.config.json", R"({"timeout_ms": 1})");
+  const auto r = t.discover();
+  CHECK(names(r) == Argv{"tool", "wrapped"});
+  const auto& tool = find(r, "tool");
+  CHECK(tool.runtime == "exec");
+  CHECK(tool.command == Argv{(t.root() / "tool/bin/run").string(), "--flag"});
+  CHECK(tool.format == gateway::Format::kHttp);
+  CHECK(tool.methods == Argv{"POST"});
+  CHECK(tool.routes == Argv{"/t"});
+  CHECK(tool.timeout_ms == 100u);
+  CHECK(tool.max_body_bytes == 5u);
+  CHECK(tool.min_instances == 1u);
+  CHECK(tool.max_instances == 2u);
+  CHECK(tool.max_requests == 3u);
+  CHECK(tool.idle_timeout_ms == 4u);
+  CHECK(tool.env.at("A") == "1");
+  CHECK(tool.worker_pool.enabled);
+  CHECK(tool.worker_pool.max_workers == 2u);
+  CHECK(tool.worker_pool.overflow_status == 429);
+  CHECK(tool.include_debug_headers);
+  CHECK(find(r, "wrapped").runtime == "python");
+  CHECK(find(r, "wrapped").command == Argv{"python3", "app.py"});
+  CHECK(has_problem(r, "nothing/fn.config.json: no handler file and no \"command\""));
+}
+
+TEST_CASE("discovery: reserved routes are refused") {
+  TempTree t;
+  t.write("x/handler.py", "");
+  t.write("x/fn.config.json", R"({"routes": ["/_fn/health", "/x", "/console", "/_"]})");
+  t.write("y/handler.py", "");
+  t.write("y/fn.config.json", R"({"routes": ["/_/health"]})");
+  t.write("console/handler.py", "");
+  t.write("_fnord/handler.py", "");
+  const auto r = t.discover();
+  CHECK(names(r) == Argv{"x"});
+  CHECK(find(r, "x").routes == Argv{"/x"});
+  CHECK(has_problem(
+      r, "function \"x\": route /_fn/health is reserved (/_fn, /_/, /console), refused"));
+  CHECK(has_problem(r, "function \"x\": route /console is reserved"));
+  CHECK(has_problem(r, "function \"x\": route /_ is reserved"));
+  CHECK(has_problem(r, "function \"y\": route /_/health is reserved"));
+  CHECK(has_problem(r, "function \"y\": no route left, skipped"));
+  CHECK(has_problem(r, "function \"console\": route /console is reserved"));
+}
+
+TEST_CASE("discovery: runtime sockets") {
+  TempTree t;
+  t.write("hello/handler.py", "");
+  t.write("other/handler.py", "");
+  t.config.runtime_sockets = {{"hello", {"unix:/a.sock", "tcp:10.0.0.5:8080"}},
+                              {"remote/fn", {"tcp:10.0.0.6:80"}}};
+  const auto r = t.discover();
+  CHECK(names(r) == Argv{"hello", "other", "remote/fn"});
+  const auto& hello = find(r, "hello");
+  CHECK(hello.runtime == "python");
+  CHECK_FALSE(hello.remote);
+  CHECK(hello.external_sockets == Argv{"unix:/a.sock", "tcp:10.0.0.5:8080"});
+  CHECK(hello.daemons == 2);
+  CHECK(find(r, "other").external_sockets.empty());
+  const auto& remote = find(r, "remote/fn");
+  CHECK(remote.remote);
+  CHECK(remote.runtime == "remote");
+  CHECK(remote.routes == Argv{"/remote/fn"});
+  CHECK(remote.command.empty());
+  CHECK(remote.dir.empty());
+  CHECK(remote.external_sockets == Argv{"tcp:10.0.0.6:80"});
+  CHECK_FALSE(remote.fingerprint.empty());
+}
+
+TEST_CASE("discovery: a remote-only function wins its route") {
+  TempTree t;
+  t.write("a/handler.py", "");
+  t.write("a/fn.config.json", R"({"routes": ["/r"]})");
+  t.config.runtime_sockets = {{"r", {"unix:/r.sock"}}};
+  const auto r = t.discover();
+  CHECK(names(r) == Argv{"r"});
+  CHECK(has_problem(r,
+                    "route /r: remote function \"r\" wins over python function \"a\" "
+                    "(explicit runtime-sockets)"));
+}
+
+TEST_CASE("discovery: fingerprints change when a function changes") {
+  TempTree t;
+  t.write("hello/handler.py", "print(1)\n");
+  t.write("cfg/handler.sh", "");
+  t.write("cfg/fn.config.json", R"({"timeout_ms": 1})");
+  const auto first = t.discover();
+  const std::string hello = find(first, "hello").fingerprint;
+  const std::string cfg = find(first, "cfg").fingerprint;
+  CHECK(hello != cfg);
+  CHECK(find(t.discover(), "hello").fingerprint == hello);
+  SUBCASE("handler size") {
+    t.write("hello/handler.py", "print(12)\n");
+    CHECK(find(t.discover(), "hello").fingerprint != hello);
+    CHECK(find(t.discover(), "cfg").fingerprint == cfg);
+  }
+  SUBCASE("handler mtime") {
+    const fs::path file = t.root() / "hello/handler.py";
+    fs::last_write_time(file, fs::last_write_time(file) + std::chrono::seconds(5));
+    CHECK(find(t.discover(), "hello").fingerprint != hello);
+  }
+  SUBCASE("fn.config.json content") {
+    t.write("cfg/fn.config.json", R"({"timeout_ms": 2})");
+    CHECK(find(t.discover(), "cfg").fingerprint != cfg);
+  }
+  SUBCASE("gateway settings the function runs with") {
+    t.config.runtime_daemons["python"] = 2;
+    CHECK(find(t.discover(), "hello").fingerprint != hello);
+    CHECK(find(t.discover(), "cfg").fingerprint == cfg);
+  }
+  SUBCASE("not when another function appears") {
+    t.write("new/handler.py", "");
+    CHECK(find(t.discover(), "hello").fingerprint == hello);
+  }
+}
+
+TEST_CASE("discovery: odd trees") {
+  TempTree t;
+  SUBCASE("a missing functions dir") {
+    t.config.functions_dir = (t.root() / "nope").string();
+    t.config.runtime_sockets = {{"r", {"unix:/r.sock"}}};
+    const auto r = t.discover();
+    CHECK(names(r) == Argv{"r"});
+    CHECK(has_problem(r, "nope is not a folder"));
+  }
+  SUBCASE("a handler in the functions dir itself") {
+    t.write("handler.py", "");
+    const auto r = t.discover();
+    CHECK(r.functions.empty());
+    CHECK(has_problem(r, "handler.py: the functions dir itself is not a function"));
+  }
+  SUBCASE("a trailing slash on the functions dir") {
+    t.write("a/handler.py", "");
+    t.config.functions_dir += "/";
+    CHECK(find(t.discover(), "a").dir == t.root() / "a");
+  }
+  SUBCASE("a folder name not usable in a URL") {
+    t.write("hello world/handler.py", "");
+    const auto r = t.discover();
+    CHECK(r.functions.empty());
+    CHECK(has_problem(r, "name not usable in a URL path"));
+  }
+  SUBCASE("a symlink loop ends") {
+    t.write("a/handler.py", "");
+    fs::create_directory_symlink(t.root() / "a", t.root() / "a/loop");
+    const auto r = t.discover();
+    CHECK(names(r) == Argv{"a"});
+    CHECK(has_problem(r, "symlink loop"));
+  }
+  SUBCASE("a symlinked folder is an alias") {
+    t.write("a/handler.py", "");
+    fs::create_directory_symlink(t.root() / "a", t.root() / "b");
+    CHECK(names(t.discover()) == Argv{"a", "b"});
+  }
+}

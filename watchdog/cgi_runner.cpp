@@ -1,0 +1,140 @@
+#include "watchdog/cgi_runner.h"
+
+#include <signal.h>
+
+#include <cstdlib>
+
+#include "common/logging.h"
+#include "common/prometheus.h"
+#include "protocol/cgi_env.h"
+#include "watchdog/cgi_call.h"
+#include "watchdog/cgi_output.h"
+#include "watchdog/request_info.h"
+
+namespace watchdog {
+namespace {
+
+using common::Error;
+
+constexpr int kMaxLocalRedirects = 5;
+
+std::string path_env(const std::vector<std::string>& env) {
+  for (const auto& entry : env)
+    if (entry.starts_with("PATH=")) return entry.substr(5);
+  return "/usr/local/bin:/usr/bin:/bin";
+}
+
+}  // namespace
+
+CgiRunner::CgiRunner(const Options& options, std::vector<std::string> base_env)
+    : options_(options), base_env_(std::move(base_env)), command_(options.command) {
+  // Resolve once: posix_spawnp would search PATH on every request. A command that is not there yet
+  // is searched again per request, so installing it later works.
+  if (auto found = common::find_executable(command_[0], path_env(base_env_)); !found.empty())
+    command_[0] = found;
+}
+
+std::vector<std::string> CgiRunner::environment(const Invocation& invocation,
+                                                const Target& target) const {
+  RequestInfo info = request_info(invocation.request, options_.listen);
+  protocol::CgiRequest cgi;
+  cgi.method = target.method;
+  cgi.target = target.target;
+  cgi.script_name = info.script_name;
+  cgi.server_name = info.server_name;
+  cgi.server_port = info.server_port;
+  cgi.remote_addr = info.remote_addr;
+  cgi.remote_port = info.remote_port;
+  cgi.request_id = invocation.request_id;
+  cgi.headers = &invocation.request.head().headers;
+  cgi.has_body = target.with_body && invocation.request.has_body();
+  cgi.content_length = invocation.request.content_length().value_or(0);
+  cgi.server_protocol = invocation.request.head().version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  return protocol::build_cgi_env(cgi, base_env_);
+}
+
+common::Status CgiRunner::serve(Invocation& invocation) {
+  Target target{std::string(invocation.request.method()), std::string(invocation.request.target()),
+                true};
+  for (int hop = 0;; ++hop) {
+    std::optional<std::string> redirect;
+    if (auto ran = run_once(invocation, target, &redirect); !ran) return ran;
+    if (!redirect) return {};
+    if (hop == kMaxLocalRedirects)
+      return common::fail(Error::Code::kBadGateway, "too many local redirects");
+    // RFC 3875 6.2.2: serve the new path as if it had been requested, with a GET and no body.
+    target = Target{"GET", *redirect, false};
+  }
+}
+
+common::Status CgiRunner::run_once(Invocation& invocation, const Target& target,
+                                   std::optional<std::string>* redirect) {
+  common::SpawnOptions spawn{command_, environment(invocation, target), options_.workdir};
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return common::fail(Error::Code::kUnavailable, "the watchdog is shutting down");
+  }
+  auto child = common::Child::spawn(spawn);
+  if (!child) {
+    spawn_failures_.fetch_add(1, std::memory_order_relaxed);
+    return tl::unexpected(child.error());
+  }
+  spawns_.fetch_add(1, std::memory_order_relaxed);
+  track(child->pid(), true);
+  CgiOutput output(invocation.response, {options_.cgi_headers, options_.content_type,
+                                         invocation.request_id});
+  bool with_body = target.with_body && invocation.request.has_body();
+  CgiCall call(*child, with_body ? &invocation.request : nullptr, output,
+               {options_.name, invocation.request_id, options_.combine_output, options_.max_body,
+                invocation.deadline});
+  auto exit = call.run();
+  track(child->pid(), false);
+  if (!exit) {
+    if (exit.error().code == Error::Code::kTimeout) timeouts_.fetch_add(1, std::memory_order_relaxed);
+    if (invocation.response.started()) invocation.response.abort();
+    return tl::unexpected(exit.error());
+  }
+  auto finished = output.finish(*exit, call.stderr_text());
+  if (finished) *redirect = output.local_redirect();
+  return finished;
+}
+
+void CgiRunner::track(pid_t pgid, bool add) {
+  std::lock_guard lock(mutex_);
+  if (add) running_.insert(pgid);
+  else running_.erase(pgid);
+}
+
+void CgiRunner::stop_all() {
+  std::lock_guard lock(mutex_);
+  stopping_ = true;
+  // The requests owning these groups see their pipes close and answer; their Child reaps.
+  for (pid_t pgid : running_) ::kill(-pgid, SIGKILL);
+}
+
+void CgiRunner::render_metrics(std::string& out) const {
+  namespace prom = common::prometheus;
+  prom::Labels labels{{"function", options_.name}};
+  prom::append_header(out, "fastfn_watchdog_spawns_total", "Processes started.", "counter");
+  prom::append_sample(out, "fastfn_watchdog_spawns_total", labels,
+                      static_cast<double>(spawns_.load()));
+  prom::append_header(out, "fastfn_watchdog_spawn_failures_total",
+                      "Processes that could not be started.", "counter");
+  prom::append_sample(out, "fastfn_watchdog_spawn_failures_total", labels,
+                      static_cast<double>(spawn_failures_.load()));
+  prom::append_header(out, "fastfn_watchdog_kills_total", "Processes killed, by reason.",
+                      "counter");
+  prom::Labels timeout_labels{{"function", options_.name}, {"reason", "timeout"}};
+  prom::append_sample(out, "fastfn_watchdog_kills_total", timeout_labels,
+                      static_cast<double>(timeouts_.load()));
+  std::size_t running;
+  {
+    std::lock_guard lock(mutex_);
+    running = running_.size();
+  }
+  prom::append_header(out, "fastfn_watchdog_processes", "Processes by state.", "gauge");
+  prom::Labels busy{{"function", options_.name}, {"state", "busy"}};
+  prom::append_sample(out, "fastfn_watchdog_processes", busy, static_cast<double>(running));
+}
+
+}  // namespace watchdog

@@ -1,0 +1,335 @@
+#include "watchdog/hot_pool.h"
+
+#include <signal.h>
+
+#include <algorithm>
+
+#include "common/logging.h"
+#include "common/prometheus.h"
+
+namespace watchdog {
+namespace {
+
+using common::Error;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kMaxBackoff{5000};
+constexpr milliseconds kStopGrace{1000};
+
+std::shared_ptr<spdlog::logger> pool_log() {
+  static const auto log = common::logger("watchdog.pool");
+  return log;
+}
+
+bool early_death(const HotProcess& process) {
+  auto reason = process.poisoned();
+  return reason && (*reason == StopReason::kExited || *reason == StopReason::kProtocol) &&
+         process.successes() == 0;
+}
+
+}  // namespace
+
+// A process leased to one request; returned to the pool (or retired) when the lease ends.
+class HotPool::Lease {
+ public:
+  Lease(HotPool& pool, HotProcess* process) : pool_(pool), process_(process) {}
+  ~Lease() { pool_.release(process_); }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  HotProcess& operator*() const { return *process_; }
+
+ private:
+  HotPool& pool_;
+  HotProcess* process_;
+};
+
+HotPool::HotPool(const Options& options, std::vector<std::string> env)
+    : options_(options), pump_(options.name) {
+  spawn_options_.argv = options.command;
+  spawn_options_.env = std::move(env);
+  spawn_options_.workdir = options.workdir;
+  {
+    std::lock_guard lock(mutex_);
+    maintain_locked(Clock::now());
+  }
+  maintenance_ = std::thread([this] { maintenance_loop(); });
+}
+
+HotPool::~HotPool() {
+  stop_all();
+  maintenance_wakeup_.notify_all();
+  maintenance_.join();
+  // What is left is reaped by ~Child (SIGTERM, grace, SIGKILL).
+}
+
+common::Status HotPool::serve(Invocation& invocation) {
+  auto process = acquire(invocation.deadline);
+  if (!process) return tl::unexpected(process.error());
+  Lease lease(*this, *process);
+  return (*lease).serve(invocation, options_.max_body);
+}
+
+common::Result<HotProcess*> HotPool::acquire(Clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  auto now = Clock::now();
+  if (shutting_down_) return common::fail(Error::Code::kUnavailable, "the watchdog is shutting down");
+  if (unhealthy_locked()) return common::fail(Error::Code::kUnavailable, failure_reason_);
+  if (waiters_.empty()) {
+    if (HotProcess* process = take_idle_locked()) return process;
+    if (can_spawn_locked(now)) {
+      auto spawned = spawn_locked(now);
+      if (!spawned && processes_.empty()) return tl::unexpected(spawned.error());
+      if (HotProcess* process = take_idle_locked()) return process;
+    }
+  }
+  return wait_in_queue(lock, deadline);
+}
+
+common::Result<HotProcess*> HotPool::wait_in_queue(std::unique_lock<std::mutex>& lock,
+                                                   Clock::time_point deadline) {
+  if (waiters_.size() >= static_cast<std::size_t>(options_.max_queue))
+    return common::fail(Error::Code::kTooBusy, "max-queue reached: every process is busy");
+  Waiter me;
+  waiters_.push_back(&me);
+  maintenance_wakeup_.notify_one();  // it spawns for waiters once a backoff ends
+  while (!me.process && !me.error) {
+    if (me.ready.wait_until(lock, deadline) == std::cv_status::timeout) break;
+  }
+  if (me.process) return me.process;
+  waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &me));
+  if (me.error) return tl::unexpected(*me.error);
+  return common::fail(Error::Code::kTimeout,
+                      "no process became free before the exec-timeout (queue wait)");
+}
+
+void HotPool::release(HotProcess* process) {
+  std::lock_guard lock(mutex_);
+  auto now = Clock::now();
+  if (process->successes() > 0) consecutive_failures_ = 0;
+  if (auto reason = process->poisoned()) {
+    if (early_death(*process)) record_failure_locked("the handler broke at its first request", now);
+    retire_locked(process, *reason);
+  } else if (options_.max_requests > 0 && process->requests() >= options_.max_requests) {
+    retire_locked(process, StopReason::kMaxRequests);
+  } else if (process->generation() != generation_ || shutting_down_) {
+    retire_locked(process, shutting_down_ ? StopReason::kShutdown : StopReason::kRecycle);
+  } else {
+    process->set_state(HotProcess::State::kIdle);
+    idle_.push_back(process);
+  }
+  dispatch_locked();
+  if (!waiters_.empty() && can_spawn_locked(now) && spawn_locked(now)) dispatch_locked();
+}
+
+bool HotPool::can_spawn_locked(Clock::time_point now) const {
+  return !shutting_down_ && now >= next_spawn_at_ &&
+         processes_.size() < static_cast<std::size_t>(options_.max_instances);
+}
+
+common::Status HotPool::spawn_locked(Clock::time_point now) {
+  auto spawned = HotProcess::spawn(spawn_options_, pump_, generation_);
+  if (!spawned) {
+    record_failure_locked(spawned.error().context, now);
+    return tl::unexpected(spawned.error());
+  }
+  spawns_.fetch_add(1, std::memory_order_relaxed);
+  pool_log()->debug("spawned pid={} processes={}", (*spawned)->pid(), processes_.size() + 1);
+  idle_.push_back(spawned->get());
+  processes_.push_back(std::move(*spawned));
+  return {};
+}
+
+HotProcess* HotPool::take_idle_locked() {
+  while (!idle_.empty()) {
+    HotProcess* process = idle_.back();
+    idle_.pop_back();
+    if (!process->check_idle()) {
+      if (early_death(*process)) record_failure_locked("the handler exited at start", Clock::now());
+      retire_locked(process, *process->poisoned());
+      continue;
+    }
+    process->set_state(HotProcess::State::kBusy);
+    return process;
+  }
+  return nullptr;
+}
+
+void HotPool::dispatch_locked() {
+  while (!waiters_.empty()) {
+    HotProcess* process = take_idle_locked();
+    if (!process) return;
+    Waiter* waiter = waiters_.front();
+    waiters_.pop_front();
+    waiter->process = process;
+    waiter->ready.notify_one();
+  }
+}
+
+void HotPool::retire_locked(HotProcess* process, StopReason reason) {
+  std::erase(idle_, process);
+  auto it = std::find_if(processes_.begin(), processes_.end(),
+                         [process](const auto& owned) { return owned.get() == process; });
+  if (it == processes_.end()) return;
+  process->set_state(HotProcess::State::kStopping);
+  process->child().signal_group(SIGTERM);
+  kills_[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  pool_log()->info("stopping process pid={} reason={} requests={}", process->pid(),
+                   stop_reason_name(reason), process->requests());
+  stopping_.push_back({std::move(*it), Clock::now() + kStopGrace, false});
+  processes_.erase(it);
+  maintenance_wakeup_.notify_one();
+}
+
+void HotPool::record_failure_locked(const std::string& reason, Clock::time_point now) {
+  ++consecutive_failures_;
+  auto backoff = std::min(kMaxBackoff, milliseconds(100) * (1 << std::min(consecutive_failures_ - 1, 10)));
+  next_spawn_at_ = now + backoff;
+  failure_reason_ = "handler keeps failing at start (" + std::to_string(consecutive_failures_) +
+                    " times): " + reason + "; next try in " + std::to_string(backoff.count()) + "ms";
+  pool_log()->warn("handler failed at start failures={} backoff_ms={} reason=\"{}\"",
+                   consecutive_failures_, backoff.count(), reason);
+  if (!unhealthy_locked()) return;
+  // Waiting would only end in a timeout: answer them now.
+  for (Waiter* waiter : waiters_) {
+    waiter->error = Error{Error::Code::kUnavailable, failure_reason_};
+    waiter->ready.notify_one();
+  }
+  waiters_.clear();
+}
+
+void HotPool::maintenance_loop() {
+  std::unique_lock lock(mutex_);
+  while (!(shutting_down_ && stopping_.empty() && processes_.empty())) {
+    maintenance_wakeup_.wait_for(lock, kTick);
+    maintain_locked(Clock::now());
+  }
+}
+
+void HotPool::maintain_locked(Clock::time_point now) {
+  reap_stopping_locked(now);
+  check_idle_locked(now);
+  stop_idle_locked(now);
+  if (shutting_down_) return;
+  auto alive = [this] { return processes_.size(); };
+  auto min = static_cast<std::size_t>(options_.min_instances);
+  while (alive() < min && can_spawn_locked(now) && spawn_locked(now)) {
+  }
+  // A crash-looping pool with min-instances 0 still needs a probe to find out it recovered.
+  bool probe = unhealthy_locked() && alive() == 0;
+  if ((probe || (!waiters_.empty() && idle_.empty())) && can_spawn_locked(now)) spawn_locked(now);
+  dispatch_locked();
+}
+
+void HotPool::reap_stopping_locked(Clock::time_point now) {
+  std::erase_if(stopping_, [now](Stopping& stopping) {
+    if (stopping.process->child().try_reap()) return true;
+    if (now >= stopping.kill_at && !stopping.killed) {
+      stopping.process->child().signal_group(SIGKILL);
+      stopping.killed = true;
+    }
+    return false;
+  });
+}
+
+void HotPool::check_idle_locked(Clock::time_point now) {
+  for (HotProcess* process : std::vector<HotProcess*>(idle_)) {
+    if (process->check_idle()) {
+      // Alive past the startup window: whatever failed before has recovered.
+      if (now - process->spawned_at() >= kStartupWindow && consecutive_failures_ > 0) {
+        pool_log()->info("handler recovered pid={}", process->pid());
+        consecutive_failures_ = 0;
+        next_spawn_at_ = {};
+      }
+      continue;
+    }
+    if (early_death(*process)) record_failure_locked("the handler exited at start", now);
+    retire_locked(process, *process->poisoned());
+  }
+}
+
+void HotPool::stop_idle_locked(Clock::time_point now) {
+  // idle_ is ordered by last use: the front is the one idle the longest.
+  while (!idle_.empty() && processes_.size() > static_cast<std::size_t>(options_.min_instances)) {
+    HotProcess* oldest = idle_.front();
+    if (now - oldest->last_used() < options_.idle_timeout) return;
+    retire_locked(oldest, StopReason::kIdle);
+  }
+}
+
+Health HotPool::health() const {
+  std::lock_guard lock(mutex_);
+  if (unhealthy_locked()) return {false, failure_reason_};
+  return {};
+}
+
+Health HotPool::ready() const {
+  std::lock_guard lock(mutex_);
+  if (unhealthy_locked()) return {false, failure_reason_};
+  if (processes_.size() < static_cast<std::size_t>(options_.min_instances))
+    return {false, "warming up: " + std::to_string(processes_.size()) + " of " +
+                       std::to_string(options_.min_instances) + " processes"};
+  if (idle_.empty() && processes_.size() >= static_cast<std::size_t>(options_.max_instances) &&
+      waiters_.size() >= static_cast<std::size_t>(options_.max_queue))
+    return {false, "max-queue reached"};
+  return {};
+}
+
+void HotPool::recycle() {
+  std::lock_guard lock(mutex_);
+  ++generation_;
+  // Busy processes finish their request first and retire on release.
+  for (HotProcess* process : std::vector<HotProcess*>(idle_))
+    retire_locked(process, StopReason::kRecycle);
+  maintain_locked(Clock::now());
+}
+
+void HotPool::stop_all() {
+  std::lock_guard lock(mutex_);
+  shutting_down_ = true;
+  for (Waiter* waiter : waiters_) {
+    waiter->error = Error{Error::Code::kUnavailable, "the watchdog is shutting down"};
+    waiter->ready.notify_one();
+  }
+  waiters_.clear();
+  for (HotProcess* process : std::vector<HotProcess*>(idle_))
+    retire_locked(process, StopReason::kShutdown);
+  // Busy ones: their request sees the pipes close and ends; release() retires them.
+  for (auto& process : processes_) process->child().signal_group(SIGTERM);
+  maintenance_wakeup_.notify_all();
+}
+
+void HotPool::render_metrics(std::string& out) const {
+  namespace prom = common::prometheus;
+  std::size_t starting = 0, idle = 0, busy = 0, stopping = 0, waiting = 0;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& process : processes_) {
+      if (process->state() == HotProcess::State::kBusy) ++busy;
+      else if (process->requests() == 0) ++starting;
+      else ++idle;
+    }
+    stopping = stopping_.size();
+    waiting = waiters_.size();
+  }
+  const std::string& fn = options_.name;
+  prom::append_header(out, "fastfn_watchdog_processes", "Hot processes by state.", "gauge");
+  for (auto [state, count] : {std::pair{"starting", starting}, {"idle", idle}, {"busy", busy},
+                              {"stopping", stopping}})
+    prom::append_sample(out, "fastfn_watchdog_processes", {{"function", fn}, {"state", state}},
+                        static_cast<double>(count));
+  prom::append_header(out, "fastfn_watchdog_queue_length", "Requests waiting for a process.",
+                      "gauge");
+  prom::append_sample(out, "fastfn_watchdog_queue_length", {{"function", fn}},
+                      static_cast<double>(waiting));
+  prom::append_header(out, "fastfn_watchdog_spawns_total", "Processes started.", "counter");
+  prom::append_sample(out, "fastfn_watchdog_spawns_total", {{"function", fn}},
+                      static_cast<double>(spawns_.load()));
+  prom::append_header(out, "fastfn_watchdog_kills_total", "Processes stopped, by reason.",
+                      "counter");
+  for (std::size_t i = 0; i < kills_.size(); ++i)
+    prom::append_sample(out, "fastfn_watchdog_kills_total",
+                        {{"function", fn}, {"reason", stop_reason_name(static_cast<StopReason>(i))}},
+                        static_cast<double>(kills_[i].load()));
+}
+
+}  // namespace watchdog

@@ -1,0 +1,100 @@
+// Format http: a pool of hot processes scaled the way Passenger scales (DESIGN.md). A request takes
+// the most recently used idle process; with none idle and the pool below max-instances a process is
+// spawned, and the request goes to whichever process frees first; at max-instances it waits in a
+// FIFO queue bounded by max-queue and by exec-timeout. Idle processes beyond min-instances stop
+// after idle-timeout. A process that dies right after spawning is retried with exponential backoff,
+// and while that keeps happening the pool is unhealthy and answers 503 at once.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/child.h"
+#include "watchdog/hot_process.h"
+#include "watchdog/options.h"
+#include "watchdog/runner.h"
+#include "watchdog/stderr_pump.h"
+
+namespace watchdog {
+
+class HotPool : public Runner {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // `options` must outlive the pool. Warms min-instances and starts the maintenance thread.
+  HotPool(const Options& options, std::vector<std::string> env);
+  ~HotPool() override;  // REQUIRES: no serve() running. Stops every process.
+
+  common::Status serve(Invocation& invocation) override;
+  Health health() const override;
+  Health ready() const override;
+  void render_metrics(std::string& out) const override;
+  void recycle() override;
+  void stop_all() override;
+
+ private:
+  struct Waiter {
+    std::condition_variable ready;
+    HotProcess* process = nullptr;
+    std::optional<common::Error> error;
+  };
+  struct Stopping {
+    std::unique_ptr<HotProcess> process;
+    Clock::time_point kill_at;
+    bool killed = false;
+  };
+  class Lease;
+
+  common::Result<HotProcess*> acquire(Clock::time_point deadline);
+  common::Result<HotProcess*> wait_in_queue(std::unique_lock<std::mutex>& lock,
+                                            Clock::time_point deadline);
+  void release(HotProcess* process);
+
+  // All *_locked functions REQUIRE mutex_ held.
+  bool can_spawn_locked(Clock::time_point now) const;
+  common::Status spawn_locked(Clock::time_point now);
+  HotProcess* take_idle_locked();
+  void dispatch_locked();
+  void retire_locked(HotProcess* process, StopReason reason);
+  void record_failure_locked(const std::string& reason, Clock::time_point now);
+  bool unhealthy_locked() const { return consecutive_failures_ >= kUnhealthyAfter; }
+  void maintain_locked(Clock::time_point now);
+  void reap_stopping_locked(Clock::time_point now);
+  void check_idle_locked(Clock::time_point now);
+  void stop_idle_locked(Clock::time_point now);
+  void maintenance_loop();
+
+  static constexpr int kUnhealthyAfter = 2;
+  static constexpr std::chrono::milliseconds kStartupWindow{1000};
+  static constexpr std::chrono::milliseconds kTick{100};
+
+  const Options& options_;
+  common::SpawnOptions spawn_options_;
+  StderrPump pump_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable maintenance_wakeup_;
+  std::vector<std::unique_ptr<HotProcess>> processes_;  // alive: starting, idle or busy
+  std::vector<HotProcess*> idle_;                       // most recently used at the back
+  std::deque<Waiter*> waiters_;                         // FIFO
+  std::vector<Stopping> stopping_;
+  std::uint64_t generation_ = 0;
+  bool shutting_down_ = false;
+  int consecutive_failures_ = 0;
+  Clock::time_point next_spawn_at_{};
+  std::string failure_reason_;
+
+  std::atomic<std::uint64_t> spawns_{0};
+  std::array<std::atomic<std::uint64_t>, 8> kills_{};
+  std::thread maintenance_;
+};
+
+}  // namespace watchdog

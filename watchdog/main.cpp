@@ -1,0 +1,138 @@
+// fastfn-watchdog: serves one function over HTTP (DESIGN.md). main parses the options, opens the
+// listener, picks the runner for the format, and owns the signal loop: SIGHUP recycles, SIGTERM and
+// SIGINT drain and exit 0.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "common/http_server.h"
+#include "common/listener.h"
+#include "common/logging.h"
+#include "watchdog/cgi_runner.h"
+#include "watchdog/hot_pool.h"
+#include "watchdog/options.h"
+#include "watchdog/server.h"
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<std::string> environment_list() {
+  std::vector<std::string> list;
+  for (char** entry = environ; *entry; ++entry) list.emplace_back(*entry);
+  return list;
+}
+
+watchdog::Environment environment_map(const std::vector<std::string>& list) {
+  watchdog::Environment map;
+  for (const auto& entry : list) {
+    auto eq = entry.find('=');
+    if (eq != std::string::npos) map.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+  }
+  return map;
+}
+
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
+  return set;
+}
+
+std::unique_ptr<watchdog::Runner> make_runner(const watchdog::Options& options,
+                                              std::vector<std::string> env) {
+  if (options.format == watchdog::Format::kHttp)
+    return std::make_unique<watchdog::HotPool>(options, std::move(env));
+  return std::make_unique<watchdog::CgiRunner>(options, std::move(env));
+}
+
+// Waits for SIGTERM/SIGINT, recycling on each SIGHUP.
+void wait_for_stop(watchdog::Runner& runner) {
+  static const auto log = common::logger("watchdog");
+  sigset_t set = handled_signals();
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig != SIGHUP) {
+      log->info("stopping signal={}", strsignal(sig));
+      return;
+    }
+    log->info("recycling processes signal=SIGHUP");
+    runner.recycle();
+  }
+}
+
+void drain(watchdog::Server& server, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (server.in_flight() > 0 && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+int run(const watchdog::Options& options, std::vector<std::string> env) {
+  static const auto log = common::logger("watchdog");
+  Poco::Net::ServerSocket socket = common::open_listener(options.listen);
+  auto runner = make_runner(options, std::move(env));
+  watchdog::Server server(options, *runner);
+  common::ServerSettings settings;
+  settings.read_timeout = options.read_timeout;
+  settings.write_timeout = options.write_timeout;
+  common::HttpServer http(socket, settings,
+                          [&server](auto& request, auto& response) { server.handle(request, response); });
+  http.start();
+  log->info("listening address={} format={} function={} command={}", options.listen.to_string(),
+            options.format == watchdog::Format::kHttp ? "http" : "cgi", options.name,
+            fmt::join(options.command, " "));
+  wait_for_stop(*runner);
+  server.begin_drain();
+  http.stop_accepting();
+  common::remove_listener(options.listen);
+  drain(server, options.shutdown_timeout);
+  if (server.in_flight() > 0)
+    log->warn("shutdown timeout reached, stopping requests in_flight={}", server.in_flight());
+  runner->stop_all();
+  http.abort_connections();
+  log->info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sigset_t set = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any thread: only sigwait sees them
+  signal(SIGPIPE, SIG_IGN);
+  auto env = environment_list();
+  watchdog::ParsedOptions parsed;
+  try {
+    parsed = watchdog::parse_options({argv + 1, argv + argc}, environment_map(env),
+                                     static_cast<int>(std::thread::hardware_concurrency()));
+  } catch (const watchdog::UsageError& e) {
+    std::fprintf(stderr, "fastfn-watchdog: %s\n", e.what());
+    return 2;
+  }
+  if (parsed.action == watchdog::Action::kHelp) {
+    std::cout << watchdog::usage();
+    return 0;
+  }
+  if (parsed.action == watchdog::Action::kVersion) {
+    std::cout << "fastfn-watchdog " << FASTFN_VERSION << "\n";
+    return 0;
+  }
+  common::setup_logging(parsed.options.log_format, parsed.options.log_level);
+  try {
+    return run(parsed.options, std::move(env));
+  } catch (const common::ListenError& e) {
+    std::fprintf(stderr, "fastfn-watchdog: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    spdlog::critical("fatal error=\"{}\"", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,203 @@
+#include "watchdog/options.h"
+
+#include <charconv>
+#include <functional>
+#include <optional>
+#include <sstream>
+
+#include "common/units.h"
+
+namespace watchdog {
+namespace {
+
+// One option: its flag, its environment variable, whether it takes a value, and how to apply it.
+struct OptionSpec {
+  const char* flag;
+  const char* env;
+  bool takes_value;
+  std::function<void(Options&, const std::string& value, const std::string& source)> apply;
+};
+
+[[noreturn]] void bad_value(const std::string& source, const std::string& value,
+                            const std::string& expected) {
+  throw UsageError(source + ": expected " + expected + ", got \"" + value + "\"");
+}
+
+milliseconds duration(const std::string& value, const std::string& source) {
+  auto parsed = common::parse_duration(value);
+  if (!parsed) bad_value(source, value, "a duration such as 250ms, 10s, 2m or 30");
+  return *parsed;
+}
+
+std::uint64_t size(const std::string& value, const std::string& source) {
+  auto parsed = common::parse_size(value);
+  if (!parsed) bad_value(source, value, "a size such as 512, 64KiB or 10MiB");
+  return *parsed;
+}
+
+int count(const std::string& value, const std::string& source, int min, int max) {
+  int parsed = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+  if (ec != std::errc() || end != value.data() + value.size() || parsed < min || parsed > max)
+    bad_value(source, value, "a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+  return parsed;
+}
+
+bool boolean(const std::string& value, const std::string& source) {
+  if (value == "" || value == "1" || value == "true" || value == "yes" || value == "on") return true;
+  if (value == "0" || value == "false" || value == "no" || value == "off") return false;
+  bad_value(source, value, "true or false");
+}
+
+const std::vector<OptionSpec>& specs() {
+  static const std::vector<OptionSpec> all = {
+      {"--format", "format", true, [](Options& o, const std::string& v, const std::string& s) {
+         if (v == "cgi") o.format = Format::kCgi;
+         else if (v == "http") o.format = Format::kHttp;
+         else bad_value(s, v, "cgi or http");
+       }},
+      {"--listen", "listen", true, [](Options& o, const std::string& v, const std::string& s) {
+         std::string error;
+         auto address = common::parse_address(v, &error);
+         if (!address) bad_value(s, v, "unix:/path.sock, tcp:HOST:PORT, HOST:PORT or :PORT (" + error + ")");
+         o.listen = *address;
+       }},
+      {"--exec-timeout", "exec_timeout", true, [](Options& o, const std::string& v, const std::string& s) { o.exec_timeout = duration(v, s); }},
+      {"--read-timeout", "read_timeout", true, [](Options& o, const std::string& v, const std::string& s) { o.read_timeout = duration(v, s); }},
+      {"--write-timeout", "write_timeout", true, [](Options& o, const std::string& v, const std::string& s) { o.write_timeout = duration(v, s); }},
+      {"--max-inflight", "max_inflight", true, [](Options& o, const std::string& v, const std::string& s) { o.max_inflight = count(v, s, 0, 1'000'000); }},
+      {"--max-body", "max_body", true, [](Options& o, const std::string& v, const std::string& s) { o.max_body = size(v, s); }},
+      {"--min-instances", "min_instances", true, [](Options& o, const std::string& v, const std::string& s) { o.min_instances = count(v, s, 0, 1024); }},
+      {"--max-instances", "max_instances", true, [](Options& o, const std::string& v, const std::string& s) { o.max_instances = count(v, s, 1, 1024); }},
+      {"--max-queue", "max_queue", true, [](Options& o, const std::string& v, const std::string& s) { o.max_queue = count(v, s, 0, 1'000'000); }},
+      {"--idle-timeout", "idle_timeout", true, [](Options& o, const std::string& v, const std::string& s) { o.idle_timeout = duration(v, s); }},
+      {"--max-requests", "max_requests", true, [](Options& o, const std::string& v, const std::string& s) { o.max_requests = static_cast<std::uint64_t>(count(v, s, 0, 2'000'000'000)); }},
+      {"--cgi-headers", "cgi_headers", false, [](Options& o, const std::string& v, const std::string& s) { o.cgi_headers = boolean(v, s); }},
+      {"--content-type", "content_type", true, [](Options& o, const std::string& v, const std::string&) { o.content_type = v; }},
+      {"--combine-output", "combine_output", false, [](Options& o, const std::string& v, const std::string& s) { o.combine_output = boolean(v, s); }},
+      {"--workdir", "workdir", true, [](Options& o, const std::string& v, const std::string&) { o.workdir = v; }},
+      {"--shutdown-timeout", "shutdown_timeout", true, [](Options& o, const std::string& v, const std::string& s) { o.shutdown_timeout = duration(v, s); }},
+      {"--log-format", "log_format", true, [](Options& o, const std::string& v, const std::string& s) {
+         if (!common::parse_log_format(v, &o.log_format)) bad_value(s, v, "text or json");
+       }},
+      {"--log-level", "log_level", true, [](Options& o, const std::string& v, const std::string& s) {
+         if (v != "trace" && v != "debug" && v != "info" && v != "warn" && v != "error" && v != "off")
+           bad_value(s, v, "trace, debug, info, warn, error or off");
+         o.log_level = v;
+       }},
+      {"--name", "function_name", true, [](Options& o, const std::string& v, const std::string&) { o.name = v; }},
+  };
+  return all;
+}
+
+const OptionSpec* find_flag(const std::string& flag) {
+  for (const auto& spec : specs())
+    if (flag == spec.flag) return &spec;
+  return nullptr;
+}
+
+std::vector<std::string> split_on_spaces(const std::string& text) {
+  std::vector<std::string> words;
+  std::istringstream in(text);
+  for (std::string word; in >> word;) words.push_back(word);
+  return words;
+}
+
+std::string basename(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// Applies the flags; returns the index of the first COMMAND word (args.size() when none).
+std::size_t apply_flags(const std::vector<std::string>& args, ParsedOptions& parsed) {
+  std::size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") return i + 1;
+    if (arg == "-h" || arg == "--help") parsed.action = Action::kHelp;
+    else if (arg == "-V" || arg == "--version") parsed.action = Action::kVersion;
+    else if (!arg.starts_with("-") || arg == "-") return i;
+    else {
+      auto eq = arg.find('=');
+      std::string flag = arg.substr(0, eq);
+      const OptionSpec* spec = find_flag(flag);
+      if (!spec) throw UsageError("unknown option " + flag + " (see --help)");
+      std::optional<std::string> value;
+      if (eq != std::string::npos) value = arg.substr(eq + 1);
+      else if (spec->takes_value) {
+        if (++i >= args.size()) throw UsageError(flag + ": missing value (see --help)");
+        value = args[i];
+      }
+      spec->apply(parsed.options, value.value_or(""), flag);
+    }
+  }
+  return i;
+}
+
+void validate(Options& options, const Environment& env) {
+  if (options.command.empty()) {
+    auto fprocess = env.find("fprocess");
+    if (fprocess != env.end()) options.command = split_on_spaces(fprocess->second);
+  }
+  if (options.command.empty())
+    throw UsageError("missing COMMAND: give it after the options (fastfn-watchdog -- wc -l) or in fprocess");
+  if (options.name.empty()) options.name = basename(options.command[0]);
+  if (options.min_instances > options.max_instances)
+    throw UsageError("--min-instances (" + std::to_string(options.min_instances) +
+                     ") is above --max-instances (" + std::to_string(options.max_instances) + ")");
+}
+
+}  // namespace
+
+ParsedOptions parse_options(const std::vector<std::string>& args, const Environment& env,
+                            int cpu_count) {
+  ParsedOptions parsed;
+  parsed.options.max_instances = cpu_count > 0 ? cpu_count : 1;
+  for (const auto& spec : specs()) {
+    auto it = env.find(spec.env);
+    if (it != env.end()) spec.apply(parsed.options, it->second, spec.env);
+  }
+  std::size_t first = apply_flags(args, parsed);
+  if (parsed.action != Action::kRun) return parsed;
+  parsed.options.command.assign(args.begin() + static_cast<std::ptrdiff_t>(first), args.end());
+  validate(parsed.options, env);
+  return parsed;
+}
+
+std::string usage() {
+  return R"(usage: fastfn-watchdog [OPTIONS] [--] COMMAND [ARG...]
+
+Serves one function over HTTP. Every option also reads the environment variable in brackets;
+a flag wins over the variable. Without COMMAND, the fprocess variable gives it.
+
+  --format cgi|http          [format]           cgi: a process per request; http: hot handlers (cgi)
+  --listen ADDR              [listen]           unix:/path.sock, tcp:HOST:PORT, HOST:PORT, :PORT
+                                                (127.0.0.1:8080)
+  --exec-timeout DUR         [exec_timeout]     per request, then the process group is killed (30s)
+  --read-timeout DUR         [read_timeout]     client socket read timeout (10s)
+  --write-timeout DUR        [write_timeout]    client socket write timeout (10s)
+  --max-inflight N           [max_inflight]     requests beyond N in flight get 429 (0: none)
+  --max-body SIZE            [max_body]         larger request bodies get 413 (10MiB)
+  --min-instances N          [min_instances]    http: hot processes kept warm (1)
+  --max-instances N          [max_instances]    http: most hot processes at once (CPU count)
+  --max-queue N              [max_queue]        http: requests waiting for a process (1024)
+  --idle-timeout DUR         [idle_timeout]     http: stop a process idle this long (30s)
+  --max-requests N           [max_requests]     http: recycle a process after N requests (0: never)
+  --cgi-headers              [cgi_headers]      cgi: stdout begins with CGI headers
+  --content-type TYPE        [content_type]     cgi: when the output declares none
+                                                (text/plain; charset=utf-8)
+  --combine-output           [combine_output]   cgi: append stderr to the response body
+  --workdir DIR              [workdir]          working directory of the handler (.)
+  --shutdown-timeout DUR     [shutdown_timeout] drain in-flight requests this long on SIGTERM (10s)
+  --log-format text|json     [log_format]       log lines on stderr (text)
+  --log-level LEVEL          [log_level]        trace, debug, info, warn, error, off (info)
+  --name NAME                [function_name]    used in logs, metrics and headers (COMMAND's name)
+  -h, --help                                    this text
+  -V, --version                                 the version
+
+Durations: 250ms, 10s, 2m or plain seconds. Sizes: 512, 64KiB, 10MiB.
+Endpoints: GET /_/health, /_/ready, /_/metrics. Every other path is the function's.
+)";
+}
+
+}  // namespace watchdog

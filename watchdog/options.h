@@ -1,0 +1,68 @@
+// The command line and environment of fastfn-watchdog (DESIGN.md's table): every option has a flag
+// and an environment variable, the flag wins, and COMMAND comes after the options or from `fprocess`.
+// Pure: the environment comes in as a map, as of-watchdog's config.New(env) takes it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/address.h"
+#include "common/logging.h"
+
+namespace watchdog {
+
+using std::chrono::milliseconds;
+
+enum class Format { kCgi, kHttp };
+
+struct Options {
+  Format format = Format::kCgi;
+  common::Address listen{common::Address::Kind::kTcp, "", "127.0.0.1", 8080};
+  milliseconds exec_timeout{30'000};
+  milliseconds read_timeout{10'000};
+  milliseconds write_timeout{10'000};
+  int max_inflight = 0;  // 0: no limit
+  std::uint64_t max_body = 10 * 1024 * 1024;
+  int min_instances = 1;
+  int max_instances = 1;  // the CPU count unless set
+  int max_queue = 1024;
+  milliseconds idle_timeout{30'000};
+  std::uint64_t max_requests = 0;  // 0: never recycle
+  bool cgi_headers = false;
+  std::string content_type = "text/plain; charset=utf-8";
+  bool combine_output = false;
+  std::string workdir = ".";
+  milliseconds shutdown_timeout{10'000};
+  common::LogFormat log_format = common::LogFormat::kText;
+  std::string log_level = "info";
+  std::string name;  // the basename of COMMAND unless set
+  std::vector<std::string> command;
+};
+
+// A bad command line or environment: what() is the one line the user sees; main exits 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class Action { kRun, kHelp, kVersion };
+
+struct ParsedOptions {
+  Action action = Action::kRun;
+  Options options;
+};
+
+using Environment = std::map<std::string, std::string>;
+
+// Parses argv (without argv[0]) over `env`. Throws UsageError.
+ParsedOptions parse_options(const std::vector<std::string>& args, const Environment& env,
+                            int cpu_count);
+
+// The --help text.
+std::string usage();
+
+}  // namespace watchdog

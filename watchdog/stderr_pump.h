@@ -1,0 +1,61 @@
+// One thread that forwards the stderr of every hot process to the log, line by line, with the
+// function name, pid and the request the process is serving. Hot processes write stderr whether or
+// not a request is in flight, so a reader must always be there, or a chatty handler blocks.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "common/line_splitter.h"
+#include "common/unique_fd.h"
+
+namespace watchdog {
+
+// Shared by a hot process (which sets the request it serves) and the pump (which logs with it).
+class LogTag {
+ public:
+  explicit LogTag(pid_t pid) : pid_(pid) {}
+  pid_t pid() const noexcept { return pid_; }
+  void set_request(std::string_view request_id);
+  std::string request() const;
+
+ private:
+  pid_t pid_;
+  mutable std::mutex mutex_;
+  std::string request_id_;
+};
+
+class StderrPump {
+ public:
+  // `function` names the log lines. Starts the thread; throws std::system_error if epoll fails.
+  explicit StderrPump(std::string function);
+  ~StderrPump();  // stops the thread; closes the fds still registered
+  StderrPump(const StderrPump&) = delete;
+  StderrPump& operator=(const StderrPump&) = delete;
+
+  // Takes ownership of a process's stderr; it is read until EOF and then closed.
+  void add(common::UniqueFd stderr_fd, std::shared_ptr<LogTag> tag);
+
+ private:
+  struct Source {
+    common::UniqueFd fd;
+    std::shared_ptr<LogTag> tag;
+    common::LineSplitter lines;
+  };
+  void run();
+  void read_from(int fd);
+
+  std::string function_;
+  common::UniqueFd epoll_;
+  common::UniqueFd wakeup_;  // eventfd: tells the thread to stop
+  std::mutex mutex_;
+  std::unordered_map<int, Source> sources_;
+  std::thread thread_;
+};
+
+}  // namespace watchdog
