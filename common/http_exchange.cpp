@@ -1,5 +1,6 @@
 #include "common/http_exchange.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -7,9 +8,6 @@
 #include <ctime>
 #include <random>
 
-#include <Poco/Net/HTTPServerRequestImpl.h>
-#include <Poco/Net/SocketAddress.h>
-#include <Poco/Net/StreamSocket.h>
 #include <fmt/format.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -19,7 +17,7 @@
 namespace common {
 namespace {
 
-constexpr std::size_t kCoalesceLimit = 64 * 1024;
+constexpr std::size_t kReceiveSize = 256 * 1024;
 
 std::string_view http_date() {
   // One formatting per second per thread: the Date header is on every response.
@@ -35,10 +33,6 @@ std::string_view http_date() {
   return cached;
 }
 
-Poco::Net::HTTPServerRequestImpl& impl(Poco::Net::HTTPServerRequest& request) {
-  return dynamic_cast<Poco::Net::HTTPServerRequestImpl&>(request);
-}
-
 bool sane_request_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
@@ -49,74 +43,111 @@ bool sane_request_id(std::string_view id) {
   return true;
 }
 
+protocol::BodyFraming normalized(protocol::BodyFraming framing) {
+  if (framing.kind == protocol::BodyKind::kLength && framing.length == 0)
+    framing.kind = protocol::BodyKind::kNone;
+  return framing;
+}
+
+// HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 closes unless told to keep it.
+bool client_wants_keep_alive(const protocol::RequestHead& head) {
+  std::string_view connection = protocol::header_value(head.headers, "Connection");
+  bool close = false, keep = false;
+  while (!connection.empty()) {
+    auto comma = connection.find(',');
+    std::string_view token = connection.substr(0, comma);
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+    close = close || protocol::iequals(token, "close");
+    keep = keep || protocol::iequals(token, "keep-alive");
+    connection = comma == std::string_view::npos ? "" : connection.substr(comma + 1);
+  }
+  return head.version_minor == 0 ? keep && !close : !close;
+}
+
 }  // namespace
 
-ClientRequest::ClientRequest(Poco::Net::HTTPServerRequest& request) : request_(request) {
-  head_.method = request.getMethod();
-  head_.target = request.getURI();
-  head_.version_minor = request.getVersion() == Poco::Net::HTTPMessage::HTTP_1_0 ? 0 : 1;
-  head_.headers.reserve(request.size());
-  for (const auto& [name, value] : request) head_.headers.push_back({name, value});
-  chunked_ = request.getChunkedTransferEncoding();
-  if (!chunked_) content_length_ = request.hasContentLength() ? request.getContentLength64() : 0;
-  body_done_ = !has_body();
+ClientRequest::ClientRequest(int fd, std::string& buffer, std::size_t body_offset,
+                             protocol::RequestHead head, protocol::BodyFraming framing,
+                             const PeerInfo& peer, std::chrono::milliseconds read_timeout)
+    : fd_(fd),
+      buffer_(buffer),
+      offset_(body_offset),
+      head_(std::move(head)),
+      framing_(normalized(framing)),
+      decoder_(framing_, protocol::Limits{64 * 1024, 100, UINT64_MAX}),
+      peer_(peer),
+      read_timeout_(read_timeout) {
+  continue_pending_ = has_body() && head_.version_minor == 1 &&
+                      protocol::iequals(protocol::header_value(head_.headers, "Expect"), "100-continue");
 }
 
 std::string_view ClientRequest::path() const noexcept {
   std::string_view target = head_.target;
-  if (auto scheme = target.find("://"); scheme != std::string_view::npos && target[0] != '/') {
-    auto slash = target.find('/', scheme + 3);
+  if (!target.starts_with('/')) {  // absolute-form: http://host/path
+    auto scheme = target.find("://");
+    auto slash = scheme == std::string_view::npos ? scheme : target.find('/', scheme + 3);
     target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
   }
   return target.substr(0, target.find('?'));
 }
 
-Result<std::size_t> ClientRequest::read_body(char* buffer, std::size_t capacity,
-                                             std::uint64_t max_body) {
-  if (body_done_) return 0;
-  std::istream& in = request_.stream();
-  // peek() waits for at least one byte (one recv); readsome() then takes what Poco has buffered.
-  if (in.peek() == std::char_traits<char>::eof()) {
-    if (in.bad()) return fail(Error::Code::kClientGone, "client connection failed during the body");
-    if (content_length_ && body_read_ < *content_length_)
-      return fail(Error::Code::kClientGone, "client closed before sending the whole body");
-    body_done_ = true;
-    return 0;
+std::optional<std::uint64_t> ClientRequest::content_length() const noexcept {
+  if (framing_.kind == protocol::BodyKind::kChunked) return std::nullopt;
+  return framing_.kind == protocol::BodyKind::kLength ? framing_.length : 0;
+}
+
+Result<std::string_view> ClientRequest::read_body(std::uint64_t max_body) {
+  if (continue_pending_) {
+    continue_pending_ = false;
+    if (auto sent = send_all(fd_, "HTTP/1.1 100 Continue\r\n\r\n"); !sent)
+      return tl::unexpected(sent.error());
   }
-  auto n = static_cast<std::size_t>(in.readsome(buffer, static_cast<std::streamsize>(capacity)));
-  body_read_ += n;
-  if (body_read_ > max_body) return fail(Error::Code::kBodyTooLarge, "request body too large");
-  return n;
+  for (;;) {
+    if (decoder_.done()) return std::string_view();
+    auto step = decoder_.next(std::string_view(buffer_).substr(offset_));
+    if (step.status == protocol::ParseStatus::kError)
+      return fail(Error::Code::kBadRequest,
+                  "malformed request body: " + std::string(protocol::describe(step.error)));
+    offset_ += step.consumed;
+    if (!step.data.empty()) {
+      if (decoder_.body_bytes() > max_body)
+        return fail(Error::Code::kBodyTooLarge, "request body is over the limit of " +
+                                                    std::to_string(max_body) + " bytes");
+      return step.data;
+    }
+    if (step.status == protocol::ParseStatus::kComplete) return std::string_view();
+    if (step.consumed > 0) continue;
+    if (auto received = receive_more(); !received) return tl::unexpected(received.error());
+  }
 }
 
-std::string ClientRequest::remote_host() const {
-  const auto& address = request_.clientAddress();
-  if (address.family() == Poco::Net::SocketAddress::UNIX_LOCAL) return "";
-  return address.host().toString();
+Status ClientRequest::receive_more() {
+  // Views handed out before are spent by contract, so the consumed bytes can go now.
+  buffer_.erase(0, offset_);
+  offset_ = 0;
+  pollfd pfd{fd_, POLLIN, 0};
+  int ready;
+  while ((ready = ::poll(&pfd, 1, static_cast<int>(read_timeout_.count()))) < 0 && errno == EINTR) {
+  }
+  if (ready == 0)
+    return fail(Error::Code::kClientGone, "the client sent no body bytes for " +
+                                              std::to_string(read_timeout_.count()) + "ms");
+  std::size_t old_size = buffer_.size();
+  buffer_.resize(old_size + kReceiveSize);
+  ssize_t n;
+  while ((n = ::recv(fd_, buffer_.data() + old_size, kReceiveSize, 0)) < 0 && errno == EINTR) {
+  }
+  buffer_.resize(old_size + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+  if (n <= 0) return fail(Error::Code::kClientGone, "the client closed before the end of the body");
+  return {};
 }
 
-std::string ClientRequest::remote_port() const {
-  const auto& address = request_.clientAddress();
-  if (address.family() == Poco::Net::SocketAddress::UNIX_LOCAL) return "";
-  return std::to_string(address.port());
-}
-
-bool ClientRequest::over_unix_socket() const {
-  return request_.serverAddress().family() == Poco::Net::SocketAddress::UNIX_LOCAL;
-}
-
-ClientResponse::ClientResponse(Poco::Net::HTTPServerRequest& request,
-                               Poco::Net::HTTPServerResponse& response)
-    : response_(response),
-      fd_(impl(request).socket().impl()->sockfd()),
-      head_only_(request.getMethod() == Poco::Net::HTTPRequest::HTTP_HEAD),
-      http10_(request.getVersion() == Poco::Net::HTTPMessage::HTTP_1_0),
-      keep_alive_(response.getKeepAlive()) {}
-
-void ClientResponse::close_after() noexcept {
-  keep_alive_ = false;
-  response_.setKeepAlive(false);
-}
+ClientResponse::ClientResponse(int fd, const ClientRequest& request, bool keep_alive)
+    : fd_(fd),
+      head_only_(request.method() == "HEAD"),
+      http10_(request.head().version_minor == 0),
+      keep_alive_(keep_alive && client_wants_keep_alive(request.head())) {}
 
 Status ClientResponse::start(int status, protocol::Headers headers,
                              protocol::BodyFraming framing) {
@@ -124,7 +155,7 @@ Status ClientResponse::start(int status, protocol::Headers headers,
     protocol::remove_header(headers, name);
   if (framing.kind == protocol::BodyKind::kChunked && http10_)
     framing.kind = protocol::BodyKind::kUntilClose;
-  if (framing.kind == protocol::BodyKind::kUntilClose) close_after();
+  if (framing.kind == protocol::BodyKind::kUntilClose) keep_alive_ = false;
   framing_ = framing;
   headers.push_back({"Date", std::string(http_date())});
   if (framing.kind == protocol::BodyKind::kLength)
@@ -136,18 +167,17 @@ Status ClientResponse::start(int status, protocol::Headers headers,
   protocol::append_response_head(pending_, protocol::ResponseHead{1, status, "", std::move(headers)});
   started_ = true;
   status_ = status;
-  response_.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
   return {};
 }
 
 Status ClientResponse::write(std::string_view data) {
-  if (data.empty()) return {};
+  if (data.empty() || aborted_) return {};
   body_bytes_ += data.size();
   if (head_only_ || framing_.kind == protocol::BodyKind::kNone) return {};
   if (framing_.kind != protocol::BodyKind::kChunked) return flush(data);
   pending_ += fmt::format("{:x}\r\n", data.size());
   if (auto sent = flush(data); !sent) return sent;
-  pending_ = "\r\n";
+  pending_ = "\r\n";  // closes this chunk; it leaves with the next write
   return {};
 }
 
@@ -159,38 +189,38 @@ Status ClientResponse::finish(const protocol::Headers& trailers) {
     abort();
     return fail(Error::Code::kBadGateway, "response body shorter than its Content-Length");
   }
-  // pending_ holds the unsent head, or the CRLF that closes the last data chunk.
   if (framing_.kind == protocol::BodyKind::kChunked && !head_only_)
     protocol::append_last_chunk(pending_, trailers);
   return flush();
 }
 
 Status ClientResponse::send(int status, protocol::Headers headers, std::string_view body) {
-  start(status, std::move(headers), {protocol::BodyKind::kLength, body.size()});
-  if (!head_only_ && !body.empty()) pending_.append(body);
+  bool bodiless = status < 200 || status == 204 || status == 304;
+  start(status, std::move(headers),
+        {bodiless ? protocol::BodyKind::kNone : protocol::BodyKind::kLength, body.size()});
   body_bytes_ = body.size();
   finished_ = true;
-  return flush();
+  return flush(head_only_ || bodiless ? std::string_view() : body);
 }
 
 void ClientResponse::abort() noexcept {
   finished_ = true;
-  close_after();
+  aborted_ = true;
   ::shutdown(fd_, SHUT_RDWR);
 }
 
 Status ClientResponse::flush(std::string_view extra) {
-  iovec parts[2] = {{pending_.data(), pending_.size()},
-                    {const_cast<char*>(extra.data()), extra.size()}};
-  auto sent = send_all(parts, 2);
+  auto sent = send_all(fd_, pending_, extra);
   pending_.clear();
+  if (!sent) abort();
   return sent;
 }
 
-Status ClientResponse::send_all(const iovec* parts, int count) {
-  iovec local[2] = {parts[0], parts[1]};
-  iovec* next = local;
-  int left = count;
+Status send_all(int fd, std::string_view first, std::string_view second) {
+  iovec parts[2] = {{const_cast<char*>(first.data()), first.size()},
+                    {const_cast<char*>(second.data()), second.size()}};
+  iovec* next = parts;
+  std::size_t left = 2;
   while (left > 0) {
     if (next->iov_len == 0) {
       ++next;
@@ -199,23 +229,22 @@ Status ClientResponse::send_all(const iovec* parts, int count) {
     }
     msghdr message{};
     message.msg_iov = next;
-    message.msg_iovlen = static_cast<std::size_t>(left);
-    ssize_t n = ::sendmsg(fd_, &message, MSG_NOSIGNAL);
+    message.msg_iovlen = left;
+    ssize_t n = ::sendmsg(fd, &message, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      abort();
-      return fail(Error::Code::kClientGone, errno == EAGAIN ? "client write timed out"
-                                                             : "client connection lost");
+      return fail(Error::Code::kClientGone,
+                  errno == EAGAIN ? "client write timed out" : "client connection lost");
     }
-    auto written = static_cast<std::size_t>(n);
-    while (left > 0 && written >= next->iov_len) {
-      written -= next->iov_len;
-      ++next;
-      --left;
-    }
-    if (left > 0) {
-      next->iov_base = static_cast<char*>(next->iov_base) + written;
-      next->iov_len -= written;
+    for (auto written = static_cast<std::size_t>(n); written > 0;) {
+      std::size_t step = std::min(written, next->iov_len);
+      next->iov_base = static_cast<char*>(next->iov_base) + step;
+      next->iov_len -= step;
+      written -= step;
+      if (next->iov_len == 0 && left > 0) {
+        ++next;
+        --left;
+      }
     }
   }
   return {};

@@ -1,99 +1,203 @@
 #include "common/http_server.h"
 
-#include <Poco/Net/HTTPRequestHandler.h>
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServerConnection.h>
-#include <Poco/Net/HTTPServerParams.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
 #include <Poco/Net/TCPServer.h>
+#include <Poco/Net/TCPServerConnection.h>
 #include <Poco/Net/TCPServerConnectionFactory.h>
+#include <Poco/Net/TCPServerParams.h>
 #include <Poco/ThreadPool.h>
 #include <Poco/Timespan.h>
 
+#include "common/logging.h"
+#include "protocol/http_parser.h"
+
 namespace common {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 Poco::Timespan to_timespan(std::chrono::milliseconds ms) {
   return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(ms.count()) * 1000);
 }
 
-// Poco deletes the handler after each request, so this one is a thin forwarder.
-class ForwardingHandler : public Poco::Net::HTTPRequestHandler {
+PeerInfo peer_of(const Poco::Net::StreamSocket& socket) {
+  PeerInfo peer;
+  try {
+    Poco::Net::SocketAddress address = socket.peerAddress();
+    if (address.family() == Poco::Net::SocketAddress::UNIX_LOCAL) {
+      peer.unix_socket = true;
+    } else {
+      peer.remote_host = address.host().toString();
+      peer.remote_port = std::to_string(address.port());
+    }
+  } catch (const Poco::Exception&) {
+    peer.unix_socket = true;  // an unnamed unix peer
+  }
+  return peer;
+}
+
+int status_for(protocol::ParseError error) {
+  return error == protocol::ParseError::kHeadTooLarge || error == protocol::ParseError::kTooManyHeaders
+             ? 431
+             : 400;
+}
+
+// Serves the requests of one connection until it closes, errs or the server stops.
+class Connection : public Poco::Net::TCPServerConnection {
  public:
-  explicit ForwardingHandler(const RequestHandler& handler) : handler_(handler) {}
-  void handleRequest(Poco::Net::HTTPServerRequest& request,
-                     Poco::Net::HTTPServerResponse& response) override {
-    handler_(request, response);
+  Connection(const Poco::Net::StreamSocket& socket, std::shared_ptr<HttpServer::Shared> shared)
+      : TCPServerConnection(socket), shared_(std::move(shared)), fd_(socket.impl()->sockfd()) {
+    std::lock_guard lock(shared_->mutex);
+    shared_->open_fds.insert(fd_);
+  }
+  ~Connection() override {
+    std::lock_guard lock(shared_->mutex);
+    shared_->open_fds.erase(fd_);
+  }
+
+  void run() override {
+    peer_ = peer_of(socket());
+    while (serve_one()) {
+    }
   }
 
  private:
-  const RequestHandler& handler_;
+  enum class Wait { kReady, kClosed };
+
+  // Waits for the first byte of a request: the keep-alive timeout between requests.
+  Wait wait_for_request() {
+    if (offset_ < buffer_.size()) return Wait::kReady;  // a pipelined request is buffered
+    buffer_.clear();
+    offset_ = 0;
+    return receive(Clock::now() + shared_->settings.keep_alive_timeout) ? Wait::kReady
+                                                                        : Wait::kClosed;
+  }
+
+  bool receive(Clock::time_point deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    pollfd pfd{fd_, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return false;
+    std::size_t old_size = buffer_.size();
+    buffer_.resize(old_size + 16 * 1024);
+    ssize_t n = ::recv(fd_, buffer_.data() + old_size, 16 * 1024, 0);
+    buffer_.resize(old_size + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    return n > 0;
+  }
+
+  bool serve_one() {
+    if (wait_for_request() == Wait::kClosed) return false;
+    const ServerSettings& settings = shared_->settings;
+    protocol::Limits limits{settings.max_head_bytes, settings.max_headers, UINT64_MAX};
+    // The whole head within the read timeout, however slowly it trickles in.
+    auto deadline = Clock::now() + settings.read_timeout;
+    for (;;) {
+      auto parsed = protocol::parse_request_head(std::string_view(buffer_).substr(offset_), limits);
+      if (parsed.status == protocol::ParseStatus::kComplete)
+        return dispatch(std::move(parsed.head), offset_ + parsed.consumed);
+      if (parsed.status == protocol::ParseStatus::kError) {
+        refuse(status_for(parsed.error), protocol::describe(parsed.error));
+        return false;
+      }
+      if (!receive(deadline)) {
+        if (Clock::now() >= deadline) refuse(408, "request head not received in time");
+        return false;
+      }
+    }
+  }
+
+  bool dispatch(protocol::RequestHead head, std::size_t body_offset) {
+    auto framing = protocol::request_framing(head);
+    if (!framing.ok) {
+      refuse(400, protocol::describe(framing.error));
+      return false;
+    }
+    ClientRequest request(fd_, buffer_, body_offset, std::move(head), framing.framing, peer_,
+                          shared_->settings.read_timeout);
+    bool keep_alive;
+    {
+      std::lock_guard lock(shared_->mutex);
+      keep_alive = !shared_->draining;
+    }
+    ClientResponse response(fd_, request, keep_alive);
+    shared_->handler(request, response);
+    if (!response.finished()) response.abort();
+    offset_ = request.end_offset();
+    // Unread body bytes would be parsed as the next request.
+    return response.keep_alive() && request.body_complete();
+  }
+
+  // Answers a request that cannot be parsed, then the connection closes.
+  void refuse(int status, std::string_view reason) {
+    static const auto log = common::logger("http");
+    std::string id = new_request_id();
+    log->info("refused request status={} reason=\"{}\" request_id={}", status, reason, id);
+    std::string body = error_json("bad request: " + std::string(reason), "", id);
+    std::string head = "HTTP/1.1 " + std::to_string(status) + " " +
+                       std::string(protocol::reason_phrase(status)) +
+                       "\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                       "X-Fn-Request-Id: " + id + "\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n";
+    send_all(fd_, head, body);
+  }
+
+  std::shared_ptr<HttpServer::Shared> shared_;
+  int fd_;
+  PeerInfo peer_;
+  std::string buffer_;  // the connection's one reader
+  std::size_t offset_ = 0;
 };
 
 }  // namespace
 
-class HttpServer::HandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
- public:
-  explicit HandlerFactory(RequestHandler handler) : handler_(std::move(handler)) {}
-  Poco::Net::HTTPRequestHandler* createRequestHandler(
-      const Poco::Net::HTTPServerRequest&) override {
-    return new ForwardingHandler(handler_);  // Poco takes ownership
-  }
-  // serverStopped is protected: only the server may announce its stop to the connections.
-  void announce_stop(const void* sender, bool abort) { serverStopped(sender, abort); }
-
- private:
-  RequestHandler handler_;
-};
-
-
-// Sets the write timeout on each accepted socket (Poco's HTTPServer only sets the read timeout).
 class HttpServer::Factory : public Poco::Net::TCPServerConnectionFactory {
  public:
-  Factory(Poco::Net::HTTPServerParams::Ptr params, Poco::Net::HTTPRequestHandlerFactory::Ptr handlers,
-          std::chrono::milliseconds write_timeout)
-      : params_(std::move(params)), handlers_(std::move(handlers)), write_timeout_(write_timeout) {}
+  explicit Factory(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
 
   Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
     Poco::Net::StreamSocket client(socket);
-    client.setSendTimeout(to_timespan(write_timeout_));
-    return new Poco::Net::HTTPServerConnection(client, params_, handlers_);  // Poco takes ownership
+    client.setSendTimeout(to_timespan(shared_->settings.write_timeout));
+    return new Connection(client, shared_);  // Poco takes ownership
   }
 
  private:
-  Poco::Net::HTTPServerParams::Ptr params_;
-  Poco::Net::HTTPRequestHandlerFactory::Ptr handlers_;
-  std::chrono::milliseconds write_timeout_;
+  std::shared_ptr<Shared> shared_;
 };
 
 HttpServer::HttpServer(Poco::Net::ServerSocket socket, const ServerSettings& settings,
                        RequestHandler handler)
-    : pool_(std::make_unique<Poco::ThreadPool>(2, settings.max_threads, 60)) {
-  Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
-  params->setTimeout(to_timespan(settings.read_timeout));
-  params->setKeepAlive(true);
-  params->setKeepAliveTimeout(to_timespan(settings.keep_alive_timeout));
-  params->setMaxKeepAliveRequests(0);
+    : shared_(std::make_shared<Shared>()),
+      pool_(std::make_unique<Poco::ThreadPool>(2, settings.max_threads, 60)) {
+  shared_->settings = settings;
+  shared_->handler = std::move(handler);
+  Poco::Net::TCPServerParams::Ptr params = new Poco::Net::TCPServerParams;
   params->setMaxThreads(settings.max_threads);
   params->setMaxQueued(settings.max_queued);
-  params->setSoftwareVersion("");
-  auto* handler_factory = new HandlerFactory(std::move(handler));
-  Poco::Net::HTTPRequestHandlerFactory::Ptr handlers = handler_factory;
-  handlers_ = handler_factory;
-  server_ = std::make_unique<Poco::Net::TCPServer>(
-      new Factory(params, handlers, settings.write_timeout), *pool_, socket, params);
+  server_ = std::make_unique<Poco::Net::TCPServer>(new Factory(shared_), *pool_, socket, params);
 }
 
-HttpServer::~HttpServer() {
-  abort_connections();
-}
+HttpServer::~HttpServer() { abort_connections(); }
 
 void HttpServer::start() { server_->start(); }
 
 void HttpServer::stop_accepting() { server_->stop(); }
 
+void HttpServer::begin_drain() {
+  std::lock_guard lock(shared_->mutex);
+  shared_->draining = true;
+}
+
 void HttpServer::abort_connections() {
   server_->stop();
-  handlers_->announce_stop(this, true);
+  {
+    std::lock_guard lock(shared_->mutex);
+    for (int fd : shared_->open_fds) ::shutdown(fd, SHUT_RDWR);
+  }
   pool_->joinAll();
 }
 

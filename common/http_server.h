@@ -1,15 +1,19 @@
-// Poco's HTTP server, configured once for both binaries: a thread per connection from a bounded
-// pool, read/write/keep-alive timeouts on every client socket, header limits, and a graceful stop
-// that first stops accepting, then (after the owner's drain) aborts the idle keep-alive connections.
+// The HTTP/1.1 server of both binaries. Poco's TCPServer accepts and hands each connection to a
+// thread of a bounded pool; the connection loop here reads request heads with protocol/'s strict
+// parser from one buffer per connection (pipelined requests included), answers malformed ones with
+// 400/431 itself, applies keep-alive and the timeouts (a whole head must arrive within the read
+// timeout, so a slowloris cannot hold a thread), and calls the handler for the rest.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 
-#include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/ServerSocket.h>
+
+#include "common/http_exchange.h"
 
 namespace Poco {
 class ThreadPool;
@@ -21,20 +25,22 @@ class TCPServer;
 namespace common {
 
 struct ServerSettings {
-  std::chrono::milliseconds read_timeout{10'000};
-  std::chrono::milliseconds write_timeout{10'000};
+  std::chrono::milliseconds read_timeout{10'000};   // a whole head; then each wait for body bytes
+  std::chrono::milliseconds write_timeout{10'000};  // each send
   std::chrono::milliseconds keep_alive_timeout{30'000};
-  int max_threads = 512;  // concurrent connections served; more wait in the accept queue
+  std::size_t max_head_bytes = 64 * 1024;
+  std::size_t max_headers = 100;
+  int max_threads = 1024;  // connections served at once; more wait in the accept queue
   int max_queued = 4096;
 };
 
-// Called on a pool thread for every request. Must not throw (see server edge in each binary).
-using RequestHandler =
-    std::function<void(Poco::Net::HTTPServerRequest&, Poco::Net::HTTPServerResponse&)>;
+// Called on a connection thread for every well-formed request. It must finish (or abort) the
+// response and must not throw.
+using RequestHandler = std::function<void(ClientRequest&, ClientResponse&)>;
 
 class HttpServer {
  public:
-  // Takes the listening socket. `handler` must outlive the server.
+  // Takes the listening socket. `handler` is copied; what it refers to must outlive the server.
   HttpServer(Poco::Net::ServerSocket socket, const ServerSettings& settings,
              RequestHandler handler);
   ~HttpServer();
@@ -42,17 +48,27 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   void start();
-  // Closes the listening socket: new connections are refused; connections being served continue.
+  // Closes the listening socket: new connections are refused; open ones go on.
   void stop_accepting();
-  // Shuts down every open connection (idle keep-alive ones included) and waits for their threads.
+  // Responses from now on close their connection (for the drain); idle connections are closed.
+  void begin_drain();
+  // Shuts down every open connection and waits for their threads.
   void abort_connections();
   int current_connections() const;
 
+  // The state the connection threads share. Internal, public for the connection class.
+  struct Shared {
+    ServerSettings settings;
+    RequestHandler handler;
+    std::mutex mutex;
+    std::set<int> open_fds;
+    bool draining = false;
+  };
+
  private:
   class Factory;
-  class HandlerFactory;
+  std::shared_ptr<Shared> shared_;
   std::unique_ptr<Poco::ThreadPool> pool_;
-  HandlerFactory* handlers_;  // owned by server_ (Poco's SharedPtr)
   std::unique_ptr<Poco::Net::TCPServer> server_;
 };
 

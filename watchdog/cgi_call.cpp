@@ -43,7 +43,7 @@ common::Result<common::ExitStatus> CgiCall::run() {
       return stop(Error{Error::Code::kTimeout, "the function ran past its exec-timeout"});
     pollfd fds[4];
     nfds_t count = 0;
-    bool feeding = child_.stdin_fd() && pending_offset_ < pending_.size();
+    bool feeding = child_.stdin_fd() && !pending_.empty();
     if (feeding) fds[count++] = {child_.stdin_fd().get(), POLLOUT, 0};
     if (child_.stdout_fd()) fds[count++] = {child_.stdout_fd().get(), POLLIN, 0};
     if (child_.stderr_fd()) fds[count++] = {child_.stderr_fd().get(), POLLIN, 0};
@@ -69,32 +69,28 @@ common::Result<common::ExitStatus> CgiCall::run() {
 }
 
 common::Status CgiCall::refill_stdin() {
-  if (!child_.stdin_fd() || pending_offset_ < pending_.size()) return {};
+  if (!child_.stdin_fd() || !pending_.empty()) return {};
   if (!child_.running()) {  // it exited without reading everything: nobody will
     child_.stdin_fd().reset();
     return {};
   }
-  pending_.resize(kReadSize);
-  pending_offset_ = 0;
-  auto read = body_->read_body(pending_.data(), pending_.size(), settings_.max_body);
+  auto read = body_->read_body(settings_.max_body);
   if (!read) return tl::unexpected(read.error());
-  pending_.resize(*read);
-  if (*read == 0) child_.stdin_fd().reset();  // end of body: the program sees EOF
+  pending_ = *read;
+  if (pending_.empty()) child_.stdin_fd().reset();  // end of body: the program sees EOF
   return {};
 }
 
 common::Status CgiCall::write_stdin() {
-  ssize_t n = ::write(child_.stdin_fd().get(), pending_.data() + pending_offset_,
-                      pending_.size() - pending_offset_);
+  ssize_t n = ::write(child_.stdin_fd().get(), pending_.data(), pending_.size());
   if (n >= 0) {
-    pending_offset_ += static_cast<std::size_t>(n);
+    pending_.remove_prefix(static_cast<std::size_t>(n));
     return {};
   }
   if (errno == EAGAIN || errno == EINTR) return {};
   // EPIPE: the program closed its stdin; the rest of the body is not wanted.
   child_.stdin_fd().reset();
-  pending_.clear();
-  pending_offset_ = 0;
+  pending_ = {};
   return {};
 }
 

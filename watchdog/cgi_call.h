@@ -48,8 +48,8 @@ class CgiCall {
   common::ClientRequest* body_;
   CgiOutput& output_;
   CgiCallSettings settings_;
-  std::string pending_;  // body bytes read from the client, not yet in the pipe
-  std::size_t pending_offset_ = 0;
+  std::string_view pending_;  // body bytes from the client not yet in the pipe (a view into the
+                              // connection buffer, valid until the next read_body)
   common::LineSplitter stderr_lines_;
   std::string stderr_text_;
 };

@@ -47,8 +47,11 @@ std::vector<std::string> CgiRunner::environment(const Invocation& invocation,
   cgi.remote_port = info.remote_port;
   cgi.request_id = invocation.request_id;
   cgi.headers = &invocation.request.head().headers;
-  cgi.has_body = target.with_body && invocation.request.has_body();
-  cgi.content_length = invocation.request.content_length().value_or(0);
+  // A chunked body has no length to announce: the program reads to EOF (RFC 3875 4.1.2 has no
+  // CONTENT_LENGTH without a known length; git's http-backend handles that).
+  auto length = invocation.request.content_length();
+  cgi.has_body = target.with_body && invocation.request.has_body() && length.has_value();
+  cgi.content_length = length.value_or(0);
   cgi.server_protocol = invocation.request.head().version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
   return protocol::build_cgi_env(cgi, base_env_);
 }

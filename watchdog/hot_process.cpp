@@ -3,7 +3,9 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include "watchdog/hot_exchange.h"
+#include "common/logging.h"
+#include "common/upstream_exchange.h"
+#include "protocol/http_writer.h"
 
 namespace watchdog {
 
@@ -60,14 +62,68 @@ bool HotProcess::check_idle() {
   return true;
 }
 
+namespace {
+
+// The stdio protocol needs the length first: a chunked body is held (bounded by max-body).
+common::Result<std::string> read_whole_body(common::ClientRequest& request, std::uint64_t max_body) {
+  std::string body;
+  for (;;) {
+    auto piece = request.read_body(max_body);
+    if (!piece) return tl::unexpected(piece.error());
+    if (piece->empty()) return body;
+    body.append(*piece);
+  }
+}
+
+std::optional<StopReason> stop_reason(common::UpstreamState state) {
+  switch (state) {
+    case common::UpstreamState::kReusable: return std::nullopt;
+    case common::UpstreamState::kOutOfStep:
+    case common::UpstreamState::kBroken: return StopReason::kProtocol;
+    case common::UpstreamState::kClosed: return StopReason::kExited;
+    case common::UpstreamState::kTimedOut: return StopReason::kTimeout;
+    case common::UpstreamState::kAbandoned: return StopReason::kClientGone;
+  }
+  return StopReason::kExited;
+}
+
+}  // namespace
+
 common::Status HotProcess::serve(Invocation& invocation, std::uint64_t max_body) {
+  static const auto log = common::logger("watchdog.hot");
+  auto& client = invocation.request;
+  common::UpstreamRequest request;
+  request.method = client.method();
+  request.max_body = max_body;
+  request.deadline = invocation.deadline;
+  request.response_headers = {{"X-Fn-Request-Id", invocation.request_id}};
+  std::string held;
+  if (!client.content_length()) {
+    auto body = read_whole_body(client, max_body);
+    if (!body) return tl::unexpected(body.error());
+    held = std::move(*body);
+  }
+  std::uint64_t length = client.content_length().value_or(held.size());
+  protocol::append_hot_request_head(request.head, client.head(),
+                                    {invocation.request_id, invocation.deadline_unix_ms, length});
+  request.head += held;
+  request.body = length > 0 && held.empty() ? common::RequestBody::kAsIs : common::RequestBody::kNone;
+
   tag_->set_request(invocation.request_id);
-  auto served = HotExchange(*this, invocation, max_body).run();
+  auto result = common::exchange_with_upstream(
+      {child_.stdin_fd().get(), child_.stdout_fd().get(), stdout_buffer_}, request, client,
+      invocation.response);
   tag_->set_request("");
   ++requests_;
-  if (served && !poisoned_) ++successes_;
   last_used_ = Clock::now();
-  return served;
+  if (auto reason = stop_reason(result.state)) {
+    poison(*reason);
+    if (*reason == StopReason::kProtocol || *reason == StopReason::kExited)
+      log->error("handler broke the protocol pid={} reason=\"{}\"", pid(), result.detail);
+  } else if (result.status) {
+    ++successes_;
+  }
+  return result.status;
 }
 
 }  // namespace watchdog

@@ -65,7 +65,6 @@ class HotProcess {
   Clock::time_point last_used_;
   std::optional<StopReason> poisoned_;
   std::string stdout_buffer_;  // the one reader: bytes read from stdout and not yet consumed
-  friend class HotExchange;
 };
 
 }  // namespace watchdog

@@ -83,14 +83,16 @@ int run(const watchdog::Options& options, std::vector<std::string> env) {
   common::ServerSettings settings;
   settings.read_timeout = options.read_timeout;
   settings.write_timeout = options.write_timeout;
-  common::HttpServer http(socket, settings,
-                          [&server](auto& request, auto& response) { server.handle(request, response); });
+  common::HttpServer http(socket, settings, [&server](auto& request, auto& response) {
+    server.handle(request, response);
+  });
   http.start();
   log->info("listening address={} format={} function={} command={}", options.listen.to_string(),
             options.format == watchdog::Format::kHttp ? "http" : "cgi", options.name,
             fmt::join(options.command, " "));
   wait_for_stop(*runner);
   server.begin_drain();
+  http.begin_drain();
   http.stop_accepting();
   common::remove_listener(options.listen);
   drain(server, options.shutdown_timeout);

@@ -38,13 +38,13 @@ RequestInfo request_info(const common::ClientRequest& request, const common::Add
     info.server_name = listen.kind == common::Address::Kind::kTcp ? listen.host : "localhost";
   if (info.server_port.empty())
     info.server_port = listen.kind == common::Address::Kind::kTcp ? std::to_string(listen.port) : "80";
-  if (request.over_unix_socket()) {
+  if (request.peer().unix_socket) {
     // Only processes of our own user can reach a 0600 socket: the gateway's header is trusted.
     info.remote_addr = forwarded_for(request);
     if (info.remote_addr.empty()) info.remote_addr = "127.0.0.1";
   } else {
-    info.remote_addr = request.remote_host();
-    info.remote_port = request.remote_port();
+    info.remote_addr = request.peer().remote_host;
+    info.remote_port = request.peer().remote_port;
   }
   return info;
 }

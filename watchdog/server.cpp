@@ -57,15 +57,11 @@ protocol::Headers json_headers(const std::string& request_id) {
 
 Server::Server(const Options& options, Runner& runner) : options_(options), runner_(runner) {}
 
-void Server::handle(Poco::Net::HTTPServerRequest& request,
-                    Poco::Net::HTTPServerResponse& response) noexcept {
+void Server::handle(common::ClientRequest& client, common::ClientResponse& reply) noexcept {
   static const auto log = common::logger("watchdog.server");
   auto start = Clock::now();
   try {
-    common::ClientRequest client(request);
-    common::ClientResponse reply(request, response);
     std::string request_id = common::request_id_for(client.head().headers);
-    if (draining_) reply.close_after();
     if (client.path().starts_with("/_/")) {
       serve_reserved(client, reply, request_id);
       return;
@@ -75,23 +71,16 @@ void Server::handle(Poco::Net::HTTPServerRequest& request,
     else if (!served) reply.abort();
     if (!served) log->warn("request failed request_id={} error={} reason=\"{}\"", request_id,
                            common::code_name(served.error().code), served.error().context);
-    // Unread body bytes would be parsed as the next request: close instead of keeping alive.
-    if (!client.body_complete()) reply.close_after();
     log_access(client, reply, request_id, start);
   } catch (const std::exception& e) {
     log->error("request handler failed error=\"{}\"", e.what());
-    response.setKeepAlive(false);
+    reply.abort();
   }
 }
 
 common::Status Server::serve_function(common::ClientRequest& request,
                                       common::ClientResponse& response,
                                       const std::string& request_id) {
-  auto framing = protocol::request_framing(request.head());
-  if (!framing.ok) {
-    response.close_after();
-    return common::fail(Error::Code::kBadRequest, std::string(protocol::describe(framing.error)));
-  }
   InFlight in_flight(metrics_.in_flight);
   if (options_.max_inflight > 0 && in_flight.count() > options_.max_inflight)
     return common::fail(Error::Code::kTooBusy, "max-inflight reached");

@@ -7,9 +7,6 @@
 #include <chrono>
 #include <string>
 
-#include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerResponse.h>
-
 #include "common/error.h"
 #include "common/http_exchange.h"
 #include "watchdog/metrics.h"
@@ -23,11 +20,10 @@ class Server {
   // `options` and `runner` must outlive the server.
   Server(const Options& options, Runner& runner);
 
-  // Poco's request callback, on a connection thread. Never throws.
-  void handle(Poco::Net::HTTPServerRequest& request,
-              Poco::Net::HTTPServerResponse& response) noexcept;
+  // The request callback, on a connection thread. Never throws.
+  void handle(common::ClientRequest& request, common::ClientResponse& response) noexcept;
 
-  // SIGTERM: /_/health answers 503 and every response closes its connection.
+  // SIGTERM: /_/health answers 503 (the connections close after their response: HttpServer).
   void begin_drain() noexcept { draining_ = true; }
   int in_flight() const noexcept { return metrics_.in_flight.load(); }
 

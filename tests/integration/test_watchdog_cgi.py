@@ -814,7 +814,8 @@ class ConnectionTest(CgiTestCase):
                 b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde",
             # The body is streamed, so the program may already run when a bad chunk arrives: for this
             # case only the error status is required, not that the program never started.
-            "bad chunk size": b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+            "bad chunk size":
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
         }
         for name, data in cases.items():
             with self.subTest(case=name):

@@ -1,0 +1,284 @@
+#include "common/upstream_exchange.h"
+
+#include <poll.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "protocol/http_parser.h"
+#include "protocol/http_writer.h"
+
+namespace common {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kReadSize = 64 * 1024;
+
+int poll_timeout(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return left.count() <= 0 ? 0 : static_cast<int>(std::min<long long>(left.count() + 1, 60'000));
+}
+
+// The first bytes of a broken response, printable, for the log line that explains the 502.
+std::string first_bytes(std::string_view bytes) {
+  std::string shown;
+  for (char c : bytes.substr(0, 80)) {
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '\n') shown += "\\n";
+    else if (c == '\r') shown += "\\r";
+    else if (c == '"' || c == '\\') shown += std::string("\\") + c;
+    else if (byte < 0x20 || byte > 0x7e) shown += fmt::format("\\x{:02x}", byte);
+    else shown += c;
+  }
+  return shown;
+}
+
+class Exchange {
+ public:
+  Exchange(const UpstreamChannel& channel, const UpstreamRequest& request, ClientRequest& client,
+           ClientResponse& response)
+      : channel_(channel), request_(request), client_(client), response_(response),
+        out_(request.head) {}
+
+  UpstreamResult run();
+
+ private:
+  enum class Phase { kHead, kBody, kDone };
+
+  Status refill_request();
+  void write_request();
+  Status read_response();
+  Status parse_response();
+  Status start_response();
+  Status take_body();
+  UpstreamResult complete();
+  protocol::Headers client_headers();
+  Status fail(UpstreamState state, Error::Code code, std::string why);
+
+  const UpstreamChannel& channel_;
+  const UpstreamRequest& request_;
+  ClientRequest& client_;
+  ClientResponse& response_;
+  bool request_pending() const {
+    return out_offset_ < out_.size() || !piece_.empty() || after_offset_ < after_.size();
+  }
+
+  // The request bytes not yet written, in order: owned bytes (the head or a chunk-size line), a
+  // piece of the client's body (a view into its connection buffer, valid until the next
+  // read_body), then owned bytes again (a chunk's CRLF, the last chunk).
+  std::string out_;
+  std::size_t out_offset_ = 0;
+  std::string_view piece_;
+  std::string after_;
+  std::size_t after_offset_ = 0;
+  bool body_sent_;
+  bool write_closed_ = false;
+  std::size_t offset_ = 0;  // into channel_.buffer
+  Phase phase_ = Phase::kHead;
+  protocol::ResponseHead head_;
+  protocol::BodyFraming client_framing_;  // as the upstream announced it (kept for HEAD)
+  std::optional<protocol::BodyDecoder> decoder_;
+  bool hold_ = false;
+  std::string held_;
+  UpstreamResult result_;
+};
+
+UpstreamResult Exchange::run() {
+  body_sent_ = request_.body == RequestBody::kNone || client_.body_complete();
+  if (request_.body == RequestBody::kChunked && client_.body_complete())
+    protocol::append_last_chunk(out_);
+  while (phase_ != Phase::kDone) {
+    if (auto refilled = refill_request(); !refilled) return result_;
+    if (Clock::now() >= request_.deadline) {
+      fail(UpstreamState::kTimedOut, Error::Code::kTimeout, "the function ran past its timeout");
+      return result_;
+    }
+    bool writing = !write_closed_ && request_pending();
+    pollfd fds[2] = {{channel_.read_fd, POLLIN, 0}, {channel_.write_fd, POLLOUT, 0}};
+    if (::poll(fds, writing ? 2 : 1, poll_timeout(request_.deadline)) < 0 && errno != EINTR) {
+      fail(UpstreamState::kClosed, Error::Code::kInternal, "poll failed");
+      return result_;
+    }
+    if (writing && fds[1].revents) write_request();
+    if (fds[0].revents && !read_response()) return result_;
+  }
+  return complete();
+}
+
+Status Exchange::refill_request() {
+  if (write_closed_ || request_pending() || body_sent_) return {};
+  auto read = client_.read_body(request_.max_body);
+  if (!read) return fail(UpstreamState::kAbandoned, read.error().code, read.error().context);
+  out_.clear();
+  after_.clear();
+  out_offset_ = after_offset_ = 0;
+  piece_ = *read;
+  bool chunked = request_.body == RequestBody::kChunked;
+  if (piece_.empty()) {
+    body_sent_ = true;
+    if (chunked) protocol::append_last_chunk(after_);
+  } else if (chunked) {
+    out_ = fmt::format("{:x}\r\n", piece_.size());
+    after_ = "\r\n";
+  }
+  return {};
+}
+
+void Exchange::write_request() {
+  iovec parts[3] = {{out_.data() + out_offset_, out_.size() - out_offset_},
+                    {const_cast<char*>(piece_.data()), piece_.size()},
+                    {after_.data() + after_offset_, after_.size() - after_offset_}};
+  ssize_t n = ::writev(channel_.write_fd, parts, 3);
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EINTR) write_closed_ = true;  // its read side tells why
+    return;
+  }
+  auto written = static_cast<std::size_t>(n);
+  std::size_t step = std::min(written, parts[0].iov_len);
+  out_offset_ += step;
+  written -= step;
+  step = std::min(written, piece_.size());
+  piece_.remove_prefix(step);
+  after_offset_ += written - step;
+}
+
+Status Exchange::read_response() {
+  std::string& buffer = channel_.buffer;
+  if (offset_ > 0 && offset_ == buffer.size()) {
+    buffer.clear();
+    offset_ = 0;
+  }
+  std::size_t old_size = buffer.size();
+  buffer.resize(old_size + kReadSize);
+  ssize_t n = ::read(channel_.read_fd, buffer.data() + old_size, kReadSize);
+  buffer.resize(old_size + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return {};
+  if (n <= 0)
+    return fail(UpstreamState::kClosed, Error::Code::kBadGateway,
+                "the function closed its output before its response was complete");
+  result_.response_started = true;
+  return parse_response();
+}
+
+Status Exchange::parse_response() {
+  if (phase_ == Phase::kHead) {
+    auto parsed = protocol::parse_response_head(std::string_view(channel_.buffer).substr(offset_));
+    if (parsed.status == protocol::ParseStatus::kIncomplete) return {};
+    if (parsed.status == protocol::ParseStatus::kError)
+      return fail(UpstreamState::kBroken, Error::Code::kBadGateway,
+                  "invalid http response from function: " +
+                      std::string(protocol::describe(parsed.error)));
+    head_ = std::move(parsed.head);
+    offset_ += parsed.consumed;
+    if (auto started = start_response(); !started) return started;
+  }
+  return take_body();
+}
+
+Status Exchange::start_response() {
+  if (head_.status < 200)
+    return fail(UpstreamState::kBroken, Error::Code::kBadGateway,
+                "invalid http response from function: interim status " +
+                    std::to_string(head_.status));
+  auto framing = protocol::response_framing(head_, "GET");
+  if (!framing.ok || framing.framing.kind == protocol::BodyKind::kUntilClose)
+    return fail(UpstreamState::kBroken, Error::Code::kBadGateway,
+                "invalid http response from function: " +
+                    std::string(framing.ok ? "no Content-Length and not chunked"
+                                           : protocol::describe(framing.error)));
+  client_framing_ = framing.framing;
+  if (request_.method == "HEAD") framing.framing.kind = protocol::BodyKind::kNone;
+  decoder_.emplace(framing.framing, protocol::Limits{64 * 1024, 100, UINT64_MAX});
+  hold_ = framing.framing.kind != protocol::BodyKind::kChunked &&
+          framing.framing.length <= request_.hold_limit;
+  phase_ = Phase::kBody;
+  if (hold_) return {};
+  return response_.start(head_.status, client_headers(), client_framing_);
+}
+
+Status Exchange::take_body() {
+  while (phase_ == Phase::kBody) {
+    auto step = decoder_->next(std::string_view(channel_.buffer).substr(offset_));
+    if (step.status == protocol::ParseStatus::kError)
+      return fail(UpstreamState::kBroken, Error::Code::kBadGateway,
+                  "invalid http response body from function: " +
+                      std::string(protocol::describe(step.error)));
+    offset_ += step.consumed;
+    if (!step.data.empty()) {
+      if (hold_) held_.append(step.data);
+      else if (auto written = response_.write(step.data); !written)
+        return fail(UpstreamState::kAbandoned, written.error().code, written.error().context);
+    }
+    if (step.status == protocol::ParseStatus::kComplete) phase_ = Phase::kDone;
+    else if (step.consumed == 0) return {};
+  }
+  return {};
+}
+
+UpstreamResult Exchange::complete() {
+  bool garbage = offset_ < channel_.buffer.size();
+  if (garbage && hold_) {
+    fail(UpstreamState::kBroken, Error::Code::kBadGateway,
+         "invalid http response from function: bytes after the body");
+    return result_;
+  }
+  bool request_unsent = write_closed_ || request_pending() || !body_sent_;
+  if (garbage || request_unsent) {
+    result_.state = UpstreamState::kOutOfStep;
+    result_.detail = garbage ? "bytes after the response: \"" +
+                                   first_bytes(std::string_view(channel_.buffer).substr(offset_)) + "\""
+                             : "it answered before reading the whole request";
+  }
+  channel_.buffer.clear();
+  if (hold_) {
+    auto headers = client_headers();
+    if (request_.method == "HEAD") {
+      response_.start(head_.status, std::move(headers), client_framing_);
+      result_.status = response_.finish();
+    } else {
+      result_.status = response_.send(head_.status, std::move(headers), held_);
+    }
+  } else {
+    result_.status = response_.finish(decoder_->trailers());
+  }
+  // A client that left during finish() leaves the upstream in step: it stays reusable.
+  return result_;
+}
+
+protocol::Headers Exchange::client_headers() {
+  protocol::Headers headers;
+  for (auto& header : head_.headers) {
+    if (protocol::is_hop_by_hop(header.name)) continue;
+    bool replaced = false;
+    for (const auto& extra : request_.response_headers)
+      replaced = replaced || protocol::iequals(extra.name, header.name);
+    if (!replaced) headers.push_back(std::move(header));
+  }
+  headers.insert(headers.end(), request_.response_headers.begin(), request_.response_headers.end());
+  return headers;
+}
+
+Status Exchange::fail(UpstreamState state, Error::Code code, std::string why) {
+  result_.state = state;
+  if (state == UpstreamState::kBroken || state == UpstreamState::kClosed)
+    result_.detail = why + "; first bytes: \"" + first_bytes(channel_.buffer) + "\"";
+  else
+    result_.detail = why;
+  if (response_.started()) response_.abort();
+  result_.status = tl::unexpected(Error{code, std::move(why)});
+  return result_.status;
+}
+
+}  // namespace
+
+UpstreamResult exchange_with_upstream(const UpstreamChannel& channel, const UpstreamRequest& request,
+                                      ClientRequest& client, ClientResponse& response) {
+  return Exchange(channel, request, client, response).run();
+}
+
+}  // namespace common

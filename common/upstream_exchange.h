@@ -1,0 +1,70 @@
+// One HTTP/1.1 round trip with an upstream that is not the client: a hot handler's stdin/stdout
+// pipes, or a watchdog's socket behind the gateway. It writes the request (a head the caller framed,
+// then the client's body streamed as it arrives) while it parses the response with protocol/ and
+// relays it to the client, so neither direction can fill a buffer and stall the other.
+//
+// A response with a Content-Length up to hold_limit is held until complete, so that bytes after it
+// (garbage) can still make it a 502 and the head and body leave in one send; a chunked or larger
+// response streams as it arrives (server-sent events work), its trailers passed on.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+#include "common/http_exchange.h"
+#include "protocol/http_message.h"
+
+namespace common {
+
+// How the client's body follows the head.
+enum class RequestBody {
+  kNone,      // no body (or it is already appended to the head)
+  kAsIs,      // the client's Content-Length body, streamed byte for byte
+  kChunked,   // the client's body (whatever its framing) re-framed as chunks
+};
+
+struct UpstreamRequest {
+  std::string head;  // request line, headers, blank line; and, with RequestBody::kNone, any body
+  RequestBody body = RequestBody::kNone;
+  std::string_view method;  // the client's, for the response framing (HEAD has no body)
+  std::uint64_t max_body = UINT64_MAX;
+  std::chrono::steady_clock::time_point deadline;
+  std::size_t hold_limit = 64 * 1024;
+  // Added to the upstream's response headers (X-Fn-Request-Id, debug headers); a header of the same
+  // name from the upstream is replaced. Hop-by-hop headers of the upstream are always dropped.
+  protocol::Headers response_headers;
+};
+
+// The state of the upstream channel after the exchange: may it carry another request?
+enum class UpstreamState {
+  kReusable,   // the whole request went, the whole response came, nothing more
+  kOutOfStep,  // the response is whole, but bytes followed it or the request was not all read
+  kClosed,     // the upstream closed or failed before its response was complete
+  kBroken,     // its response broke the HTTP rules
+  kTimedOut,   // the deadline passed
+  kAbandoned,  // the client went away (or sent a bad body) mid-exchange
+};
+
+struct UpstreamResult {
+  Status status;  // ok, or the error for the client (the response was aborted if it had started)
+  UpstreamState state = UpstreamState::kReusable;
+  bool response_started = false;  // any response byte arrived from the upstream
+  std::string detail;             // for the log: what broke, and the first bytes it sent
+};
+
+struct UpstreamChannel {
+  int write_fd;  // non-blocking; where the request goes
+  int read_fd;   // non-blocking; where the response comes from (may equal write_fd)
+  // The channel's one reader: bytes read and not yet consumed stay here for its whole life.
+  // Must outlive the exchange.
+  std::string& buffer;
+};
+
+// Runs the exchange. `client`/`response` must outlive the call.
+UpstreamResult exchange_with_upstream(const UpstreamChannel& channel, const UpstreamRequest& request,
+                                      ClientRequest& client, ClientResponse& response);
+
+}  // namespace common
