@@ -173,8 +173,11 @@ Status Exchange::parse_response() {
       return fail(UpstreamState::kBroken, Error::Code::kBadGateway,
                   "invalid http response from function: " +
                       std::string(protocol::describe(parsed.error)));
-    head_ = std::move(parsed.head);
     offset_ += parsed.consumed;
+    // An interim response (100 Continue to a client's Expect) is not the answer: skip it.
+    if (parsed.head.status >= 100 && parsed.head.status < 200 && parsed.head.status != 101)
+      return parse_response();
+    head_ = std::move(parsed.head);
     if (auto started = start_response(); !started) return started;
   }
   return take_body();

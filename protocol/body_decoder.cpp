@@ -44,7 +44,8 @@ std::optional<std::uint64_t> parse_chunk_size(std::string_view line) noexcept {
   return size;
 }
 
-// The line at the start of `bytes` if its LF lies within `window` bytes: {line, length with ending}.
+// The line at the start of `bytes` if its LF lies within `window`: the line, and its length with
+// the line ending.
 std::optional<std::pair<std::string_view, std::size_t>> line_within(std::string_view bytes,
                                                                     std::size_t window) {
   std::size_t lf = bytes.substr(0, window).find('\n');
@@ -86,19 +87,27 @@ BodyDecoder::Step BodyDecoder::next(std::string_view bytes) {
     used += step.consumed;
     step.consumed = used;
     // Framing lines carry no data: go on through them so one call yields a run of data if any.
-    if (step.status != ParseStatus::kIncomplete || !step.data.empty() || used == before) return step;
+    bool more = step.status == ParseStatus::kIncomplete && step.data.empty() && used > before;
+    if (!more) return step;
   }
 }
 
 BodyDecoder::Step BodyDecoder::advance(std::string_view bytes) {
   switch (state_) {
-    case State::kLength: return length_data(bytes);
-    case State::kChunkSize: return chunk_size(bytes);
-    case State::kChunkData: return chunk_data(bytes);
-    case State::kChunkDataEnd: return chunk_data_end(bytes);
-    case State::kTrailers: return trailer_line(bytes);
-    case State::kFailed: return fail(error_);
-    case State::kDone: break;
+    case State::kLength:
+      return length_data(bytes);
+    case State::kChunkSize:
+      return chunk_size(bytes);
+    case State::kChunkData:
+      return chunk_data(bytes);
+    case State::kChunkDataEnd:
+      return chunk_data_end(bytes);
+    case State::kTrailers:
+      return trailer_line(bytes);
+    case State::kFailed:
+      return fail(error_);
+    case State::kDone:
+      break;
   }
   Step step;
   step.status = ParseStatus::kComplete;

@@ -12,15 +12,15 @@ struct Variable {
   std::string value;
 };
 
-// Every RFC 3875 meta-variable. A base entry with one of these names would be read as data of the
-// request (REMOTE_USER=admin in the watchdog's environment looks like an authenticated user, a
-// stale CONTENT_LENGTH makes the program wait for a body), so it goes even when this request does
-// not set the variable.
+// Every RFC 3875 meta-variable, plus REMOTE_PORT and REQUEST_URI. A base entry with one of these
+// names would be read as data of the request (REMOTE_USER=admin in the watchdog's environment looks
+// like an authenticated user, a stale CONTENT_LENGTH makes the program wait for a body), so it goes
+// even when this request does not set the variable.
 constexpr std::array<std::string_view, 19> kMetaVariables = {
-    "AUTH_TYPE",      "CONTENT_LENGTH",  "CONTENT_TYPE",    "GATEWAY_INTERFACE", "PATH_INFO",
+    "AUTH_TYPE",       "CONTENT_LENGTH", "CONTENT_TYPE",    "GATEWAY_INTERFACE", "PATH_INFO",
     "PATH_TRANSLATED", "QUERY_STRING",   "REMOTE_ADDR",     "REMOTE_HOST",       "REMOTE_IDENT",
-    "REMOTE_PORT",    "REMOTE_USER",     "REQUEST_METHOD",  "REQUEST_URI",       "SCRIPT_NAME",
-    "SERVER_NAME",    "SERVER_PORT",     "SERVER_PROTOCOL", "SERVER_SOFTWARE"};
+    "REMOTE_PORT",     "REMOTE_USER",    "REQUEST_METHOD",  "REQUEST_URI",       "SCRIPT_NAME",
+    "SERVER_NAME",     "SERVER_PORT",    "SERVER_PROTOCOL", "SERVER_SOFTWARE"};
 
 char to_upper(char c) noexcept { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; }
 char to_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }

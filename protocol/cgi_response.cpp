@@ -44,7 +44,8 @@ bool is_absolute_uri(std::string_view uri) noexcept {
   std::size_t colon = uri.find(':');
   if (colon == std::string_view::npos || colon == 0) return false;
   auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
-  return alpha(uri[0]) && std::all_of(uri.begin(), uri.begin() + static_cast<long>(colon), [&](char c) {
+  return alpha(uri[0]) &&
+         std::all_of(uri.begin(), uri.begin() + static_cast<long>(colon), [&](char c) {
            return alpha(c) || is_digit(c) || c == '+' || c == '-' || c == '.';
          });
 }
@@ -67,8 +68,8 @@ CgiResult classify(CgiHead head, bool status_given, std::string_view default_con
   if (location && location->value.starts_with('/') && head.headers.size() == 1 && !status_given) {
     head.kind = CgiResponseKind::kLocalRedirect;
   } else if (location && is_absolute_uri(location->value)) {
-    head.kind = has_type ? CgiResponseKind::kClientRedirectWithDocument
-                         : CgiResponseKind::kClientRedirect;
+    head.kind =
+        has_type ? CgiResponseKind::kClientRedirectWithDocument : CgiResponseKind::kClientRedirect;
     if (!status_given) head.status = 302;
   } else if (!has_type) {
     if (default_content_type.empty()) return cgi_error(CgiError::kNoContentType);
@@ -82,11 +83,16 @@ CgiResult classify(CgiHead head, bool status_given, std::string_view default_con
 
 std::string_view describe(CgiError error) noexcept {
   switch (error) {
-    case CgiError::kNoBlankLine: return "cgi output ended before the blank line after its headers";
-    case CgiError::kBadHeaderLine: return "cgi output has a malformed header line";
-    case CgiError::kBadStatus: return "cgi status is not a 3-digit code with an optional reason";
-    case CgiError::kHeadTooLarge: return "cgi header section too large";
-    case CgiError::kNoContentType: return "cgi document without content-type";
+    case CgiError::kNoBlankLine:
+      return "cgi output ended before the blank line after its headers";
+    case CgiError::kBadHeaderLine:
+      return "cgi output has a malformed header line";
+    case CgiError::kBadStatus:
+      return "cgi status is not a 3-digit code with an optional reason";
+    case CgiError::kHeadTooLarge:
+      return "cgi header section too large";
+    case CgiError::kNoContentType:
+      return "cgi document without content-type";
   }
   return "unknown cgi error";
 }

@@ -61,7 +61,8 @@ class LineReader {
 // "HTTP/1.0" or "HTTP/1.1". Other well-formed versions are kBadVersion, anything else `malformed`.
 std::optional<ParseError> parse_version(std::string_view text, int& minor, ParseError malformed) {
   auto digit = [&](std::size_t i) { return text[i] >= '0' && text[i] <= '9'; };
-  if (text.size() != 8 || text.substr(0, 5) != "HTTP/" || !digit(5) || text[6] != '.' || !digit(7)) {
+  if (text.size() != 8 || text.substr(0, 5) != "HTTP/" || !digit(5) || text[6] != '.' ||
+      !digit(7)) {
     return malformed;
   }
   if (text[5] != '1' || text[7] > '1') return ParseError::kBadVersion;
@@ -107,7 +108,8 @@ std::optional<ParseError> parse_status_line(std::string_view line, ResponseHead&
   return std::nullopt;
 }
 
-// What the first line of a head cannot be blamed for: the head ran out of bytes or of room.
+// No blank line within the first max_head_bytes: feed more while the input is within the limit;
+// past it, the head is too large however it would have gone on.
 template <class Head>
 HeadResult<Head> out_of_bytes(std::size_t size, const Limits& limits) {
   HeadResult<Head> result;
@@ -146,7 +148,9 @@ HeadResult<Head> parse_head(std::string_view bytes, const Limits& limits, FirstL
     if (result.head.headers.size() >= limits.max_headers) {
       return head_error<Head>(ParseError::kTooManyHeaders);
     }
-    if (!parse_field_line(*line, result.head.headers)) return head_error<Head>(ParseError::kBadHeader);
+    if (!parse_field_line(*line, result.head.headers)) {
+      return head_error<Head>(ParseError::kBadHeader);
+    }
   }
   return out_of_bytes<Head>(bytes.size(), limits);
 }
@@ -195,7 +199,7 @@ FramingResult framing_from_fields(const Headers& headers) {
     }
     result.framing.kind = BodyKind::kChunked;
   } else if (cl_count > 1) {
-    // Even equal copies: intermediaries disagree on which one counts, which is how smuggling starts.
+    // Even equal copies: peers disagree on which one counts, and that is how smuggling starts.
     return framing_error(ParseError::kDuplicateContentLength);
   } else if (cl_count == 1) {
     auto length = parse_content_length(content_length->value);
@@ -209,18 +213,30 @@ FramingResult framing_from_fields(const Headers& headers) {
 
 std::string_view describe(ParseError error) noexcept {
   switch (error) {
-    case ParseError::kHeadTooLarge: return "header section too large";
-    case ParseError::kTooManyHeaders: return "too many header fields";
-    case ParseError::kBodyTooLarge: return "body too large";
-    case ParseError::kBadRequestLine: return "malformed request line";
-    case ParseError::kBadStatusLine: return "malformed status line";
-    case ParseError::kBadVersion: return "unsupported http version";
-    case ParseError::kBadHeader: return "malformed or truncated header section";
-    case ParseError::kBadContentLength: return "invalid content-length or body shorter than it";
-    case ParseError::kDuplicateContentLength: return "duplicate content-length";
-    case ParseError::kLengthAndChunked: return "content-length together with transfer-encoding";
-    case ParseError::kBadTransferEncoding: return "transfer-encoding other than chunked";
-    case ParseError::kBadChunk: return "malformed or truncated chunked body";
+    case ParseError::kHeadTooLarge:
+      return "header section too large";
+    case ParseError::kTooManyHeaders:
+      return "too many header fields";
+    case ParseError::kBodyTooLarge:
+      return "body too large";
+    case ParseError::kBadRequestLine:
+      return "malformed request line";
+    case ParseError::kBadStatusLine:
+      return "malformed status line";
+    case ParseError::kBadVersion:
+      return "unsupported http version";
+    case ParseError::kBadHeader:
+      return "malformed or truncated header section";
+    case ParseError::kBadContentLength:
+      return "invalid content-length or body shorter than it";
+    case ParseError::kDuplicateContentLength:
+      return "duplicate content-length";
+    case ParseError::kLengthAndChunked:
+      return "content-length together with transfer-encoding";
+    case ParseError::kBadTransferEncoding:
+      return "transfer-encoding other than chunked";
+    case ParseError::kBadChunk:
+      return "malformed or truncated chunked body";
   }
   return "unknown parse error";
 }
@@ -232,7 +248,7 @@ bool is_token(std::string_view name) noexcept {
 }
 
 HeadResult<RequestHead> parse_request_head(std::string_view bytes, const Limits& limits) {
-  // RFC 9112 2.2: empty lines before a request line are ignored (some clients add CRLF after a body).
+  // RFC 9112 2.2: empty lines before a request line are ignored (clients add CRLF after bodies).
   return parse_head<RequestHead>(bytes, limits, parse_request_line, true);
 }
 
@@ -251,7 +267,9 @@ FramingResult response_framing(const ResponseHead& head, std::string_view reques
     return {};
   }
   FramingResult result = framing_from_fields(head.headers);
-  if (result.ok && result.framing.kind == BodyKind::kNone) result.framing.kind = BodyKind::kUntilClose;
+  if (result.ok && result.framing.kind == BodyKind::kNone) {
+    result.framing.kind = BodyKind::kUntilClose;
+  }
   return result;
 }
 
@@ -270,7 +288,8 @@ template <class Head>
 ParseStatus MessageParser<Head>::finish() {
   if (status_ != ParseStatus::kIncomplete) return status_;
   if (!have_head_ && !buffer_.empty()) {
-    // The blank-line shortcut may have deferred a fault in the lines so far: name it if there is one.
+    // The blank-line shortcut may have deferred a fault in the lines so far: name it if there is
+    // one.
     if (parse_head() != ParseStatus::kIncomplete) return status_;
     if (!have_head_) return fail(ParseError::kBadHeader);
     if (parse() != ParseStatus::kIncomplete) return status_;

@@ -167,8 +167,8 @@ class MessageParser {
   std::string buffer_;
   std::size_t offset_ = 0;  // into buffer_
   std::size_t consumed_ = 0;
-  std::size_t scan_ = 0;       // buffer_ bytes searched for the blank line that ends the head
-  int scan_state_ = -1;        // -1 before the first line's text, then LFs (and CR) just seen
+  std::size_t scan_ = 0;  // buffer_ bytes searched for the blank line that ends the head
+  int scan_state_ = -1;   // -1 before the first line's text, then LFs (and CR) just seen
   bool have_head_ = false;
   BodyFraming framing_;
   std::optional<BodyDecoder> decoder_;

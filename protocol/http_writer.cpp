@@ -63,10 +63,11 @@ bool forwarded_to_handler(const Headers& headers, const Header& header) {
 }  // namespace
 
 bool is_hop_by_hop(std::string_view name) noexcept {
-  constexpr std::array<std::string_view, 6> kNames = {
-      "Connection", "Keep-Alive", "TE", "Transfer-Encoding", "Upgrade", "Trailer"};
+  constexpr std::array<std::string_view, 6> kNames = {"Connection",        "Keep-Alive", "TE",
+                                                      "Transfer-Encoding", "Upgrade",    "Trailer"};
   constexpr std::string_view kProxyPrefix = "Proxy-";
-  if (name.size() >= kProxyPrefix.size() && iequals(name.substr(0, kProxyPrefix.size()), kProxyPrefix)) {
+  if (name.size() >= kProxyPrefix.size() &&
+      iequals(name.substr(0, kProxyPrefix.size()), kProxyPrefix)) {
     return true;
   }
   return std::any_of(kNames.begin(), kNames.end(),

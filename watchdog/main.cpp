@@ -2,6 +2,7 @@
 // listener, picks the runner for the format, and owns the signal loop: SIGHUP recycles, SIGTERM and
 // SIGINT drain and exit 0.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -104,6 +105,15 @@ int run(const watchdog::Options& options, std::vector<std::string> env) {
   return 0;
 }
 
+// Started by fastfn-gateway: stop (and drain) when the gateway dies, even by SIGKILL, instead of
+// serving a socket nobody routes to. The pid check closes the race with a parent that already died.
+void follow_parent(const watchdog::Environment& env) {
+  auto it = env.find("FASTFN_PARENT_PID");
+  if (it == env.end() || it->second != std::to_string(::getppid())) return;
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (it->second != std::to_string(::getppid())) ::raise(SIGTERM);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,6 +137,7 @@ int main(int argc, char** argv) {
     std::cout << "fastfn-watchdog " << FASTFN_VERSION << "\n";
     return 0;
   }
+  follow_parent(environment_map(env));
   common::setup_logging(parsed.options.log_format, parsed.options.log_level);
   try {
     return run(parsed.options, std::move(env));

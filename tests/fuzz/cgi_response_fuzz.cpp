@@ -12,9 +12,12 @@ namespace {
 
 std::string outcome(const CgiResult& result) {
   switch (result.status) {
-    case CgiResult::Status::kIncomplete: return "incomplete";
-    case CgiResult::Status::kError: return "error " + std::string(describe(result.error));
-    case CgiResult::Status::kComplete: break;
+    case CgiResult::Status::kIncomplete:
+      return "incomplete";
+    case CgiResult::Status::kError:
+      return "error " + std::string(describe(result.error));
+    case CgiResult::Status::kComplete:
+      break;
   }
   const CgiHead& head = result.head;
   return "complete " + std::to_string(result.consumed) + " " +
@@ -28,12 +31,18 @@ void check_shape(const CgiHead& head) {
   const Header* location = find_header(head.headers, "Location");
   bool has_type = find_header(head.headers, "Content-Type") != nullptr;
   switch (head.kind) {
-    case CgiResponseKind::kDocument: FUZZ_CHECK(has_type); break;
+    case CgiResponseKind::kDocument:
+      FUZZ_CHECK(has_type);
+      break;
     case CgiResponseKind::kLocalRedirect:
       FUZZ_CHECK(head.headers.size() == 1 && location && location->value.starts_with('/'));
       break;
-    case CgiResponseKind::kClientRedirect: FUZZ_CHECK(location && !has_type); break;
-    case CgiResponseKind::kClientRedirectWithDocument: FUZZ_CHECK(location && has_type); break;
+    case CgiResponseKind::kClientRedirect:
+      FUZZ_CHECK(location && !has_type);
+      break;
+    case CgiResponseKind::kClientRedirectWithDocument:
+      FUZZ_CHECK(location && has_type);
+      break;
   }
 }
 
@@ -42,7 +51,8 @@ void check(std::string_view bytes, std::string_view default_type, std::size_t ma
   CgiResult closed = parse_cgi_head(bytes, true, default_type, max);
   std::string settled = outcome(open);
   if (open.status == CgiResult::Status::kIncomplete) {
-    FUZZ_CHECK(closed.status == CgiResult::Status::kError && closed.error == CgiError::kNoBlankLine);
+    FUZZ_CHECK(closed.status == CgiResult::Status::kError &&
+               closed.error == CgiError::kNoBlankLine);
   } else {
     FUZZ_CHECK(outcome(closed) == settled);
   }

@@ -26,7 +26,8 @@ struct Decoded {
 };
 
 // A streaming caller: keeps what was not consumed and appends `slice` bytes at a time.
-Decoded decode(BodyFraming framing, std::string_view bytes, std::size_t slice, const Limits& limits) {
+Decoded decode(BodyFraming framing, std::string_view bytes, std::size_t slice,
+               const Limits& limits) {
   BodyDecoder decoder(framing, limits);
   Decoded out;
   std::string pending;

@@ -1,5 +1,6 @@
 // Shared by the libFuzzer targets: an invariant check that aborts (what libFuzzer reports as a
-// finding), the entry-point name, and a MessageParser driver whose outcome is one comparable string.
+// finding), the entry-point name, and a MessageParser driver whose outcome is one comparable
+// string.
 #pragma once
 
 #include <cstdint>
@@ -17,12 +18,12 @@
 #define FUZZ_ENTRY LLVMFuzzerTestOneInput
 #endif
 
-#define FUZZ_CHECK(condition)                                                               \
-  do {                                                                                      \
-    if (!(condition)) {                                                                     \
+#define FUZZ_CHECK(condition)                                                                \
+  do {                                                                                       \
+    if (!(condition)) {                                                                      \
       std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #condition); \
-      std::abort();                                                                         \
-    }                                                                                       \
+      std::abort();                                                                          \
+    }                                                                                        \
   } while (0)
 
 namespace fuzz {

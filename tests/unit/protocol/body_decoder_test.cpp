@@ -127,9 +127,9 @@ TEST_CASE("body: accepts the largest and uppercase chunk sizes") {
 }
 
 TEST_CASE("body: rejects a malformed chunk size line") {
-  for (std::string_view bytes : {"g\r\n", "-1\r\n", "+1\r\n", "\r\n", " 1\r\n", "0x1\r\n",
-                                 "1 \r\na\r\n", "1\t\r\n", "1;a\x01\r\n", "1\rx\n", "1;\x7f\r\n",
-                                 "10000000000000000\r\n", "00000000000000001\r\n"}) {
+  for (std::string_view bytes :
+       {"g\r\n", "-1\r\n", "+1\r\n", "\r\n", " 1\r\n", "0x1\r\n", "1 \r\na\r\n", "1\t\r\n",
+        "1;a\x01\r\n", "1\rx\n", "1;\x7f\r\n", "10000000000000000\r\n", "00000000000000001\r\n"}) {
     CAPTURE(bytes);
     CHECK(chunked_error(bytes) == ParseError::kBadChunk);
   }
@@ -158,8 +158,12 @@ TEST_CASE("body: rejects a chunk size line without end") {
 TEST_CASE("body: rejects malformed trailers") {
   SUBCASE("obs-fold") { CHECK(chunked_error("0\r\nA: b\r\n c\r\n\r\n") == ParseError::kBadChunk); }
   SUBCASE("no colon") { CHECK(chunked_error("0\r\nnonsense\r\n\r\n") == ParseError::kBadChunk); }
-  SUBCASE("space before colon") { CHECK(chunked_error("0\r\nA : b\r\n\r\n") == ParseError::kBadChunk); }
-  SUBCASE("control character") { CHECK(chunked_error("0\r\nA: \x02\r\n\r\n") == ParseError::kBadChunk); }
+  SUBCASE("space before colon") {
+    CHECK(chunked_error("0\r\nA : b\r\n\r\n") == ParseError::kBadChunk);
+  }
+  SUBCASE("control character") {
+    CHECK(chunked_error("0\r\nA: \x02\r\n\r\n") == ParseError::kBadChunk);
+  }
 }
 
 TEST_CASE("body: bounds the trailer section") {
@@ -174,7 +178,8 @@ TEST_CASE("body: bounds the trailer section") {
   SUBCASE("count") {
     limits.max_head_bytes = 1024;
     limits.max_headers = 2;
-    CHECK(chunked_error("0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", limits) == ParseError::kTooManyHeaders);
+    CHECK(chunked_error("0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", limits) ==
+          ParseError::kTooManyHeaders);
   }
 }
 
@@ -193,7 +198,9 @@ TEST_CASE("body: enforces the body size limit") {
     CHECK(decode(kChunked, "5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n", 0, limits).status ==
           ParseStatus::kComplete);
   }
-  SUBCASE("an overflowing size") { CHECK(chunked_error("ffffffffffffffff\r\n") == ParseError::kBodyTooLarge); }
+  SUBCASE("an overflowing size") {
+    CHECK(chunked_error("ffffffffffffffff\r\n") == ParseError::kBodyTooLarge);
+  }
 }
 
 TEST_CASE("body: stays failed after an error") {

@@ -29,12 +29,9 @@ std::optional<std::string> get(const std::vector<std::string>& env, const std::s
 }
 
 struct Fixture {
-  Headers headers = {{"Host", "example:8080"},
-                     {"Content-Type", "application/json"},
-                     {"Content-Length", "5"},
-                     {"x-forwarded-for", "10.0.0.1"},
-                     {"X-Forwarded-For", "10.0.0.2"},
-                     {"Authorization", "Bearer t"}};
+  Headers headers = {{"Host", "example:8080"},        {"Content-Type", "application/json"},
+                     {"Content-Length", "5"},         {"x-forwarded-for", "10.0.0.1"},
+                     {"X-Forwarded-For", "10.0.0.2"}, {"Authorization", "Bearer t"}};
   CgiRequest request;
 
   Fixture() {
@@ -136,10 +133,10 @@ TEST_CASE("cgi env: httpoxy") {
   auto env = build_cgi_env(f.request, {"HTTP_PROXY=http://mine:3128", "http_proxy=http://mine:3128",
                                        "HTTPS_PROXY=http://mine:3129", "NO_PROXY=localhost"});
   auto map = to_map(env);
-  for (const auto& [name, value] : map) {
-    CAPTURE(name);
-    CHECK_FALSE(value.starts_with("http://evil"));
-    CHECK_FALSE(iequals(name, "HTTP_PROXY"));
+  for (const auto& entry : map) {
+    CAPTURE(entry.first);
+    CHECK_FALSE(entry.second.starts_with("http://evil"));
+    CHECK_FALSE(iequals(entry.first, "HTTP_PROXY"));
   }
   CHECK(get(env, "HTTPS_PROXY") == "http://mine:3129");
   CHECK(get(env, "NO_PROXY") == "localhost");
@@ -170,9 +167,16 @@ TEST_CASE("cgi env: the request wins over the base environment") {
   f.headers.push_back({"Method", "DELETE"});
   f.headers.push_back({"path", "/etc"});
   f.headers.push_back({"QUERY", "x"});
-  std::vector<std::string> base = {"PATH=/usr/bin", "REQUEST_METHOD=GET", "HTTP_HOST=spoof",
-                                   "Http_Method=PUT", "REMOTE_USER=admin", "AUTH_TYPE=Basic",
-                                   "X_FN_REQUEST_ID=old", "malformed", "=nameless", "HOME=/root",
+  std::vector<std::string> base = {"PATH=/usr/bin",
+                                   "REQUEST_METHOD=GET",
+                                   "HTTP_HOST=spoof",
+                                   "Http_Method=PUT",
+                                   "REMOTE_USER=admin",
+                                   "AUTH_TYPE=Basic",
+                                   "X_FN_REQUEST_ID=old",
+                                   "malformed",
+                                   "=nameless",
+                                   "HOME=/root",
                                    "EMPTY="};
   auto env = build_cgi_env(f.request, base);
   CHECK(env[0] == "PATH=/usr/bin");

@@ -26,7 +26,9 @@ RequestHead request_with(Headers headers) {
   return head;
 }
 
-FramingResult framing_of(Headers headers) { return request_framing(request_with(std::move(headers))); }
+FramingResult framing_of(Headers headers) {
+  return request_framing(request_with(std::move(headers)));
+}
 
 ParseError framing_error(Headers headers) {
   FramingResult result = framing_of(std::move(headers));
@@ -37,7 +39,8 @@ ParseError framing_error(Headers headers) {
 }  // namespace
 
 TEST_CASE("parser: parses a request head") {
-  std::string bytes = "POST /fn/a?x=1 HTTP/1.1\r\nHost: example\r\nX-Mixed-Case:  v a l \t\r\n\r\nbody";
+  std::string bytes =
+      "POST /fn/a?x=1 HTTP/1.1\r\nHost: example\r\nX-Mixed-Case:  v a l \t\r\n\r\nbody";
   auto result = parse_request_head(bytes);
   REQUIRE(result.status == ParseStatus::kComplete);
   CHECK(result.consumed == bytes.size() - 4);
@@ -78,7 +81,9 @@ TEST_CASE("parser: every proper prefix of a head is incomplete") {
 
 TEST_CASE("parser: rejects a malformed request line") {
   SUBCASE("no version") { CHECK(request_error("GET /\r\n\r\n") == ParseError::kBadRequestLine); }
-  SUBCASE("empty target") { CHECK(request_error("GET  HTTP/1.1\r\n\r\n") == ParseError::kBadRequestLine); }
+  SUBCASE("empty target") {
+    CHECK(request_error("GET  HTTP/1.1\r\n\r\n") == ParseError::kBadRequestLine);
+  }
   SUBCASE("space in target") {
     CHECK(request_error("GET /a b HTTP/1.1\r\n\r\n") == ParseError::kBadRequestLine);
   }
@@ -91,7 +96,9 @@ TEST_CASE("parser: rejects a malformed request line") {
     CHECK(request_error("G(T / HTTP/1.1\r\n\r\n") == ParseError::kBadRequestLine);
     CHECK(request_error(" GET / HTTP/1.1\r\n\r\n") == ParseError::kBadRequestLine);
   }
-  SUBCASE("bare CR") { CHECK(request_error("GET / HTTP/1.1\r\rX: y\r\n\r\n") == ParseError::kBadRequestLine); }
+  SUBCASE("bare CR") {
+    CHECK(request_error("GET / HTTP/1.1\r\rX: y\r\n\r\n") == ParseError::kBadRequestLine);
+  }
   SUBCASE("trailing garbage") {
     CHECK(request_error("GET / HTTP/1.1 x\r\n\r\n") == ParseError::kBadRequestLine);
   }
@@ -111,11 +118,21 @@ TEST_CASE("parser: rejects versions other than HTTP/1.0 and HTTP/1.1") {
 
 TEST_CASE("parser: rejects NUL anywhere in the head") {
   using namespace std::string_literals;
-  SUBCASE("method") { CHECK(request_error("G\0T / HTTP/1.1\r\n\r\n"s) == ParseError::kBadRequestLine); }
-  SUBCASE("target") { CHECK(request_error("GET /\0 HTTP/1.1\r\n\r\n"s) == ParseError::kBadRequestLine); }
-  SUBCASE("name") { CHECK(request_error("GET / HTTP/1.1\r\nA\0: b\r\n\r\n"s) == ParseError::kBadHeader); }
-  SUBCASE("value") { CHECK(request_error("GET / HTTP/1.1\r\nA: b\0c\r\n\r\n"s) == ParseError::kBadHeader); }
-  SUBCASE("reason") { CHECK(response_error("HTTP/1.1 200 O\0K\r\n\r\n"s) == ParseError::kBadStatusLine); }
+  SUBCASE("method") {
+    CHECK(request_error("G\0T / HTTP/1.1\r\n\r\n"s) == ParseError::kBadRequestLine);
+  }
+  SUBCASE("target") {
+    CHECK(request_error("GET /\0 HTTP/1.1\r\n\r\n"s) == ParseError::kBadRequestLine);
+  }
+  SUBCASE("name") {
+    CHECK(request_error("GET / HTTP/1.1\r\nA\0: b\r\n\r\n"s) == ParseError::kBadHeader);
+  }
+  SUBCASE("value") {
+    CHECK(request_error("GET / HTTP/1.1\r\nA: b\0c\r\n\r\n"s) == ParseError::kBadHeader);
+  }
+  SUBCASE("reason") {
+    CHECK(response_error("HTTP/1.1 200 O\0K\r\n\r\n"s) == ParseError::kBadStatusLine);
+  }
 }
 
 TEST_CASE("parser: rejects malformed header lines") {
@@ -166,9 +183,10 @@ TEST_CASE("parser: parses status lines") {
 }
 
 TEST_CASE("parser: rejects a malformed status line") {
-  for (std::string_view line : {"HTTP/1.1 20 OK", "HTTP/1.1 2000 OK", "HTTP/1.1 099 OK",
-                                "HTTP/1.1 abc OK", "HTTP/1.1  200 OK", "HTTP/1.1", "HTTP/1.1 -20 OK",
-                                "HTTP/1.1 200\tOK", "HTTP/1.1 200 O\x01K", "FTP/1.1 200 OK", ""}) {
+  for (std::string_view line :
+       {"HTTP/1.1 20 OK", "HTTP/1.1 2000 OK", "HTTP/1.1 099 OK", "HTTP/1.1 abc OK",
+        "HTTP/1.1  200 OK", "HTTP/1.1", "HTTP/1.1 -20 OK", "HTTP/1.1 200\tOK",
+        "HTTP/1.1 200 O\x01K", "FTP/1.1 200 OK", ""}) {
     CAPTURE(line);
     CHECK(response_error(std::string(line) + "\r\n\r\n") == ParseError::kBadStatusLine);
   }
@@ -246,8 +264,8 @@ TEST_CASE("framing: rejects negative Content-Length") {
 }
 
 TEST_CASE("framing: rejects a Content-Length that is not plain decimal") {
-  for (std::string_view value : {"", "+5", "5a", "0x10", "1 2", "5,5", "1.0", "18446744073709551616",
-                                 "99999999999999999999999"}) {
+  for (std::string_view value : {"", "+5", "5a", "0x10", "1 2", "5,5", "1.0",
+                                 "18446744073709551616", "99999999999999999999999"}) {
     CAPTURE(value);
     CHECK(framing_error({{"Content-Length", std::string(value)}}) == ParseError::kBadContentLength);
   }

@@ -32,12 +32,14 @@ RequestHead client_request() {
 }  // namespace
 
 TEST_CASE("writer: is_hop_by_hop") {
-  for (std::string_view name : {"Connection", "keep-alive", "TE", "transfer-encoding", "Upgrade",
-                                "Trailer", "Proxy-Authorization", "proxy-authenticate", "Proxy-X"}) {
+  for (std::string_view name :
+       {"Connection", "keep-alive", "TE", "transfer-encoding", "Upgrade", "Trailer",
+        "Proxy-Authorization", "proxy-authenticate", "Proxy-X"}) {
     CAPTURE(name);
     CHECK(is_hop_by_hop(name));
   }
-  for (std::string_view name : {"Host", "Trailers", "Proxy", "Content-Length", "Authorization", ""}) {
+  for (std::string_view name :
+       {"Host", "Trailers", "Proxy", "Content-Length", "Authorization", ""}) {
     CAPTURE(name);
     CHECK_FALSE(is_hop_by_hop(name));
   }
@@ -120,7 +122,8 @@ TEST_CASE("writer: hot request head reparses with exactly one length and id") {
 }
 
 TEST_CASE("writer: hot request head drops fields that would break its framing") {
-  RequestHead client{"GET", "/", 1, {{"X-Bad", "a\r\nInjected: 1"}, {"Bad Name", "v"}, {"Ok", "v"}}};
+  RequestHead client{
+      "GET", "/", 1, {{"X-Bad", "a\r\nInjected: 1"}, {"Bad Name", "v"}, {"Ok", "v"}}};
   std::string out;
   append_hot_request_head(out, client, {"id", 1, 0});
   auto parsed = parse_request_head(out);

@@ -1,0 +1,36 @@
+#include "gateway/function_runtime.h"
+
+namespace gateway {
+namespace {
+
+constexpr std::uint64_t kDefaultMaxBody = 10 * 1024 * 1024;  // the watchdog's default
+constexpr std::chrono::milliseconds kDefaultTimeout{30'000};
+
+}  // namespace
+
+FunctionRuntime::FunctionRuntime(FunctionSpec spec_in,
+                                 std::vector<std::shared_ptr<Upstream>> upstreams_in)
+    : spec(std::move(spec_in)), upstreams(std::move(upstreams_in)), admission(spec.worker_pool) {}
+
+std::uint64_t FunctionRuntime::routable_mask() const {
+  std::uint64_t mask = 0;
+  for (std::size_t i = 0; i < upstreams.size() && i < 64; ++i)
+    if (upstreams[i]->routable()) mask |= std::uint64_t{1} << i;
+  return mask;
+}
+
+int FunctionRuntime::sockets_up() const {
+  int up = 0;
+  for (const auto& upstream : upstreams) up += upstream->state() == Upstream::State::kUp;
+  return up;
+}
+
+std::uint64_t FunctionRuntime::max_body() const {
+  return spec.max_body_bytes.value_or(kDefaultMaxBody);
+}
+
+std::chrono::milliseconds FunctionRuntime::timeout() const {
+  return spec.timeout_ms ? std::chrono::milliseconds(*spec.timeout_ms) : kDefaultTimeout;
+}
+
+}  // namespace gateway

@@ -1,0 +1,40 @@
+// What the gateway holds for one function while it serves: its spec, its sockets, its admission
+// and its metrics. Shared (shared_ptr) between the route snapshot that requests read and the reload
+// that replaces it, so a reload never pulls a function out from under a request.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/prometheus.h"
+#include "gateway/admission.h"
+#include "gateway/discovery.h"
+#include "gateway/upstream.h"
+
+namespace gateway {
+
+struct FunctionRuntime {
+  FunctionRuntime(FunctionSpec spec, std::vector<std::shared_ptr<Upstream>> upstreams);
+
+  const FunctionSpec spec;
+  const std::vector<std::shared_ptr<Upstream>> upstreams;
+  Admission admission;
+  std::atomic<std::size_t> cursor{0};  // round robin position
+  common::prometheus::StatusCounter requests;
+  common::prometheus::Histogram latency;
+
+  // Bit i set when socket i may take a request (up, or starting).
+  std::uint64_t routable_mask() const;
+  int sockets_up() const;
+  // "single" with one socket, "round_robin" with more (FastFN's words).
+  const char* routing() const { return upstreams.size() > 1 ? "round_robin" : "single"; }
+  std::uint64_t max_body() const;
+  // The function's timeout (timeout_ms, else the watchdog's default 30 s).
+  std::chrono::milliseconds timeout() const;
+};
+
+}  // namespace gateway

@@ -1,0 +1,251 @@
+// fastfn-gateway: the HTTP edge (DESIGN.md). main reads the configuration, opens the listener,
+// starts the watchdogs of every discovered function, and owns the signal loop: SIGHUP reloads
+// fastfn.json and rescans, SIGTERM and SIGINT drain and stop everything; the functions dir is
+// watched so changes apply within about a second.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "common/http_server.h"
+#include "common/listener.h"
+#include "common/logging.h"
+#include "gateway/config.h"
+#include "gateway/dir_watcher.h"
+#include "gateway/discovery.h"
+#include "gateway/health_prober.h"
+#include "gateway/registry.h"
+#include "gateway/server.h"
+#include "gateway/supervisor.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::chrono::seconds kDrainTimeout{10};
+
+const char* kUsage = R"(usage: fastfn-gateway [--config fastfn.json] [--listen ADDR] [FUNCTIONS_DIR]
+
+Serves every function found in FUNCTIONS_DIR over HTTP, running fastfn-watchdog daemons for them.
+  --config FILE        fastfn.json to read (else FN_CONFIG, else ./fastfn.json when present)
+  --listen ADDR        127.0.0.1:8080, :8080, tcp:HOST:PORT or unix:/path.sock (FN_LISTEN)
+  --log-format FORMAT  text or json (FN_LOG_FORMAT)
+  --log-level LEVEL    trace, debug, info, warn, error, off (FN_LOG_LEVEL)
+  -h, --help           this text
+  -V, --version        the version
+Environment: FN_FUNCTIONS_ROOT, FN_RUNTIME_DAEMONS, FN_RUNTIME_SOCKETS, FN_SOCKET_BASE_DIR,
+FN_RUNTIMES, FN_PYTHON_BIN, FN_NODE_BIN, FN_SH_BIN, FN_HEALTH_INTERVAL, FN_WATCHDOG_BIN.
+Endpoints: /_fn/health, /_fn/functions, /_fn/metrics. Signals: HUP reloads, TERM/INT stop.
+)";
+
+struct CommandLine {
+  gateway::GatewayFlags flags;
+  std::string log_format = "text";
+  std::string log_level = "info";
+  bool help = false;
+  bool version = false;
+};
+
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+CommandLine parse_command_line(int argc, char** argv, const gateway::Environment& env) {
+  CommandLine line;
+  if (auto it = env.find("FN_LOG_FORMAT"); it != env.end()) line.log_format = it->second;
+  if (auto it = env.find("FN_LOG_LEVEL"); it != env.end()) line.log_level = it->second;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char* flag) {
+      if (i + 1 >= argc) throw UsageError(std::string(flag) + ": missing value (see --help)");
+      return std::string(argv[++i]);
+    };
+    if (arg == "-h" || arg == "--help") line.help = true;
+    else if (arg == "-V" || arg == "--version") line.version = true;
+    else if (arg == "--config") line.flags.config_path = value("--config");
+    else if (arg == "--listen") line.flags.listen = value("--listen");
+    else if (arg == "--log-format") line.log_format = value("--log-format");
+    else if (arg == "--log-level") line.log_level = value("--log-level");
+    else if (arg.starts_with("-")) throw UsageError("unknown option " + arg + " (see --help)");
+    else if (line.flags.functions_dir) throw UsageError("more than one FUNCTIONS_DIR: " + arg);
+    else line.flags.functions_dir = arg;
+  }
+  return line;
+}
+
+std::string find_watchdog(const gateway::Environment& env) {
+  if (auto it = env.find("FN_WATCHDOG_BIN"); it != env.end()) return it->second;
+  fs::path self = fs::read_symlink("/proc/self/exe");
+  // Installed side by side, or in the build tree (build/gateway/ next to build/watchdog/).
+  for (fs::path candidate : {self.parent_path() / "fastfn-watchdog",
+                             self.parent_path().parent_path() / "watchdog" / "fastfn-watchdog"})
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  throw UsageError("cannot find fastfn-watchdog next to " + self.string() + "; set FN_WATCHDOG_BIN");
+}
+
+std::vector<std::string> environment_list() {
+  std::vector<std::string> list;
+  for (char** entry = environ; *entry; ++entry) list.emplace_back(*entry);
+  return list;
+}
+
+// Reloads (SIGHUP, a change in the functions dir) serialise here.
+class Reloader {
+ public:
+  Reloader(const CommandLine& line, gateway::Environment env, gateway::Registry& registry)
+      : line_(line), env_(std::move(env)), registry_(registry) {}
+
+  gateway::GatewayConfig load() const {
+    return gateway::load_gateway_config(line_.flags, env_, ::getuid(), gateway::read_file_from_disk);
+  }
+  void apply(gateway::GatewayConfig config) {
+    std::lock_guard lock(mutex_);
+    config_ = std::move(config);
+    registry_.apply(config_, gateway::discover(config_));
+  }
+  void rescan() {
+    std::lock_guard lock(mutex_);
+    registry_.apply(config_, gateway::discover(config_));
+  }
+  gateway::GatewayConfig config() const {
+    std::lock_guard lock(mutex_);
+    return config_;
+  }
+
+ private:
+  const CommandLine& line_;
+  gateway::Environment env_;
+  gateway::Registry& registry_;
+  mutable std::mutex mutex_;
+  gateway::GatewayConfig config_;
+};
+
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
+  return set;
+}
+
+void announce(const gateway::Registry& registry, const common::Address& listen) {
+  static const auto log = common::logger("gateway");
+  std::string base = listen.kind == common::Address::Kind::kTcp
+                         ? "http://" + (listen.host.empty() ? std::string("127.0.0.1") : listen.host) +
+                               ":" + std::to_string(listen.port)
+                         : listen.to_string();
+  log->info("listening address={} health={}/_fn/health", listen.to_string(), base);
+  for (const auto& function : registry.current()->functions)
+    for (const auto& route : function->spec.routes)
+      log->info("serving function={} runtime={} format={} url={}{}", function->spec.name,
+                function->spec.runtime, gateway::format_name(function->spec.format), base,
+                route == "/" ? "/" : route);
+}
+
+// Waits for SIGTERM/SIGINT, reloading on each SIGHUP.
+void wait_for_stop(Reloader& reloader, gateway::HealthProber& prober) {
+  static const auto log = common::logger("gateway");
+  sigset_t set = handled_signals();
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig != SIGHUP) {
+      log->info("stopping signal={}", strsignal(sig));
+      return;
+    }
+    try {
+      auto config = reloader.load();
+      prober.set_interval(config.health_interval);
+      reloader.apply(std::move(config));
+      prober.poke();
+      log->info("reloaded signal=SIGHUP");
+    } catch (const gateway::ConfigError& e) {
+      log->error("reload refused, keeping the running configuration error=\"{}\"", e.what());
+    }
+  }
+}
+
+int run(const CommandLine& line, const gateway::Environment& env) {
+  auto config = gateway::load_gateway_config(line.flags, env, ::getuid(), gateway::read_file_from_disk);
+  std::string error;
+  auto listen = common::parse_address(config.listen, &error);
+  if (!listen) throw gateway::ConfigError("listen: expected an address, got \"" + config.listen + "\"");
+  auto socket = common::open_listener(*listen);
+  common::ensure_private_dir(config.socket_base_dir);
+  gateway::remove_stale_sockets(config.socket_base_dir);
+  std::string watchdog = find_watchdog(env);
+
+  gateway::Supervisor supervisor;
+  gateway::Registry registry(supervisor, watchdog, environment_list());
+  Reloader reloader(line, env, registry);
+  reloader.apply(config);
+  gateway::HealthProber prober([&registry] { return registry.upstreams(); },
+                               config.health_interval);
+  gateway::Server server(registry);
+  common::HttpServer http(socket, common::ServerSettings{},
+                          [&server](auto& request, auto& response) { server.handle(request, response); });
+  http.start();
+  announce(registry, *listen);
+  gateway::DirWatcher watcher(config.functions_dir, [&reloader, &prober] {
+    reloader.rescan();
+    prober.poke();
+  });
+  watcher.start();
+
+  wait_for_stop(reloader, prober);
+  watcher.stop();
+  http.begin_drain();
+  http.stop_accepting();
+  common::remove_listener(*listen);
+  for (auto deadline = Clock::now() + kDrainTimeout; server.in_flight() > 0 && Clock::now() < deadline;)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  http.abort_connections();
+  supervisor.stop_all();
+  common::logger("gateway")->info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sigset_t set = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any thread: only sigwait sees them
+  signal(SIGPIPE, SIG_IGN);
+  auto env = gateway::environment_from(environ);
+  CommandLine line;
+  try {
+    line = parse_command_line(argc, argv, env);
+    common::LogFormat format;
+    if (!common::parse_log_format(line.log_format, &format))
+      throw UsageError("--log-format: expected text or json, got \"" + line.log_format + "\"");
+    if (line.help) {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (line.version) {
+      std::cout << "fastfn-gateway " << FASTFN_VERSION << "\n";
+      return 0;
+    }
+    common::setup_logging(format, line.log_level);
+    return run(line, env);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "fastfn-gateway: %s\n", e.what());
+    return 2;
+  } catch (const gateway::ConfigError& e) {
+    std::fprintf(stderr, "fastfn-gateway: %s\n", e.what());
+    return 2;
+  } catch (const common::ListenError& e) {
+    std::fprintf(stderr, "fastfn-gateway: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fastfn-gateway: fatal: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,100 @@
+#include "gateway/proxy.h"
+
+#include "common/logging.h"
+#include "common/upstream_exchange.h"
+#include "gateway/balancer.h"
+#include "protocol/http_writer.h"
+
+namespace gateway {
+namespace {
+
+using common::Error;
+
+constexpr std::chrono::milliseconds kConnectTimeout{1000};
+
+// Headers the gateway sets itself, or that describe this hop only.
+bool replaced_by_gateway(std::string_view name) {
+  for (std::string_view own : {"Content-Length", "X-Forwarded-For", "X-Forwarded-Proto",
+                               "X-Forwarded-Host", "X-Forwarded-Prefix", "X-Fn-Request-Id",
+                               "Expect"})
+    if (protocol::iequals(name, own)) return true;
+  return protocol::is_hop_by_hop(name);
+}
+
+std::string forwarded_for(const common::ClientRequest& request) {
+  std::string chain(protocol::header_value(request.head().headers, "X-Forwarded-For"));
+  std::string client = request.peer().unix_socket ? "127.0.0.1" : request.peer().remote_host;
+  return chain.empty() ? client : chain + ", " + client;
+}
+
+common::RequestBody body_mode(const common::ClientRequest& request) {
+  if (!request.has_body()) return common::RequestBody::kNone;
+  return request.content_length() ? common::RequestBody::kAsIs : common::RequestBody::kChunked;
+}
+
+protocol::Headers response_headers(const FunctionRuntime& function, std::size_t index,
+                                   std::string_view request_id) {
+  protocol::Headers headers{{"X-Fn-Request-Id", std::string(request_id)}};
+  if (!function.spec.include_debug_headers) return headers;
+  headers.push_back({"X-Fn-Runtime-Routing", function.routing()});
+  headers.push_back({"X-Fn-Runtime-Socket-Index", std::to_string(index)});
+  headers.push_back({"X-Fn-Function", function.spec.name});
+  return headers;
+}
+
+void log_outcome(const Upstream& upstream, const common::UpstreamResult& result,
+                 std::string_view request_id) {
+  static const auto log = common::logger("gateway.proxy");
+  if (result.state == common::UpstreamState::kBroken || result.state == common::UpstreamState::kClosed)
+    log->error("watchdog response broken function={} index={} request_id={} reason=\"{}\"",
+               upstream.function(), upstream.index(), request_id, result.detail);
+}
+
+}  // namespace
+
+std::string upstream_head(const common::ClientRequest& request, const ProxyContext& context) {
+  protocol::RequestHead head{std::string(request.method()), std::string(request.target()), 1, {}};
+  for (const auto& header : request.head().headers)
+    if (!replaced_by_gateway(header.name)) head.headers.push_back(header);
+  head.headers.push_back({"X-Forwarded-For", forwarded_for(request)});
+  head.headers.push_back({"X-Forwarded-Proto", "http"});
+  auto host = protocol::header_value(request.head().headers, "Host");
+  if (!host.empty()) head.headers.push_back({"X-Forwarded-Host", std::string(host)});
+  if (!context.prefix.empty() && context.prefix != "/")
+    head.headers.push_back({"X-Forwarded-Prefix", std::string(context.prefix)});
+  head.headers.push_back({"X-Fn-Request-Id", std::string(context.request_id)});
+  if (auto length = request.content_length(); length && *length > 0)
+    head.headers.push_back({"Content-Length", std::to_string(*length)});
+  else if (request.has_body())
+    head.headers.push_back({"Transfer-Encoding", "chunked"});
+  std::string out;
+  protocol::append_request_head(out, head);
+  return out;
+}
+
+common::Status proxy_request(FunctionRuntime& function, common::ClientRequest& request,
+                             common::ClientResponse& response, const ProxyContext& context) {
+  std::size_t count = std::min<std::size_t>(function.upstreams.size(), 64);
+  std::size_t start = count ? function.cursor.fetch_add(1, std::memory_order_relaxed) % count : 0;
+  std::uint64_t tried = 0;
+  std::string head = upstream_head(request, context);
+  for (;;) {
+    auto index = pick_round_robin(function.routable_mask(), tried, count, start);
+    if (!index) return common::fail(Error::Code::kUnavailable, "runtime unavailable");
+    tried |= std::uint64_t{1} << *index;
+    Upstream& upstream = *function.upstreams[*index];
+    auto connection = upstream.checkout(kConnectTimeout);
+    if (!connection) continue;  // refused: nothing was sent, the next socket may serve it
+    common::UpstreamRequest upstream_request{head, body_mode(request), request.method(),
+                                             function.max_body(), context.deadline, 64 * 1024,
+                                             response_headers(function, *index, context.request_id)};
+    auto result = common::exchange_with_upstream(
+        {connection->fd.get(), connection->fd.get(), connection->buffer}, upstream_request, request,
+        response);
+    log_outcome(upstream, result, context.request_id);
+    if (result.state == common::UpstreamState::kReusable) upstream.checkin(std::move(*connection));
+    return result.status;
+  }
+}
+
+}  // namespace gateway

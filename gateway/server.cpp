@@ -1,0 +1,146 @@
+#include "gateway/server.h"
+
+#include <algorithm>
+
+#include "common/logging.h"
+#include "gateway/proxy.h"
+#include "gateway/status.h"
+
+namespace gateway {
+namespace {
+
+using common::Error;
+using Clock = std::chrono::steady_clock;
+
+// Past the function's own timeout, the watchdog answers 504 itself; this is the gateway's net.
+constexpr std::chrono::seconds kTimeoutSlack{2};
+
+protocol::Headers json_headers(const std::string& request_id) {
+  return {{"Content-Type", "application/json"}, {"X-Fn-Request-Id", request_id}};
+}
+
+bool method_allowed(const FunctionSpec& spec, std::string_view method) {
+  if (spec.methods.empty()) return true;
+  return std::find(spec.methods.begin(), spec.methods.end(), method) != spec.methods.end() ||
+         (method == "HEAD" &&
+          std::find(spec.methods.begin(), spec.methods.end(), "GET") != spec.methods.end());
+}
+
+class Counted {
+ public:
+  explicit Counted(std::atomic<int>& counter) : counter_(counter) { ++counter_; }
+  ~Counted() { --counter_; }
+  Counted(const Counted&) = delete;
+  Counted& operator=(const Counted&) = delete;
+
+ private:
+  std::atomic<int>& counter_;
+};
+
+}  // namespace
+
+void Server::handle(common::ClientRequest& request, common::ClientResponse& response) noexcept {
+  static const auto access = common::logger("gateway.access");
+  Counted counted(in_flight_);
+  auto start = Clock::now();
+  std::string request_id = common::request_id_for(request.head().headers);
+  std::string function_name = "-";
+  try {
+    std::string_view path = request.path();
+    if (path == "/_fn" || path.starts_with("/_fn/") || path == "/console" ||
+        path.starts_with("/console/")) {
+      serve_status(request, response, request_id);
+      return;
+    }
+    auto snapshot = registry_.current();
+    auto match = snapshot->routes.match(path);
+    if (!match) {
+      send_error(response, Error{Error::Code::kNotFound, "no function serves this path"}, "",
+                 request_id);
+    } else {
+      FunctionRuntime& function = *snapshot->functions[match->function_index];
+      function_name = function.spec.name;
+      auto served = serve_function(function, match->prefix, request, response, request_id);
+      if (!served && !response.started())
+        send_error(response, served.error(), function.spec.name, request_id);
+      double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      function.requests.inc(response.started() ? response.status() : 499);
+      function.latency.observe(seconds);
+    }
+  } catch (const std::exception& e) {
+    common::logger("gateway.server")->error("request handler failed error=\"{}\"", e.what());
+    response.abort();
+  }
+  double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  access->info("request method={} path={} function={} status={} ms={:.2f} bytes={} request_id={}",
+               request.method(), request.path(), function_name,
+               response.started() ? response.status() : 499, ms, response.body_bytes(), request_id);
+}
+
+common::Status Server::serve_function(FunctionRuntime& function, std::string_view prefix,
+                                      common::ClientRequest& request,
+                                      common::ClientResponse& response,
+                                      const std::string& request_id) {
+  const FunctionSpec& spec = function.spec;
+  if (!method_allowed(spec, request.method())) {
+    std::string allow = fmt::format("{}", fmt::join(spec.methods, ", "));
+    send_error(response, Error{Error::Code::kMethodNotAllowed, "method not allowed"}, spec.name,
+               request_id, {{"Allow", allow}});
+    return {};
+  }
+  auto length = request.content_length();
+  if (length && *length > function.max_body()) {
+    response.close_after();  // the body stays unread
+    return common::fail(Error::Code::kBodyTooLarge,
+                        "request body of " + std::to_string(*length) +
+                            " bytes is over max_body_bytes (" + std::to_string(function.max_body()) + ")");
+  }
+  auto deadline = Clock::now() + function.timeout() + kTimeoutSlack;
+  auto ticket = function.admission.enter(deadline);
+  if (!ticket) {
+    send_error(response, ticket.error().error, spec.name, request_id, {{"Retry-After", "1"}},
+               {{"limit", ticket.error().limit}});
+    return {};
+  }
+  return proxy_request(function, request, response, {request_id, prefix, deadline});
+}
+
+void Server::serve_status(common::ClientRequest& request, common::ClientResponse& response,
+                          const std::string& request_id) {
+  std::string_view path = request.path();
+  if (request.method() != "GET" && request.method() != "HEAD") {
+    send_error(response, Error{Error::Code::kMethodNotAllowed, "method not allowed"}, "",
+               request_id, {{"Allow", "GET, HEAD"}});
+    return;
+  }
+  auto snapshot = registry_.current();
+  if (path == "/_fn/health") {
+    response.send(200, json_headers(request_id), health_json(*snapshot));
+  } else if (path == "/_fn/functions") {
+    response.send(200, json_headers(request_id), functions_json(*snapshot));
+  } else if (path == "/_fn/metrics") {
+    response.send(200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"},
+                        {"X-Fn-Request-Id", request_id}},
+                  metrics_text(*snapshot));
+  } else {
+    send_error(response, Error{Error::Code::kNotFound, "no such endpoint"}, "", request_id);
+  }
+}
+
+void Server::send_error(common::ClientResponse& response, const Error& error,
+                        std::string_view function, const std::string& request_id,
+                        protocol::Headers extra_headers, protocol::Headers extra_fields) {
+  if (error.code == Error::Code::kClientGone) {
+    response.abort();
+    return;
+  }
+  int status = common::http_status(error.code);
+  auto headers = json_headers(request_id);
+  headers.insert(headers.end(), extra_headers.begin(), extra_headers.end());
+  if ((status == 503 || status == 429) && !protocol::find_header(headers, "Retry-After"))
+    headers.push_back({"Retry-After", "1"});
+  response.send(status, std::move(headers),
+                common::error_json(error.context, function, request_id, extra_fields));
+}
+
+}  // namespace gateway

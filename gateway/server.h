@@ -1,0 +1,41 @@
+// The gateway's HTTP edge: /_fn/ status endpoints and the reserved /console/, then routing (404),
+// methods (405 with Allow), body size (413), worker_pool admission (429/503 with Retry-After), and
+// the proxy. Every response carries X-Fn-Request-Id; errors are DESIGN.md's JSON; one access line
+// and the metrics per request.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <string>
+
+#include "common/error.h"
+#include "common/http_exchange.h"
+#include "gateway/registry.h"
+
+namespace gateway {
+
+class Server {
+ public:
+  // `registry` must outlive the server.
+  explicit Server(const Registry& registry) : registry_(registry) {}
+
+  // The request callback, on a connection thread. Never throws.
+  void handle(common::ClientRequest& request, common::ClientResponse& response) noexcept;
+
+  int in_flight() const noexcept { return in_flight_.load(); }
+
+ private:
+  void serve_status(common::ClientRequest& request, common::ClientResponse& response,
+                    const std::string& request_id);
+  common::Status serve_function(FunctionRuntime& function, std::string_view prefix,
+                                common::ClientRequest& request, common::ClientResponse& response,
+                                const std::string& request_id);
+  void send_error(common::ClientResponse& response, const common::Error& error,
+                  std::string_view function, const std::string& request_id,
+                  protocol::Headers extra_headers = {}, protocol::Headers extra_fields = {});
+
+  const Registry& registry_;
+  std::atomic<int> in_flight_{0};
+};
+
+}  // namespace gateway

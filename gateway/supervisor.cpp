@@ -1,0 +1,166 @@
+#include "gateway/supervisor.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+#include "common/logging.h"
+
+namespace gateway {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr milliseconds kMinBackoff{100};
+constexpr milliseconds kMaxBackoff{5000};
+constexpr std::chrono::seconds kStableAfter{10};
+constexpr std::chrono::seconds kStartupAllowance{5};
+
+std::shared_ptr<spdlog::logger> log() {
+  static const auto logger = common::logger("gateway.supervisor");
+  return logger;
+}
+
+milliseconds backoff(int failures) {
+  return std::min(kMaxBackoff, kMinBackoff * (1 << std::min(failures, 10)));
+}
+
+}  // namespace
+
+Supervisor::Supervisor() : wakeup_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (!wakeup_) throw std::system_error(errno, std::system_category(), "eventfd");
+  thread_ = std::thread([this] { run(); });
+}
+
+Supervisor::~Supervisor() { stop_all(); }
+
+void Supervisor::wake() {
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto written = ::write(wakeup_.get(), &one, sizeof(one));
+}
+
+void Supervisor::start(DaemonSpec spec) {
+  {
+    std::lock_guard lock(mutex_);
+    daemons_.emplace_back();
+    daemons_.back().spec = std::move(spec);
+    launch_locked(daemons_.back(), Clock::now());
+  }
+  wake();
+}
+
+void Supervisor::stop(const std::shared_ptr<Upstream>& upstream) {
+  {
+    std::lock_guard lock(mutex_);
+    for (Daemon& daemon : daemons_) {
+      if (daemon.spec.upstream != upstream || daemon.stopping) continue;
+      daemon.stopping = true;
+      daemon.kill_at = Clock::now() + kStopGrace;
+      if (daemon.child) daemon.child->signal_group(SIGTERM);
+    }
+  }
+  wake();
+}
+
+void Supervisor::launch_locked(Daemon& daemon, Clock::time_point now) {
+  ::unlink(daemon.spec.socket_path.c_str());  // stale: its watchdog is gone
+  common::SpawnOptions options{daemon.spec.argv, daemon.spec.env, "", common::Stdio::kNull,
+                               common::Stdio::kInherit, common::Stdio::kInherit};
+  auto child = common::Child::spawn(options);
+  Upstream& upstream = *daemon.spec.upstream;
+  if (!child) {
+    upstream.mark(Upstream::State::kDown, child.error().context);
+    daemon.restart_at = now + backoff(daemon.failures++);
+    log()->error("watchdog failed to start function={} index={} error=\"{}\"", upstream.function(),
+                 upstream.index(), child.error().context);
+    return;
+  }
+  daemon.started_at = now;
+  upstream.set_pid(child->pid());
+  upstream.starting(now + kStartupAllowance);
+  log()->info("watchdog started function={} index={} pid={} socket={}", upstream.function(),
+              upstream.index(), child->pid(), daemon.spec.socket_path);
+  daemon.child = std::move(*child);
+}
+
+void Supervisor::reap_locked(Daemon& daemon, Clock::time_point now) {
+  auto status = daemon.child->try_reap();
+  if (!status) return;
+  daemon.child.reset();
+  Upstream& upstream = *daemon.spec.upstream;
+  upstream.set_pid(0);
+  if (daemon.stopping) return;
+  if (now - daemon.started_at >= kStableAfter) daemon.failures = 0;
+  auto delay = backoff(daemon.failures++);
+  daemon.restart_at = now + delay;
+  upstream.mark(Upstream::State::kDown, "watchdog exited: " + status->describe());
+  upstream.count_restart();
+  log()->error("watchdog exited function={} index={} status=\"{}\" restart_in_ms={}",
+               upstream.function(), upstream.index(), status->describe(), delay.count());
+}
+
+int Supervisor::poll_timeout_locked(Clock::time_point now) const {
+  auto next = now + std::chrono::seconds(1);
+  for (const Daemon& daemon : daemons_) {
+    if (daemon.stopping) next = std::min(next, daemon.kill_at);
+    else if (!daemon.child) next = std::min(next, daemon.restart_at);
+  }
+  auto left = std::chrono::duration_cast<milliseconds>(next - now).count();
+  return static_cast<int>(std::clamp<long long>(left + 1, 0, 1000));
+}
+
+void Supervisor::run() {
+  std::unique_lock lock(mutex_);
+  while (!quit_) {
+    std::vector<pollfd> fds{{wakeup_.get(), POLLIN, 0}};
+    for (const Daemon& daemon : daemons_)
+      if (daemon.child) fds.push_back({daemon.child->exit_fd(), POLLIN, 0});
+    int timeout = poll_timeout_locked(Clock::now());
+    lock.unlock();
+    ::poll(fds.data(), fds.size(), timeout);
+    std::uint64_t drained;
+    [[maybe_unused]] auto read = ::read(wakeup_.get(), &drained, sizeof(drained));
+    lock.lock();
+    auto now = Clock::now();
+    for (auto it = daemons_.begin(); it != daemons_.end();) {
+      Daemon& daemon = *it;
+      if (daemon.child) reap_locked(daemon, now);
+      if (daemon.stopping && daemon.child && now >= daemon.kill_at)
+        daemon.child->signal_group(SIGKILL);
+      if (daemon.stopping && !daemon.child) {
+        ::unlink(daemon.spec.socket_path.c_str());
+        it = daemons_.erase(it);
+        continue;
+      }
+      if (!daemon.stopping && !daemon.child && now >= daemon.restart_at) launch_locked(daemon, now);
+      ++it;
+    }
+  }
+}
+
+void Supervisor::stop_all(milliseconds grace) {
+  {
+    std::lock_guard lock(mutex_);
+    if (quit_ && daemons_.empty()) return;
+    quit_ = true;
+  }
+  wake();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mutex_);
+  for (Daemon& daemon : daemons_)
+    if (daemon.child) daemon.child->signal_group(SIGTERM);
+  auto deadline = Clock::now() + grace;
+  for (Daemon& daemon : daemons_) {
+    if (daemon.child && !daemon.child->wait_until(deadline)) daemon.child->terminate(milliseconds(0));
+    daemon.child.reset();
+    ::unlink(daemon.spec.socket_path.c_str());
+  }
+  daemons_.clear();
+}
+
+}  // namespace gateway

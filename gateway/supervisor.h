@@ -1,0 +1,73 @@
+// Runs the watchdog daemons of every supervised function (FastFN's runtime daemons, with a
+// fastfn-watchdog each): starts them on their unix sockets after removing stale socket files,
+// restarts one that exits with exponential backoff (100 ms doubling to 5 s, reset after it stayed
+// up 10 s), counts restarts and records why it died on its Upstream, and stops them on removal or
+// shutdown (SIGTERM, then SIGKILL after a grace), removing their sockets. One thread waits on all
+// of them through their pidfds.
+#pragma once
+
+#include <chrono>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/child.h"
+#include "common/unique_fd.h"
+#include "gateway/upstream.h"
+
+namespace gateway {
+
+struct DaemonSpec {
+  std::vector<std::string> argv;  // fastfn-watchdog and its options
+  std::vector<std::string> env;
+  std::string socket_path;
+  std::shared_ptr<Upstream> upstream;  // marked starting, down, restarted
+};
+
+class Supervisor {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Supervisor();
+  ~Supervisor();  // stop_all() with the default grace
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Starts a daemon now and keeps it running. Thread-safe.
+  void start(DaemonSpec spec);
+  // Stops the daemon serving `upstream` gracefully, in the background. Thread-safe.
+  void stop(const std::shared_ptr<Upstream>& upstream);
+  // Stops every daemon and waits: SIGTERM, up to `grace`, SIGKILL; removes their sockets.
+  void stop_all(std::chrono::milliseconds grace = std::chrono::seconds(10));
+
+  static constexpr std::chrono::milliseconds kStopGrace{12'000};  // a watchdog drains 10 s
+
+ private:
+  struct Daemon {
+    DaemonSpec spec;
+    std::optional<common::Child> child;
+    int failures = 0;
+    Clock::time_point started_at{};
+    Clock::time_point restart_at{};
+    bool stopping = false;
+    Clock::time_point kill_at{};
+  };
+
+  void run();
+  void launch_locked(Daemon& daemon, Clock::time_point now);
+  void reap_locked(Daemon& daemon, Clock::time_point now);
+  int poll_timeout_locked(Clock::time_point now) const;
+  void wake();
+
+  std::mutex mutex_;
+  std::list<Daemon> daemons_;
+  common::UniqueFd wakeup_;
+  bool quit_ = false;
+  std::thread thread_;
+};
+
+}  // namespace gateway

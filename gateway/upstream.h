@@ -1,0 +1,87 @@
+// One socket of a function: a watchdog the gateway supervises, or an address from
+// FN_RUNTIME_SOCKETS. It knows whether it is up (probed, or refused a connection), how often its
+// watchdog was restarted and why it last failed, and keeps a pool of idle keep-alive connections
+// so a request costs no connect.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/address.h"
+#include "common/error.h"
+#include "common/unique_fd.h"
+
+namespace gateway {
+
+// A connection to an upstream and its one reader buffer, for its whole life.
+struct UpstreamConnection {
+  common::UniqueFd fd;
+  std::string buffer;
+  std::chrono::steady_clock::time_point idle_since;
+};
+
+class Upstream {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // kStarting: (re)started and not yet probed; routable, a refused connect marks it down.
+  enum class State { kStarting, kUp, kDown };
+
+  Upstream(std::string function, int index, common::Address address, bool supervised);
+  ~Upstream();
+
+  // A connection: an idle pooled one that is still open, else a new one. A refused or failed
+  // connect marks the upstream down and returns kUnavailable (nothing was sent: the caller may
+  // try another socket).
+  common::Result<UpstreamConnection> checkout(std::chrono::milliseconds connect_timeout);
+  // Returns a connection whose last exchange left it in step.
+  void checkin(UpstreamConnection connection);
+  // Closes every idle connection (the watchdog was restarted or the function removed).
+  void drop_idle();
+
+  void mark(State state, std::optional<std::string> error = std::nullopt);
+  // A supervised watchdog was just (re)started: until `until`, failed probes and refused connects
+  // mean "still starting", not "down".
+  void starting(Clock::time_point until);
+  bool in_startup() const;
+  State state() const noexcept { return state_.load(std::memory_order_relaxed); }
+  bool routable() const noexcept { return state() != State::kDown; }
+
+  void count_restart() noexcept { restarts_.fetch_add(1, std::memory_order_relaxed); }
+  std::uint64_t restarts() const noexcept { return restarts_.load(std::memory_order_relaxed); }
+  void set_pid(pid_t pid) noexcept { pid_.store(pid, std::memory_order_relaxed); }
+  pid_t pid() const noexcept { return pid_.load(std::memory_order_relaxed); }
+  std::optional<std::string> last_error() const;
+
+  const std::string& function() const noexcept { return function_; }
+  int index() const noexcept { return index_; }
+  const common::Address& address() const noexcept { return address_; }
+  bool supervised() const noexcept { return supervised_; }
+
+ private:
+  common::Result<common::UniqueFd> connect_new(std::chrono::milliseconds timeout);
+
+  const std::string function_;
+  const int index_;
+  const common::Address address_;
+  const bool supervised_;
+  std::atomic<State> state_{State::kStarting};
+  std::atomic<std::uint64_t> restarts_{0};
+  std::atomic<pid_t> pid_{0};
+  mutable std::mutex mutex_;
+  std::optional<std::string> last_error_;
+  Clock::time_point startup_until_{};
+  std::vector<UpstreamConnection> idle_;
+};
+
+// Connects to `address` (unix or tcp, non-blocking, bounded by `timeout`); the fd is O_CLOEXEC and
+// non-blocking. kUnavailable with the reason on failure.
+common::Result<common::UniqueFd> connect_to(const common::Address& address,
+                                            std::chrono::milliseconds timeout);
+
+}  // namespace gateway

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Each starter function in templates/ is a valid function folder and answers correctly when served
+through fastfn-watchdog the way the gateway runs it (its format, its folder as the working dir).
+
+cpp-http is the built binary: FASTFN_CPP_HANDLER, default <repo>/build/templates/cpp-http/handler.
+node-http needs `node` on PATH (skipped otherwise).
+Run alone: python3 tests/integration/test_templates.py [-k PATTERN]
+"""
+
+import sys
+
+sys.dont_write_bytecode = True
+
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import threading  # noqa: E402
+import unittest  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+from harness import MIB  # noqa: E402
+from hot_support import PYTHON, TEMPLATES_DIR, Gate, HotTestCase  # noqa: E402
+
+TEMPLATES = {  # folder -> (handler file, expected fn.config.json runtime, format)
+    "python-http": ("handler.py", "python", "http"),
+    "node-http": ("handler.js", "node", "http"),
+    "cpp-http": ("handler.cpp", "exec", "http"),
+    "sh-cgi": ("handler.sh", "sh", "cgi"),
+}
+NODE = shutil.which("node")
+
+
+def cpp_handler() -> str:
+    return os.path.abspath(os.environ.get("FASTFN_CPP_HANDLER") or str(
+        harness.REPO_ROOT / "build" / "templates" / "cpp-http" / "handler"))
+
+
+def setUpModule():
+    harness.check_executable(harness.watchdog_binary(), "fastfn-watchdog")
+
+
+class TemplateFolderTest(unittest.TestCase):
+
+    def test_each_template_is_a_function_folder(self):
+        for name, (handler, runtime, fmt) in TEMPLATES.items():
+            with self.subTest(template=name):
+                folder = TEMPLATES_DIR / name
+                self.assertTrue((folder / handler).is_file(), f"{folder / handler}")
+                config = json.loads((folder / "fn.config.json").read_text())
+                self.assertEqual(config.get("runtime"), runtime, config)
+                self.assertEqual(config.get("format"), fmt, config)
+                readme = [line for line in (folder / "README.md").read_text().splitlines() if line.strip()]
+                self.assertEqual(len(readme), 1, f"README.md is one line: {readme}")
+                self.assertIn("fastfn-watchdog", readme[0], "it says how to run it alone")
+        self.assertTrue(os.access(TEMPLATES_DIR / "sh-cgi" / "handler.sh", os.X_OK))
+
+
+class TemplateServeTest(HotTestCase):
+
+    def serve(self, name: str, command, fmt: str = "http", options=()) -> harness.Watchdog:
+        return self.start_watchdog(command, ["--format", fmt, "--name", name,
+                                             "--workdir", str(TEMPLATES_DIR / name), *options])
+
+    def check_greeting_and_echo(self, wd: harness.Watchdog) -> None:
+        # One keep-alive connection: each request starts once the previous one is fully done, so
+        # the same hot process must answer them all.
+        with wd.connection(timeout=30) as conn:
+            first = conn.request("GET", "/?name=ada")
+            self.assert_status(first, 200, wd)
+            match = re.fullmatch(r"hello ada from pid (\d+)\n", first.text)
+            self.assertIsNotNone(match, f"greeting: {first!r}")
+            pid = match.group(1)
+            self.assertEqual(conn.request("GET", "/").text, f"hello world from pid {pid}\n",
+                             "the same hot process answers again")
+            body = os.urandom(MIB)
+            echoed = conn.request("POST", "/", body=body)
+            self.assert_status(echoed, 200, wd)
+            self.assertEqual(hashlib.sha256(echoed.body).digest(), hashlib.sha256(body).digest())
+            head = conn.request("HEAD", "/?name=ada")
+            self.assert_status(head, 200, wd)
+            self.assertEqual(head.body, b"")
+            self.assertEqual(conn.request("GET", "/?name=bo").text, f"hello bo from pid {pid}\n",
+                             "the process is still in step after HEAD and a large body")
+        self.assertEqual(harness.children(wd.pid), [int(pid)], "one process served everything")
+
+    def test_python_http(self):
+        wd = self.serve("python-http", [PYTHON, "handler.py"])
+        self.check_greeting_and_echo(wd)
+
+    @unittest.skipUnless(NODE, "node is not installed")
+    def test_node_http(self):
+        wd = self.serve("node-http", [NODE, "handler.js"])
+        self.check_greeting_and_echo(wd)
+
+    def test_cpp_http(self):
+        binary = cpp_handler()
+        harness.check_executable(binary, "the cpp-http template (FASTFN_CPP_HANDLER)")
+        wd = self.serve("cpp-http", [binary])
+        pid = self.wait_children(wd, 1)[0]
+        with wd.connection(timeout=30) as conn:
+            ok = conn.request("GET", "/")
+            self.assert_status(ok, 200, wd)
+            self.assertEqual(ok.body, b"ok", "the 2-byte body scripts/bench measures")
+            body = os.urandom(3 * MIB)
+            echoed = conn.request("POST", "/anything", body=body,
+                                  headers={"Content-Type": "application/x-test"})
+            self.assert_status(echoed, 200, wd)
+            self.assertEqual(echoed.headers.get("Content-Type"), "application/x-test")
+            self.assertEqual(hashlib.sha256(echoed.body).digest(), hashlib.sha256(body).digest())
+            chunked = conn.request("POST", "/", body=iter([b"a", b"bc"]))
+            self.assertEqual(chunked.body, b"abc")
+            self.assert_status(conn.request("DELETE", "/"), 405, wd)
+            self.assertEqual(conn.request("HEAD", "/").body, b"")
+            for _ in range(50):
+                self.assertEqual(conn.request("GET", "/").body, b"ok")
+        self.assertEqual(harness.children(wd.pid), [pid], "one process served everything")
+
+    def test_sh_cgi(self):
+        wd = self.serve("sh-cgi", ["sh", "handler.sh"], fmt="cgi")
+        greeting = wd.get("/hello/there?x=1&name=ada")
+        self.assert_status(greeting, 200, wd)
+        self.assertEqual(greeting.text, "hello ada from GET /hello/there\n")
+        self.assertEqual(wd.get("/").text, "hello world from GET /\n")
+        posted = wd.post("/?name=bo", b"line one\nline two\n")
+        self.assertEqual(posted.text, "hello bo from POST /\nline one\nline two\n")
+        response = wd.get("/", headers={"X-Fn-Request-Id": "sh-cgi-1"})
+        self.assert_status(response, 200, wd)
+        self.wait_log(wd, r"request_id=sh-cgi-1")
+
+
+class PythonLibraryTest(HotTestCase):
+    """fastfn_http.serve() beyond the greeting: streaming, errors, stray prints."""
+
+    HANDLER = """
+import sys
+sys.path.insert(0, {lib!r})
+import os
+import time
+from fastfn_http import Response, serve
+
+def stream(directory):
+    yield "first\\n"
+    while not os.path.exists(os.path.join(directory, "release")):
+        time.sleep(0.005)
+    yield b"second\\n"
+
+def handle(request):
+    if request.path == "/stream":
+        return Response(200, stream(request.query.partition("dir=")[2]))
+    if request.path == "/fail":
+        raise ValueError("broken on purpose")
+    if request.path == "/print":
+        print("a stray print")
+    return {{"pid": os.getpid(), "id": request.request_id, "deadline": request.deadline_ms}}
+
+serve(handle)
+"""
+
+    def setUp(self):
+        super().setUp()
+        workdir = self.make_tempdir()
+        script = os.path.join(workdir, "handler.py")
+        with open(script, "w") as f:
+            f.write(self.HANDLER.format(lib=str(TEMPLATES_DIR / "python-http")))
+        self.wd = self.start_watchdog([PYTHON, script], ["--format", "http", "--name", "pylib"])
+
+    def test_handler_errors_are_500_and_the_process_lives_on(self):
+        pid = self.get_pid(self.wd)
+        failed = self.wd.get("/fail")
+        self.assert_status(failed, 500, self.wd)
+        self.assertIn(b"broken on purpose", failed.body)
+        self.assertEqual(self.get_pid(self.wd), pid)
+        self.wait_log(self.wd, rf"\[fn\] pylib pid={pid} [^\n]*handler error: ValueError")
+
+    def test_stray_print_goes_to_the_log_not_the_protocol(self):
+        pid = self.get_pid(self.wd)
+        self.assertEqual(self.get_pid(self.wd, "/print"), pid, "the stream stayed in step")
+        self.wait_log(self.wd, rf"\[fn\] pylib pid={pid} [^\n]*a stray print")
+
+    def test_request_id_and_deadline(self):
+        data = self.json_of(self.wd.get("/", headers={"X-Fn-Request-Id": "lib-1"}), self.wd)
+        self.assertEqual(data["id"], "lib-1")
+        self.assertGreater(data["deadline"], 0)
+
+    def test_iterator_body_is_streamed_chunked(self):
+        gate = Gate(self)
+        first = threading.Event()
+        pool = self.executor(1)
+        future = pool.submit(self.wd.get, f"/stream?dir={gate.dir}", timeout=30,
+                             on_body=lambda data: first.set())
+        self.assertTrue(first.wait(15), f"the first piece never arrived\n{self.wd.describe()}")
+        gate.release()
+        response = self.result(future, self.wd, "stream")
+        self.assert_status(response, 200, self.wd)
+        self.assertTrue(response.chunked)
+        self.assertEqual(response.body_length, len(b"first\nsecond\n"))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
