@@ -118,6 +118,10 @@ Result<Child> Child::spawn(const SpawnOptions& options) {
   auto envp = c_strings(options.env);
   pid_t pid = -1;
   int rc = ::posix_spawnp(&pid, argv[0], actions.get(), attributes.get(), argv.data(), envp.data());
+  if (rc != 0 && !options.workdir.empty() && ::access(options.workdir.c_str(), X_OK) != 0) {
+    return fail(Error::Code::kBadGateway, "cannot enter workdir \"" + options.workdir + "\": " +
+                                              std::strerror(errno));
+  }
   if (rc != 0) {
     return fail(Error::Code::kBadGateway,
                 "cannot execute \"" + options.argv[0] + "\": " + std::strerror(rc));

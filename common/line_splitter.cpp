@@ -20,6 +20,7 @@ void LineSplitter::feed(std::string_view bytes, const Emit& emit) {
       emit(partial_);
       partial_.clear();
       bytes.remove_prefix(room);
+      just_cut_ = true;
       continue;
     }
     if (newline == std::string_view::npos) {
@@ -27,10 +28,10 @@ void LineSplitter::feed(std::string_view bytes, const Emit& emit) {
       return;
     }
     if (partial_.empty()) {
-      emit(without_cr(bytes.substr(0, newline)));
+      emit_line(without_cr(bytes.substr(0, newline)), emit);
     } else {
       partial_.append(bytes.substr(0, newline));
-      emit(without_cr(partial_));
+      emit_line(without_cr(partial_), emit);
       partial_.clear();
     }
     bytes.remove_prefix(newline + 1);
@@ -39,8 +40,16 @@ void LineSplitter::feed(std::string_view bytes, const Emit& emit) {
 
 void LineSplitter::flush(const Emit& emit) {
   if (partial_.empty()) return;
-  emit(without_cr(partial_));
+  emit_line(without_cr(partial_), emit);
   partial_.clear();
+}
+
+void LineSplitter::emit_line(std::string_view line, const Emit& emit) {
+  // A line of exactly max_line bytes was already emitted when it filled up; its newline ends it
+  // rather than starting an empty line.
+  bool ends_cut_line = just_cut_ && line.empty();
+  just_cut_ = false;
+  if (!ends_cut_line) emit(line);
 }
 
 }  // namespace common

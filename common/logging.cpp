@@ -10,6 +10,39 @@
 namespace common {
 namespace {
 
+// Length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629), 0 when there is none.
+std::size_t utf8_sequence_length(std::string_view text) {
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  unsigned char lead = byte(0);
+  if (lead < 0x80) return 1;
+  std::size_t length = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3
+                       : lead >= 0xF0 && lead <= 0xF4 ? 4 : 0;
+  if (length == 0 || text.size() < length) return 0;
+  unsigned char low = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
+  unsigned char high = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
+  if (byte(1) < low || byte(1) > high) return 0;
+  for (std::size_t i = 2; i < length; ++i)
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  return length;
+}
+
+// A child's stderr is any bytes; a JSON log line must stay valid UTF-8, so each ill-formed byte
+// becomes U+FFFD.
+std::string_view as_valid_utf8(std::string_view text, std::string& storage) {
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t length = utf8_sequence_length(text.substr(i));
+    if (length == 0 && storage.empty() && i > 0) storage.assign(text.substr(0, i));
+    if (length == 0) {
+      storage += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      if (!storage.empty()) storage.append(text.substr(i, length));
+      i += length;
+    }
+  }
+  return storage.empty() ? text : std::string_view(storage);
+}
+
 // Writes the message (or logger name) as a JSON string literal, quotes included, escaped by RapidJSON.
 class JsonStringFlag : public spdlog::custom_flag_formatter {
  public:
@@ -17,7 +50,10 @@ class JsonStringFlag : public spdlog::custom_flag_formatter {
 
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
-    auto text = logger_name_ ? msg.logger_name : msg.payload;
+    std::string storage;
+    auto text = as_valid_utf8(logger_name_ ? std::string_view(msg.logger_name.data(), msg.logger_name.size())
+                                           : std::string_view(msg.payload.data(), msg.payload.size()),
+                              storage);
     rapidjson::StringBuffer buffer;
     rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
     writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));

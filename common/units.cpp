@@ -1,6 +1,7 @@
 #include "common/units.h"
 
 #include <charconv>
+#include <cmath>
 #include <limits>
 #include <utility>
 
@@ -12,7 +13,7 @@ namespace {
 std::optional<std::pair<double, std::string_view>> split_number(std::string_view text) {
   double value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end == text.data() || value < 0) return std::nullopt;
+  if (ec != std::errc() || end == text.data() || !std::isfinite(value) || value < 0) return std::nullopt;
   return std::pair{value, text.substr(static_cast<std::size_t>(end - text.data()))};
 }
 

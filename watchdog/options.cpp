@@ -1,5 +1,6 @@
 #include "watchdog/options.h"
 
+#include <algorithm>
 #include <charconv>
 #include <functional>
 #include <optional>
@@ -108,8 +109,17 @@ std::string basename(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// Applies the flags; returns the index of the first COMMAND word (args.size() when none).
-std::size_t apply_flags(const std::vector<std::string>& args, ParsedOptions& parsed) {
+// A flag found on the command line, applied after the environment so that it wins.
+struct GivenFlag {
+  const OptionSpec* spec;
+  std::string value;
+  std::string flag;
+};
+
+// Reads the flags without applying them; returns the index of the first COMMAND word
+// (args.size() when none).
+std::size_t read_flags(const std::vector<std::string>& args, ParsedOptions& parsed,
+                       std::vector<GivenFlag>& given) {
   std::size_t i = 0;
   for (; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -128,7 +138,7 @@ std::size_t apply_flags(const std::vector<std::string>& args, ParsedOptions& par
         if (++i >= args.size()) throw UsageError(flag + ": missing value (see --help)");
         value = args[i];
       }
-      spec->apply(parsed.options, value.value_or(""), flag);
+      given.push_back({spec, value.value_or(""), flag});
     }
   }
   return i;
@@ -153,12 +163,16 @@ ParsedOptions parse_options(const std::vector<std::string>& args, const Environm
                             int cpu_count) {
   ParsedOptions parsed;
   parsed.options.max_instances = cpu_count > 0 ? cpu_count : 1;
+  std::vector<GivenFlag> given;
+  std::size_t first = read_flags(args, parsed, given);
+  if (parsed.action != Action::kRun) return parsed;  // --help and --version ignore a bad environment
+  // The environment is read only for what no flag sets, so a flag also overrides an invalid value.
   for (const auto& spec : specs()) {
+    bool flagged = std::any_of(given.begin(), given.end(), [&](const GivenFlag& g) { return g.spec == &spec; });
     auto it = env.find(spec.env);
-    if (it != env.end()) spec.apply(parsed.options, it->second, spec.env);
+    if (!flagged && it != env.end()) spec.apply(parsed.options, it->second, spec.env);
   }
-  std::size_t first = apply_flags(args, parsed);
-  if (parsed.action != Action::kRun) return parsed;
+  for (const auto& flag : given) flag.spec->apply(parsed.options, flag.value, flag.flag);
   parsed.options.command.assign(args.begin() + static_cast<std::ptrdiff_t>(first), args.end());
   validate(parsed.options, env);
   return parsed;
