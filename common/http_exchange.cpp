@@ -122,6 +122,12 @@ Result<std::string_view> ClientRequest::read_body(std::uint64_t max_body) {
   }
 }
 
+bool ClientRequest::peer_gone() const noexcept {
+  char byte;
+  ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+}
+
 Status ClientRequest::receive_more() {
   // Views handed out before are spent by contract, so the consumed bytes can go now.
   buffer_.erase(0, offset_);

@@ -50,6 +50,11 @@ class ClientRequest {
   Result<std::string_view> read_body(std::uint64_t max_body);
 
   const PeerInfo& peer() const noexcept { return peer_; }
+  // The client's socket, to poll for its hang-up while the answer is being made.
+  int fd() const noexcept { return fd_; }
+  // After its socket polled readable: true when the client closed or reset the connection,
+  // false when the bytes are a pipelined request (which stays in the socket).
+  bool peer_gone() const noexcept;
   // Where the next pipelined request starts in the buffer, once the body is complete.
   std::size_t end_offset() const noexcept { return offset_; }
 

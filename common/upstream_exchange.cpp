@@ -78,6 +78,7 @@ class Exchange {
   std::size_t after_offset_ = 0;
   bool body_sent_;
   bool write_closed_ = false;
+  bool watch_client_ = true;
   std::size_t offset_ = 0;  // into channel_.buffer
   Phase phase_ = Phase::kHead;
   protocol::ResponseHead head_;
@@ -99,12 +100,24 @@ UpstreamResult Exchange::run() {
       return result_;
     }
     bool writing = !write_closed_ && request_pending();
-    pollfd fds[2] = {{channel_.read_fd, POLLIN, 0}, {channel_.write_fd, POLLOUT, 0}};
-    if (::poll(fds, writing ? 2 : 1, poll_timeout(request_.deadline)) < 0 && errno != EINTR) {
+    // Once its body is read, a client that hangs up ends the exchange (as nginx does) instead of
+    // leaving the upstream to work for nobody until the deadline.
+    bool watching_client = watch_client_ && client_.body_complete();
+    pollfd fds[3] = {{channel_.read_fd, POLLIN, 0},
+                     {watching_client ? client_.fd() : -1, POLLIN | POLLRDHUP, 0},
+                     {writing ? channel_.write_fd : -1, POLLOUT, 0}};
+    if (::poll(fds, 3, poll_timeout(request_.deadline)) < 0 && errno != EINTR) {
       fail(UpstreamState::kClosed, Error::Code::kInternal, "poll failed");
       return result_;
     }
-    if (writing && fds[1].revents) write_request();
+    if (fds[1].revents) {
+      if (client_.peer_gone()) {
+        fail(UpstreamState::kAbandoned, Error::Code::kClientGone, "the client went away");
+        return result_;
+      }
+      watch_client_ = false;  // a pipelined request waits in the socket: stop polling it
+    }
+    if (fds[2].revents) write_request();
     if (fds[0].revents && !read_response()) return result_;
   }
   return complete();
@@ -135,6 +148,7 @@ void Exchange::write_request() {
                     {after_.data() + after_offset_, after_.size() - after_offset_}};
   ssize_t n = ::writev(channel_.write_fd, parts, 3);
   if (n < 0) {
+    if (errno == EPIPE || errno == ECONNRESET) result_.request_unread = out_offset_ == 0;
     if (errno != EAGAIN && errno != EINTR) write_closed_ = true;  // its read side tells why
     return;
   }
@@ -158,6 +172,7 @@ Status Exchange::read_response() {
   ssize_t n = ::read(channel_.read_fd, buffer.data() + old_size, kReadSize);
   buffer.resize(old_size + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return {};
+  if (n < 0 && errno == ECONNRESET && !result_.response_started) result_.request_unread = true;
   if (n <= 0)
     return fail(UpstreamState::kClosed, Error::Code::kBadGateway,
                 "the function closed its output before its response was complete");

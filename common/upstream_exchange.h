@@ -52,6 +52,10 @@ struct UpstreamResult {
   Status status;  // ok, or the error for the client (the response was aborted if it had started)
   UpstreamState state = UpstreamState::kReusable;
   bool response_started = false;  // any response byte arrived from the upstream
+  // The upstream refused the request's bytes (EPIPE) or reset the connection with them unread
+  // (ECONNRESET: the kernel's word that they were never read), as opposed to a close after
+  // reading them. Only then may the request go to another upstream.
+  bool request_unread = false;
   std::string detail;             // for the log: what broke, and the first bytes it sent
 };
 

@@ -50,6 +50,11 @@ void log_outcome(const Upstream& upstream, const common::UpstreamResult& result,
                upstream.function(), upstream.index(), request_id, result.detail);
 }
 
+bool may_replay(const common::UpstreamResult& result, const common::ClientRequest& request) {
+  return result.state == common::UpstreamState::kClosed && result.request_unread &&
+         !result.response_started && request.body_bytes_read() == 0;
+}
+
 }  // namespace
 
 std::string upstream_head(const common::ClientRequest& request, const ProxyContext& context) {
@@ -77,11 +82,14 @@ common::Status proxy_request(FunctionRuntime& function, common::ClientRequest& r
   std::size_t count = std::min<std::size_t>(function.upstreams.size(), 64);
   std::size_t start = count ? function.cursor.fetch_add(1, std::memory_order_relaxed) % count : 0;
   std::uint64_t tried = 0;
+  std::uint64_t retried = 0;  // sockets given a second chance on a fresh connection
+  std::optional<common::Status> last_failure;
   std::string head = upstream_head(request, context);
   for (;;) {
     auto index = pick_round_robin(function.routable_mask(), tried, count, start);
-    if (!index) return common::fail(Error::Code::kUnavailable, "runtime unavailable");
-    tried |= std::uint64_t{1} << *index;
+    if (!index) return last_failure.value_or(common::fail(Error::Code::kUnavailable, "runtime unavailable"));
+    std::uint64_t bit = std::uint64_t{1} << *index;
+    tried |= bit;
     Upstream& upstream = *function.upstreams[*index];
     auto connection = upstream.checkout(kConnectTimeout);
     if (!connection) continue;  // refused: nothing was sent, the next socket may serve it
@@ -91,6 +99,20 @@ common::Status proxy_request(FunctionRuntime& function, common::ClientRequest& r
     auto result = common::exchange_with_upstream(
         {connection->fd.get(), connection->fd.get(), connection->buffer}, upstream_request, request,
         response);
+    if (may_replay(result, request)) {
+      // The watchdog closed or died without reading the request: it cannot have run it, so it
+      // goes elsewhere (a request the watchdog read is never sent twice). A kept-alive connection
+      // gets one fresh connection to the same socket, since the watchdog may only have closed
+      // that connection; a fresh one moves on to the next socket.
+      log_outcome(upstream, result, context.request_id);
+      last_failure = result.status;
+      if (connection->reused && !(retried & bit)) {
+        retried |= bit;
+        tried &= ~bit;
+        upstream.drop_idle();  // its other idle connections are as dead
+      }
+      continue;
+    }
     log_outcome(upstream, result, context.request_id);
     if (result.state == common::UpstreamState::kReusable) upstream.checkin(std::move(*connection));
     return result.status;

@@ -98,7 +98,10 @@ common::Result<UpstreamConnection> Upstream::checkout(std::chrono::milliseconds 
     while (!idle_.empty()) {
       UpstreamConnection connection = std::move(idle_.back());
       idle_.pop_back();
-      if (now - connection.idle_since < kMaxIdle && still_open(connection)) return connection;
+      if (now - connection.idle_since < kMaxIdle && still_open(connection)) {
+        connection.reused = true;
+        return connection;
+      }
     }
   }
   auto fd = connect_to(address_, connect_timeout);

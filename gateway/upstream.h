@@ -24,6 +24,7 @@ struct UpstreamConnection {
   common::UniqueFd fd;
   std::string buffer;
   std::chrono::steady_clock::time_point idle_since;
+  bool reused = false;  // it carried an exchange before: the upstream may have closed it meanwhile
 };
 
 class Upstream {

@@ -113,7 +113,7 @@ common::Status HotProcess::serve(Invocation& invocation, std::uint64_t max_body)
   auto result = common::exchange_with_upstream(
       {child_.stdin_fd().get(), child_.stdout_fd().get(), stdout_buffer_}, request, client,
       invocation.response);
-  tag_->set_request("");
+  // The request id stays: stderr lines the handler wrote for this request may still be in the pipe.
   ++requests_;
   last_used_ = Clock::now();
   if (auto reason = stop_reason(result.state)) {

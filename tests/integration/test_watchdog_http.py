@@ -198,7 +198,9 @@ class PoolTest(HotTestCase):
         pids = [self.get_pid(wd, settle=False) for _ in range(20)]
         self.assertEqual(pids[0::2], pids[1::2],
                          f"each process serves 2 consecutive requests: {pids}\n{wd.describe(80)}")
-        self.assertEqual(metrics(wd).get("fastfn_watchdog_spawns_total"), 10, wd.describe(80))
+        # 10 processes served the 20 requests; the 10th, recycled after the last one, may already
+        # have been replaced to keep min-instances 1. A late return to the pool spawns many more.
+        self.assertIn(metrics(wd).get("fastfn_watchdog_spawns_total"), (10, 11), wd.describe(80))
 
     def test_max_requests_recycles_processes(self):
         wd = self.start_hot([*NAME, "--max-requests", "2"])
@@ -354,7 +356,8 @@ class FailureTest(HotTestCase):
         for _ in range(3):
             self.get_pid(wd)
         self.assert_status(wd.get("/_/health"), 200, wd)
-        self.assertEqual(harness.zombie_count(wd.pid), 0)
+        wait_until(lambda: harness.zombie_count(wd.pid) == 0, 10,
+                   message=lambda: f"zombies: {harness.zombie_descendants(wd.pid)}\n{wd.describe()}")
 
     def test_client_gone_stops_its_handler(self):
         # The handler works for nobody once its client left: it is stopped (kills_total{reason=
