@@ -13,6 +13,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "common/owned_children.h"
+
 namespace common {
 namespace {
 
@@ -117,7 +119,12 @@ Result<Child> Child::spawn(const SpawnOptions& options) {
   auto argv = c_strings(options.argv);
   auto envp = c_strings(options.env);
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, argv[0], actions.get(), attributes.get(), argv.data(), envp.data());
+  int rc;
+  {
+    OwnedChildren::Guard owned;  // the pid is recorded before any orphan reaper can see it exit
+    rc = ::posix_spawnp(&pid, argv[0], actions.get(), attributes.get(), argv.data(), envp.data());
+    if (rc == 0) owned.add(pid);
+  }
   if (rc != 0 && !options.workdir.empty() && ::access(options.workdir.c_str(), X_OK) != 0) {
     return fail(Error::Code::kBadGateway, "cannot enter workdir \"" + options.workdir + "\": " +
                                               std::strerror(errno));
@@ -173,6 +180,7 @@ std::optional<ExitStatus> Child::try_reap() {
   int wait_status = 0;
   while (::waitpid(pid_, &wait_status, 0) < 0 && errno == EINTR) {
   }
+  OwnedChildren::Guard().remove(pid_);
   status_ = decode(wait_status);
   pidfd_.reset();
   return status_;

@@ -150,7 +150,8 @@ Status ClientRequest::receive_more() {
 }
 
 ClientResponse::ClientResponse(int fd, const ClientRequest& request, bool keep_alive)
-    : fd_(fd),
+    : request_(request),
+      fd_(fd),
       head_only_(request.method() == "HEAD"),
       http10_(request.head().version_minor == 0),
       keep_alive_(keep_alive && client_wants_keep_alive(request.head())) {}
@@ -162,6 +163,10 @@ Status ClientResponse::start(int status, protocol::Headers headers,
   if (framing.kind == protocol::BodyKind::kChunked && http10_)
     framing.kind = protocol::BodyKind::kUntilClose;
   if (framing.kind == protocol::BodyKind::kUntilClose) keep_alive_ = false;
+  // An error answered before the body was read (413, 429, 503...): the rest of the body is not
+  // worth reading, so the connection closes, and says so, or the client would send its next
+  // request on a connection about to close.
+  if (status >= 400 && !request_.body_complete()) keep_alive_ = false;
   framing_ = framing;
   headers.push_back({"Date", std::string(http_date())});
   if (framing.kind == protocol::BodyKind::kLength)

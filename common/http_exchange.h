@@ -103,6 +103,7 @@ class ClientResponse {
  private:
   Status flush(std::string_view extra = {});
 
+  const ClientRequest& request_;
   int fd_;
   bool head_only_;
   bool http10_;

@@ -48,6 +48,23 @@ int status_for(protocol::ParseError error) {
              : 400;
 }
 
+// What RFC 9112 asks of a server beyond the syntax protocol/ checks: a target it can serve (origin
+// form "/path", or absolute form "http://host/path"; a function has no use for "*" or CONNECT's
+// authority form) and exactly one Host in HTTP/1.1 (at most one in 1.0). Empty when fine.
+std::string_view invalid_request_reason(const protocol::RequestHead& head) {
+  std::string_view target = head.target;
+  auto starts_with_scheme = [&](std::string_view scheme) {
+    return target.size() > scheme.size() && protocol::iequals(target.substr(0, scheme.size()), scheme);
+  };
+  if (!target.starts_with('/') && !starts_with_scheme("http://") && !starts_with_scheme("https://"))
+    return "the request target is not a path or an http URL";
+  std::size_t hosts = 0;
+  for (const auto& header : head.headers) hosts += protocol::iequals(header.name, "Host") ? 1 : 0;
+  if (hosts > 1) return "more than one Host header";
+  if (hosts == 0 && head.version_minor >= 1) return "missing Host header";
+  return {};
+}
+
 // Serves the requests of one connection until it closes, errs or the server stops.
 class Connection : public Poco::Net::TCPServerConnection {
  public:
@@ -112,6 +129,10 @@ class Connection : public Poco::Net::TCPServerConnection {
   }
 
   bool dispatch(protocol::RequestHead head, std::size_t body_offset) {
+    if (auto reason = invalid_request_reason(head); !reason.empty()) {
+      refuse(400, reason);
+      return false;
+    }
     auto framing = protocol::request_framing(head);
     if (!framing.ok) {
       refuse(400, protocol::describe(framing.error));
@@ -127,9 +148,22 @@ class Connection : public Poco::Net::TCPServerConnection {
     ClientResponse response(fd_, request, keep_alive);
     shared_->handler(request, response);
     if (!response.finished()) response.abort();
+    // A success answered before the whole body was read (a function that ignores its input):
+    // the rest is read and dropped, as nginx does, so the connection stays usable; a body that
+    // is too long or too slow for that closes it instead.
+    if (response.keep_alive() && !request.body_complete()) discard_body(request);
     offset_ = request.end_offset();
     // Unread body bytes would be parsed as the next request.
     return response.keep_alive() && request.body_complete();
+  }
+
+  static void discard_body(ClientRequest& request) {
+    constexpr std::uint64_t kMaxDiscard = 1 << 20;
+    std::uint64_t limit = request.body_bytes_read() + kMaxDiscard;
+    while (!request.body_complete()) {
+      auto piece = request.read_body(limit);
+      if (!piece || piece->empty()) return;
+    }
   }
 
   // Answers a request that cannot be parsed, then the connection closes.

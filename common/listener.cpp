@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include <fmt/format.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/SocketAddress.h>
 
@@ -74,6 +75,17 @@ void ensure_private_dir(const std::string& dir) {
   fs::create_directories(dir, ec);
   if (ec) throw ListenError("cannot create " + dir + ": " + ec.message());
   ::chmod(dir.c_str(), 0700);
+}
+
+void require_private_dir(const std::string& dir) {
+  ensure_private_dir(dir);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) throw ListenError("cannot stat " + dir + ": " + std::strerror(errno));
+  if (st.st_uid != ::geteuid())
+    throw ListenError("socket dir " + dir + " belongs to another user (uid " + std::to_string(st.st_uid) + ")");
+  if ((st.st_mode & 077) != 0)
+    throw ListenError(fmt::format("socket dir {} is open to other users (mode {:04o}); use a private "
+                                  "directory (mode 0700)", dir, st.st_mode & 07777));
 }
 
 bool unix_socket_in_use(const std::string& path) {

@@ -31,4 +31,8 @@ bool unix_socket_in_use(const std::string& path);
 // it cannot, or when it exists and is not a directory.
 void ensure_private_dir(const std::string& dir);
 
+// ensure_private_dir, and then refuses (ListenError) a directory that another user owns or that
+// group or others may enter: the gateway's socket dir, whose sockets are the way into every function.
+void require_private_dir(const std::string& dir);
+
 }  // namespace common

@@ -253,6 +253,7 @@ UpstreamResult Exchange::complete() {
                              : "it answered before reading the whole request";
   }
   channel_.buffer.clear();
+  if (request_.upstream_done) request_.upstream_done(result_.state);
   if (hold_) {
     auto headers = client_headers();
     if (request_.method == "HEAD") {

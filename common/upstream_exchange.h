@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,16 @@ enum class RequestBody {
   kChunked,   // the client's body (whatever its framing) re-framed as chunks
 };
 
+// The state of the upstream channel after the exchange: may it carry another request?
+enum class UpstreamState {
+  kReusable,   // the whole request went, the whole response came, nothing more
+  kOutOfStep,  // the response is whole, but bytes followed it or the request was not all read
+  kClosed,     // the upstream closed or failed before its response was complete
+  kBroken,     // its response broke the HTTP rules
+  kTimedOut,   // the deadline passed
+  kAbandoned,  // the client went away (or sent a bad body) mid-exchange
+};
+
 struct UpstreamRequest {
   std::string head;  // request line, headers, blank line; and, with RequestBody::kNone, any body
   RequestBody body = RequestBody::kNone;
@@ -36,16 +47,10 @@ struct UpstreamRequest {
   // Added to the upstream's response headers (X-Fn-Request-Id, debug headers); a header of the same
   // name from the upstream is replaced. Hop-by-hop headers of the upstream are always dropped.
   protocol::Headers response_headers;
-};
-
-// The state of the upstream channel after the exchange: may it carry another request?
-enum class UpstreamState {
-  kReusable,   // the whole request went, the whole response came, nothing more
-  kOutOfStep,  // the response is whole, but bytes followed it or the request was not all read
-  kClosed,     // the upstream closed or failed before its response was complete
-  kBroken,     // its response broke the HTTP rules
-  kTimedOut,   // the deadline passed
-  kAbandoned,  // the client went away (or sent a bad body) mid-exchange
+  // Called once the upstream's part is over and it is known to be reusable or not, before the last
+  // bytes go to the client (all of a held response), so that a hot handler can serve the next
+  // request while this one's client still reads. Not called when the exchange fails before that.
+  std::function<void(UpstreamState state)> upstream_done;
 };
 
 struct UpstreamResult {

@@ -14,6 +14,7 @@
 #include "common/http_server.h"
 #include "common/listener.h"
 #include "common/logging.h"
+#include "common/signals.h"
 #include "gateway/config.h"
 #include "gateway/dir_watcher.h"
 #include "gateway/discovery.h"
@@ -128,13 +129,6 @@ class Reloader {
   gateway::GatewayConfig config_;
 };
 
-sigset_t handled_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
-  return set;
-}
-
 void announce(const gateway::Registry& registry, const common::Address& listen) {
   static const auto log = common::logger("gateway");
   std::string base = listen.kind == common::Address::Kind::kTcp
@@ -152,14 +146,7 @@ void announce(const gateway::Registry& registry, const common::Address& listen) 
 // Waits for SIGTERM/SIGINT, reloading on each SIGHUP.
 void wait_for_stop(Reloader& reloader, gateway::HealthProber& prober) {
   static const auto log = common::logger("gateway");
-  sigset_t set = handled_signals();
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&set, &sig) != 0) continue;
-    if (sig != SIGHUP) {
-      log->info("stopping signal={}", strsignal(sig));
-      return;
-    }
+  int sig = common::wait_for_stop([&] {
     try {
       auto config = reloader.load();
       prober.set_interval(config.health_interval);
@@ -169,7 +156,8 @@ void wait_for_stop(Reloader& reloader, gateway::HealthProber& prober) {
     } catch (const gateway::ConfigError& e) {
       log->error("reload refused, keeping the running configuration error=\"{}\"", e.what());
     }
-  }
+  });
+  log->info("stopping signal={}", strsignal(sig));
 }
 
 int run(const CommandLine& line, const gateway::Environment& env) {
@@ -178,7 +166,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   auto listen = common::parse_address(config.listen, &error);
   if (!listen) throw gateway::ConfigError("listen: expected an address, got \"" + config.listen + "\"");
   auto socket = common::open_listener(*listen);
-  common::ensure_private_dir(config.socket_base_dir);
+  common::require_private_dir(config.socket_base_dir);
   gateway::remove_stale_sockets(config.socket_base_dir);
   std::string watchdog = find_watchdog(env);
 
@@ -215,9 +203,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sigset_t set = handled_signals();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any thread: only sigwait sees them
-  signal(SIGPIPE, SIG_IGN);
+  common::block_control_signals();  // before any thread starts
   auto env = gateway::environment_from(environ);
   CommandLine line;
   try {
@@ -234,6 +220,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     common::setup_logging(format, line.log_level);
+    // The watchdogs log on the same stderr: in the same format (they read `log_format`).
+    ::setenv("log_format", line.log_format.c_str(), 1);
     return run(line, env);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "fastfn-gateway: %s\n", e.what());

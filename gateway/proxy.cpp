@@ -95,7 +95,8 @@ common::Status proxy_request(FunctionRuntime& function, common::ClientRequest& r
     if (!connection) continue;  // refused: nothing was sent, the next socket may serve it
     common::UpstreamRequest upstream_request{head, body_mode(request), request.method(),
                                              function.max_body(), context.deadline, 64 * 1024,
-                                             response_headers(function, *index, context.request_id)};
+                                             response_headers(function, *index, context.request_id),
+                                             {}};
     auto result = common::exchange_with_upstream(
         {connection->fd.get(), connection->fd.get(), connection->buffer}, upstream_request, request,
         response);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/logging.h"
+#include "gateway/assets.h"
 #include "gateway/proxy.h"
 #include "gateway/status.h"
 
@@ -54,7 +55,10 @@ void Server::handle(common::ClientRequest& request, common::ClientResponse& resp
     }
     auto snapshot = registry_.current();
     auto match = snapshot->routes.match(path);
-    if (!match) {
+    const bool assets_turn = snapshot->assets && (!match || !snapshot->assets->run_worker_first);
+    if (assets_turn && serve_assets(*snapshot, match.has_value(), request, response, request_id)) {
+      // answered from the assets dir
+    } else if (!match) {
       send_error(response, Error{Error::Code::kNotFound, "no function serves this path"}, "",
                  request_id);
     } else {
@@ -103,6 +107,28 @@ common::Status Server::serve_function(FunctionRuntime& function, std::string_vie
     return {};
   }
   return proxy_request(function, request, response, {request_id, prefix, deadline});
+}
+
+bool Server::serve_assets(const Snapshot& snapshot, bool routed, common::ClientRequest& request,
+                          common::ClientResponse& response, const std::string& request_id) {
+  if (request.method() != "GET" && request.method() != "HEAD") return false;
+  std::vector<std::string_view> folders;
+  for (const auto& function : snapshot.functions)
+    if (!function->spec.remote) folders.push_back(function->spec.name);
+  auto path = resolve_asset_path(request.path(), folders);
+  if (!path) {  // refused without touching the disk; a function's own paths are its business
+    if (!routed) send_error(response, path.error(), "", request_id);
+    return !routed;
+  }
+  auto served = serve_asset(snapshot.assets->dir, *path, request, response,
+                            {{"X-Fn-Request-Id", request_id}});
+  if (served) return *served;
+  if (served.error().code != Error::Code::kClientGone) {
+    common::logger("gateway.assets")
+        ->error("asset failed path={} error=\"{}\"", path->relative, served.error().context);
+  }
+  if (!response.started()) send_error(response, served.error(), "", request_id);
+  return true;
 }
 
 void Server::serve_status(common::ClientRequest& request, common::ClientResponse& response,

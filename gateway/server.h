@@ -1,4 +1,5 @@
-// The gateway's HTTP edge: /_fn/ status endpoints and the reserved /console/, then routing (404),
+// The gateway's HTTP edge: /_fn/ status endpoints and the reserved /console/, then static assets
+// (before routing, or after it with run_worker_first), then routing (404),
 // methods (405 with Allow), body size (413), worker_pool admission (429/503 with Retry-After), and
 // the proxy. Every response carries X-Fn-Request-Id; errors are DESIGN.md's JSON; one access line
 // and the metrics per request.
@@ -27,6 +28,10 @@ class Server {
  private:
   void serve_status(common::ClientRequest& request, common::ClientResponse& response,
                     const std::string& request_id);
+  // GET/HEAD from the assets dir; true when answered. `routed`: a function route matches, so a
+  // refused path is left to it.
+  bool serve_assets(const Snapshot& snapshot, bool routed, common::ClientRequest& request,
+                    common::ClientResponse& response, const std::string& request_id);
   common::Status serve_function(FunctionRuntime& function, std::string_view prefix,
                                 common::ClientRequest& request, common::ClientResponse& response,
                                 const std::string& request_id);

@@ -124,11 +124,14 @@ void append_openfaas_variables(std::vector<Variable>& vars, const CgiRequest& re
 // Whether a base entry survives: well formed, and not a name the request owns. HTTP_PROXY goes in
 // every spelling: the watchdog's own proxy setting is meant for the watchdog, but a CGI program
 // cannot tell it from a client's Proxy header (httpoxy), and some tools read the lowercase form.
+// HTTP_* (and OpenFaaS's Http_*) names are the request's headers: a variable of the watchdog's or
+// of a function's env so named would read as a header the client sent (HTTP_X_AUTH_USER=admin).
 bool keep_base_entry(std::string_view entry, const std::unordered_set<std::string_view>& owned) {
   std::size_t equals = entry.find('=');
   if (equals == std::string_view::npos || equals == 0) return false;
   std::string_view name = entry.substr(0, equals);
-  return !owned.contains(name) && !iequals(name, "HTTP_PROXY") &&
+  return !owned.contains(name) && !iequals(name, "HTTP_PROXY") && !name.starts_with("HTTP_") &&
+         !name.starts_with("Http_") &&
          std::find(kMetaVariables.begin(), kMetaVariables.end(), name) == kMetaVariables.end();
 }
 

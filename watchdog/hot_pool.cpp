@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "common/logging.h"
 #include "common/prometheus.h"
@@ -29,18 +30,23 @@ bool early_death(const HotProcess& process) {
 
 }  // namespace
 
-// A process leased to one request; returned to the pool (or retired) when the lease ends.
+// A process leased to one request; returned to the pool (or retired) by release(), or at the
+// latest when the lease ends.
 class HotPool::Lease {
  public:
   Lease(HotPool& pool, HotProcess* process) : pool_(pool), process_(process) {}
-  ~Lease() { pool_.release(process_); }
+  ~Lease() { release(); }
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
   HotProcess& operator*() const { return *process_; }
+  void release() {
+    if (std::exchange(process_, nullptr)) pool_.release(leased_);
+  }
 
  private:
   HotPool& pool_;
   HotProcess* process_;
+  HotProcess* const leased_ = process_;
 };
 
 HotPool::HotPool(const Options& options, std::vector<std::string> env)
@@ -66,7 +72,7 @@ common::Status HotPool::serve(Invocation& invocation) {
   auto process = acquire(invocation.deadline);
   if (!process) return tl::unexpected(process.error());
   Lease lease(*this, *process);
-  return (*lease).serve(invocation, options_.max_body);
+  return (*lease).serve(invocation, options_.max_body, [&lease] { lease.release(); });
 }
 
 common::Result<HotProcess*> HotPool::acquire(Clock::time_point deadline) {
@@ -96,7 +102,9 @@ common::Result<HotProcess*> HotPool::wait_in_queue(std::unique_lock<std::mutex>&
     if (me.ready.wait_until(lock, deadline) == std::cv_status::timeout) break;
   }
   if (me.process) return me.process;
-  waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &me));
+  // A waiter given an error was already taken off the queue by whoever set it.
+  if (auto it = std::find(waiters_.begin(), waiters_.end(), &me); it != waiters_.end())
+    waiters_.erase(it);
   if (me.error) return tl::unexpected(*me.error);
   return common::fail(Error::Code::kTimeout,
                       "no process became free before the exec-timeout (queue wait)");

@@ -89,7 +89,8 @@ std::optional<StopReason> stop_reason(common::UpstreamState state) {
 
 }  // namespace
 
-common::Status HotProcess::serve(Invocation& invocation, std::uint64_t max_body) {
+common::Status HotProcess::serve(Invocation& invocation, std::uint64_t max_body,
+                                 const std::function<void()>& done) {
   static const auto log = common::logger("watchdog.hot");
   auto& client = invocation.request;
   common::UpstreamRequest request;
@@ -110,19 +111,27 @@ common::Status HotProcess::serve(Invocation& invocation, std::uint64_t max_body)
   request.body = length > 0 && held.empty() ? common::RequestBody::kAsIs : common::RequestBody::kNone;
 
   tag_->set_request(invocation.request_id);
+  // The request id stays after the exchange: stderr lines the handler wrote for this request may
+  // still be in the pipe.
+  bool settled = false;
+  auto settle = [&](common::UpstreamState state, bool ok, const std::string& detail) {
+    settled = true;
+    ++requests_;
+    last_used_ = Clock::now();
+    if (auto reason = stop_reason(state)) {
+      poison(*reason);
+      if (*reason == StopReason::kProtocol || *reason == StopReason::kExited)
+        log->error("handler broke the protocol pid={} reason=\"{}\"", pid(), detail);
+    } else if (ok) {
+      ++successes_;
+    }
+    done();  // from here on the process may serve another request: no member is touched
+  };
+  request.upstream_done = [&](common::UpstreamState state) { settle(state, true, ""); };
   auto result = common::exchange_with_upstream(
       {child_.stdin_fd().get(), child_.stdout_fd().get(), stdout_buffer_}, request, client,
       invocation.response);
-  // The request id stays: stderr lines the handler wrote for this request may still be in the pipe.
-  ++requests_;
-  last_used_ = Clock::now();
-  if (auto reason = stop_reason(result.state)) {
-    poison(*reason);
-    if (*reason == StopReason::kProtocol || *reason == StopReason::kExited)
-      log->error("handler broke the protocol pid={} reason=\"{}\"", pid(), result.detail);
-  } else if (result.status) {
-    ++successes_;
-  }
+  if (!settled) settle(result.state, result.status.has_value(), result.detail);
   return result.status;
 }
 

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,8 +35,13 @@ class HotProcess {
 
   // Serves one request: writes it (head, then the body streamed from the client) while it reads the
   // response and relays it to the client. On an error the process is poisoned (see poisoned()).
+  // Calls `done` as soon as the handler's part is over (its response read, or the exchange with it
+  // failed), which may be before the client has all of the response: after `done` the process may
+  // be serving another request, and the caller must not touch it. Not called when the request
+  // fails before it reached the handler (a bad client body).
   // REQUIRES: state() == kBusy and the process was idle-clean (check_idle()).
-  common::Status serve(Invocation& invocation, std::uint64_t max_body);
+  common::Status serve(Invocation& invocation, std::uint64_t max_body,
+                       const std::function<void()>& done);
 
   // Before a request: false (and poisoned) when it has exited or wrote anything while idle.
   bool check_idle();

@@ -14,6 +14,8 @@
 #include "common/http_server.h"
 #include "common/listener.h"
 #include "common/logging.h"
+#include "common/owned_children.h"
+#include "common/signals.h"
 #include "watchdog/cgi_runner.h"
 #include "watchdog/hot_pool.h"
 #include "watchdog/options.h"
@@ -40,13 +42,6 @@ watchdog::Environment environment_map(const std::vector<std::string>& list) {
   return map;
 }
 
-sigset_t handled_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
-  return set;
-}
-
 std::unique_ptr<watchdog::Runner> make_runner(const watchdog::Options& options,
                                               std::vector<std::string> env) {
   if (options.format == watchdog::Format::kHttp)
@@ -57,17 +52,11 @@ std::unique_ptr<watchdog::Runner> make_runner(const watchdog::Options& options,
 // Waits for SIGTERM/SIGINT, recycling on each SIGHUP.
 void wait_for_stop(watchdog::Runner& runner) {
   static const auto log = common::logger("watchdog");
-  sigset_t set = handled_signals();
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&set, &sig) != 0) continue;
-    if (sig != SIGHUP) {
-      log->info("stopping signal={}", strsignal(sig));
-      return;
-    }
+  int sig = common::wait_for_stop([&runner] {
     log->info("recycling processes signal=SIGHUP");
     runner.recycle();
-  }
+  });
+  log->info("stopping signal={}", strsignal(sig));
 }
 
 void drain(watchdog::Server& server, std::chrono::milliseconds timeout) {
@@ -79,10 +68,13 @@ void drain(watchdog::Server& server, std::chrono::milliseconds timeout) {
 int run(const watchdog::Options& options, std::vector<std::string> env) {
   static const auto log = common::logger("watchdog");
   Poco::Net::ServerSocket socket = common::open_listener(options.listen);
+  common::OrphanReaper reaper;  // as a container's PID 1, orphaned grandchildren are ours to reap
   auto runner = make_runner(options, std::move(env));
   watchdog::Server server(options, *runner);
   common::ServerSettings settings;
   settings.read_timeout = options.read_timeout;
+  // Room for the X-Forwarded-* and X-Fn-* headers a gateway adds to a client's 100.
+  settings.max_headers += 8;
   settings.write_timeout = options.write_timeout;
   common::HttpServer http(socket, settings, [&server](auto& request, auto& response) {
     server.handle(request, response);
@@ -117,9 +109,7 @@ void follow_parent(const watchdog::Environment& env) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sigset_t set = handled_signals();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any thread: only sigwait sees them
-  signal(SIGPIPE, SIG_IGN);
+  common::block_control_signals();  // before any thread starts
   auto env = environment_list();
   watchdog::ParsedOptions parsed;
   try {

@@ -15,6 +15,7 @@ import hashlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import stat  # noqa: E402
@@ -925,6 +926,38 @@ class HygieneTest(CgiTestCase):
                         fds = json.loads(response.body)
                         self.assertEqual(sorted(int(fd) for fd in fds), [0, 1, 2],
                                          f"fds leaked into the program: {fds}")
+
+    def test_as_pid_1_it_reaps_orphans_its_functions_leave(self):
+        # A container's entrypoint is PID 1: a process a function left behind (here one that
+        # escaped its process group with setsid) is reparented to it, and a zombie forever unless
+        # the watchdog reaps it. Its own children it reaps as always.
+        if os.geteuid() != 0 or not shutil.which("unshare"):
+            self.skipTest("needs root and unshare(1) for a pid namespace")
+        marker = f"fastfn-orphan-{os.getpid()}"
+        ready = os.path.join(self.make_tempdir(), "ready")
+        # It answers once the orphan has its own session (or the group kill at exit would get it),
+        # and the orphan lets go of stdout (or the response would wait for it).
+        wd = harness.Watchdog(["sh", "-c", f"setsid sh -c 'touch {ready}; sleep 0.5; true' {marker} </dev/null >/dev/null 2>&1 & "
+                                           f"while [ ! -e {ready} ]; do sleep 0.01; done; echo started"])
+        wd.argv = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", *wd.argv]
+        self._watchdogs.append(wd)
+        self.addCleanup(wd.close)
+        wd.start()
+        self.assert_status(wd.get("/"), 200, wd)
+        def find_orphan():
+            for name in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    args = open(f"/proc/{name}/cmdline", "rb").read().split(b"\0")
+                    if args[:1] == [b"sh"] and marker.encode() in args[-2:]:
+                        return int(name)
+                except OSError:
+                    pass
+            return None
+        orphan = wait_until(find_orphan, 5, message=lambda: f"the orphan never showed\n{wd.describe()}")
+        wait_until(lambda: not os.path.exists(f"/proc/{orphan}"), 10,
+                   message=lambda: f"orphan {orphan} not reaped: {harness.proc_stat(orphan)}\n"
+                                   f"{wd.describe()}")
+        self.assert_status(wd.get("/"), 200, wd, "it still serves:")
 
 
 if __name__ == "__main__":

@@ -168,6 +168,19 @@ TEST_CASE("listener: an address that is not local is a ListenError") {
   CHECK(error.find("cannot listen on tcp:192.0.2.1:0") == 0);
 }
 
+TEST_CASE("listener: require_private_dir refuses a folder others may enter") {
+  TempDir dir;
+  std::string open = dir.path + "/open";
+  REQUIRE(::mkdir(open.c_str(), 0700) == 0);
+  ::chmod(open.c_str(), 0777);
+  CHECK_THROWS_AS(common::require_private_dir(open), ListenError);
+  ::chmod(open.c_str(), 0700);
+  CHECK_NOTHROW(common::require_private_dir(open));
+  std::string fresh = dir.path + "/fresh";
+  CHECK_NOTHROW(common::require_private_dir(fresh));
+  CHECK((mode_of(fresh) & 07777) == 0700);
+}
+
 TEST_CASE("listener: ensure_private_dir") {
   TempDir dir;
   SUBCASE("creates missing folders, the last one 0700") {
