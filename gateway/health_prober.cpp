@@ -33,6 +33,8 @@ ProbeResult probe_health(const common::Address& address, std::chrono::millisecon
     Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, "/_/health",
                                    Poco::Net::HTTPMessage::HTTP_1_1);
     request.setKeepAlive(false);
+    request.setHost(address.kind == common::Address::Kind::kUnix || address.host.empty() ? "localhost"
+                                                                                          : address.host);
     session.sendRequest(request);
     Poco::Net::HTTPResponse response;
     std::istream& body = session.receiveResponse(response);

@@ -65,6 +65,9 @@ std::string upstream_head(const common::ClientRequest& request, const ProxyConte
   head.headers.push_back({"X-Forwarded-Proto", "http"});
   auto host = protocol::header_value(request.head().headers, "Host");
   if (!host.empty()) head.headers.push_back({"X-Forwarded-Host", std::string(host)});
+  // The request goes on as HTTP/1.1, which needs a Host; an HTTP/1.0 client may have sent none.
+  if (protocol::find_header(request.head().headers, "Host") == nullptr)
+    head.headers.push_back({"Host", "localhost"});
   if (!context.prefix.empty() && context.prefix != "/")
     head.headers.push_back({"X-Forwarded-Prefix", std::string(context.prefix)});
   head.headers.push_back({"X-Fn-Request-Id", std::string(context.request_id)});
