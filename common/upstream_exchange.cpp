@@ -93,6 +93,7 @@ UpstreamResult Exchange::run() {
   body_sent_ = request_.body == RequestBody::kNone || client_.body_complete();
   if (request_.body == RequestBody::kChunked && client_.body_complete())
     protocol::append_last_chunk(out_);
+  write_request();  // a pipe or socket between requests has room: no poll for the first write
   while (phase_ != Phase::kDone) {
     if (auto refilled = refill_request(); !refilled) return result_;
     if (Clock::now() >= request_.deadline) {

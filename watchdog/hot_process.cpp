@@ -48,18 +48,14 @@ void HotProcess::poison(StopReason reason) noexcept {
 
 bool HotProcess::check_idle() {
   if (poisoned_) return false;
-  if (child_.try_reap()) {
-    poison(StopReason::kExited);
-    return false;
-  }
-  // Bytes (or EOF) on stdout between requests mean the stream is out of step (Fn shuts such a
-  // container down too).
-  pollfd fd{child_.stdout_fd().get(), POLLIN, 0};
-  if (::poll(&fd, 1, 0) > 0) {
-    poison(StopReason::kProtocol);
-    return false;
-  }
-  return true;
+  // One poll per request for both questions: has it exited (its pidfd reads ready), and did it
+  // write anything (or close stdout) between requests, which puts the stream out of step (Fn
+  // shuts such a container down too).
+  pollfd fds[2] = {{child_.exit_fd(), POLLIN, 0}, {child_.stdout_fd().get(), POLLIN, 0}};
+  if (::poll(fds, 2, 0) <= 0) return true;
+  if (fds[0].revents && child_.try_reap()) poison(StopReason::kExited);
+  else poison(StopReason::kProtocol);
+  return false;
 }
 
 namespace {
