@@ -32,33 +32,13 @@ constexpr std::array<std::string_view, 7> kDays = {"Sun", "Mon", "Tue", "Wed", "
 constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Decodes %XX exactly once. A decoded '/', '\' or '%' is refused here: an encoded separator or a
 // second layer of encoding only ever serves to slip past a check.
 Result<std::string> percent_decode(std::string_view path) {
-  std::string out;
-  out.reserve(path.size());
-  for (std::size_t i = 0; i < path.size(); ++i) {
-    if (path[i] != '%') {
-      out += path[i];
-      continue;
-    }
-    int high = i + 2 < path.size() ? hex_value(path[i + 1]) : -1;
-    int low = i + 2 < path.size() ? hex_value(path[i + 2]) : -1;
-    if (high < 0 || low < 0) return fail(Error::Code::kBadRequest, "malformed percent-encoding");
-    char c = static_cast<char>(high * 16 + low);
-    if (c == '/' || c == '\\') return fail(Error::Code::kNotFound, "encoded path separator");
-    if (c == '%') return fail(Error::Code::kNotFound, "double percent-encoding");
-    out += c;
-    i += 2;
-  }
-  return out;
+  if (!protocol::percent_decode(path)) return fail(Error::Code::kBadRequest, "malformed percent-encoding");
+  auto decoded = protocol::percent_decode(path, [](char c) { return c == '/' || c == '\\' || c == '%'; });
+  if (!decoded) return fail(Error::Code::kNotFound, "encoded path separator or double percent-encoding");
+  return std::move(*decoded);
 }
 
 // Strict UTF-8: no overlong forms (C0 AE is "."), no surrogates, nothing past U+10FFFF.

@@ -13,13 +13,6 @@ constexpr std::size_t kMaxChunkLineBytes = 4096;
 // 16 hex digits fill a uint64; more could only overflow.
 constexpr std::size_t kMaxChunkSizeDigits = 16;
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): extensions are ignored, but they may not
 // hide control characters, and whitespace after the size is only allowed before a ';'.
 bool is_chunk_extension(std::string_view ext) noexcept {

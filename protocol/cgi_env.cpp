@@ -25,31 +25,12 @@ constexpr std::array<std::string_view, 19> kMetaVariables = {
 char to_upper(char c) noexcept { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; }
 char to_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // RFC 3875 4.1.5 makes PATH_INFO the decoded path, which Apache and git's http-backend follow;
 // REQUEST_URI stays raw. A path that does not decode cleanly (a stray '%', or %00, which no
 // environment string can hold) is passed raw rather than guessed at.
 std::string decode_path(std::string_view path) {
-  std::string decoded;
-  decoded.reserve(path.size());
-  for (std::size_t i = 0; i < path.size(); ++i) {
-    if (path[i] != '%') {
-      decoded += path[i];
-      continue;
-    }
-    int high = i + 2 < path.size() ? hex_value(path[i + 1]) : -1;
-    int low = high >= 0 ? hex_value(path[i + 2]) : -1;
-    if (low < 0 || (high == 0 && low == 0)) return std::string(path);
-    decoded += static_cast<char>(high * 16 + low);
-    i += 2;
-  }
-  return decoded;
+  auto decoded = percent_decode(path, [](char c) { return c == '\0'; });
+  return decoded ? std::move(*decoded) : std::string(path);
 }
 
 // Fields with one name, however cased, are joined with ", " as CGI servers do: one variable each.

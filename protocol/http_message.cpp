@@ -100,4 +100,30 @@ std::string_view reason_phrase(int status) noexcept {
   return found != end && found->status == status ? found->phrase : "Unknown";
 }
 
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view text, bool (*refused)(char)) {
+  std::string decoded;
+  decoded.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      decoded += text[i];
+      continue;
+    }
+    int high = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
+    int low = high >= 0 ? hex_value(text[i + 2]) : -1;
+    if (low < 0) return std::nullopt;
+    char c = static_cast<char>(high * 16 + low);
+    if (refused && refused(c)) return std::nullopt;
+    decoded += c;
+    i += 2;
+  }
+  return decoded;
+}
+
 }  // namespace protocol

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,13 @@ const Header* find_header(const Headers& headers, std::string_view name) noexcep
 // Returns the value of the first header named `name`, or `fallback` when there is none.
 std::string_view header_value(const Headers& headers, std::string_view name,
                               std::string_view fallback = {}) noexcept;
+
+// The value of a hex digit, or -1.
+int hex_value(char c) noexcept;
+
+// Decodes each %XX of `text` once. nullopt when a '%' is not followed by two hex digits, or when
+// `refused` says no to a decoded byte (an encoded NUL, separator or second '%').
+std::optional<std::string> percent_decode(std::string_view text, bool (*refused)(char) = nullptr);
 
 // Removes every header named `name`; returns how many were removed.
 std::size_t remove_header(Headers& headers, std::string_view name);

@@ -39,3 +39,15 @@ TEST_CASE("message: reason_phrase knows the common codes") {
   CHECK(reason_phrase(504) == "Gateway Timeout");
   CHECK(reason_phrase(799) == "Unknown");
 }
+
+TEST_CASE("message: percent_decode decodes each escape once") {
+  CHECK(percent_decode("/a%20b/%2541") == std::optional<std::string>("/a b/%41"));
+  CHECK(percent_decode("/%E2%82%ac") == std::optional<std::string>("/\xE2\x82\xAC"));
+  CHECK(percent_decode("plain") == std::optional<std::string>("plain"));
+  CHECK_FALSE(percent_decode("/a%2").has_value());
+  CHECK_FALSE(percent_decode("/a%zz").has_value());
+  CHECK_FALSE(percent_decode("%").has_value());
+  auto no_slash = [](char c) { return c == '/'; };
+  CHECK_FALSE(percent_decode("/a%2Fb", no_slash).has_value());
+  CHECK(percent_decode("/a/b", no_slash) == std::optional<std::string>("/a/b"));
+}
