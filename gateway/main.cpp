@@ -42,8 +42,10 @@ Serves every function found in FUNCTIONS_DIR over HTTP, running fastfn-watchdog 
   -h, --help           this text
   -V, --version        the version
 Environment: FN_FUNCTIONS_ROOT, FN_RUNTIME_DAEMONS, FN_RUNTIME_SOCKETS, FN_SOCKET_BASE_DIR,
-FN_RUNTIMES, FN_PYTHON_BIN, FN_NODE_BIN, FN_SH_BIN, FN_HEALTH_INTERVAL, FN_WATCHDOG_BIN.
-Endpoints: /_fn/health, /_fn/functions, /_fn/metrics. Signals: HUP reloads, TERM/INT stop.
+FN_RUNTIMES, FN_PYTHON_BIN, FN_NODE_BIN, FN_SH_BIN, FN_HEALTH_INTERVAL, FN_WATCHDOG_BIN,
+FN_CONSOLE_DIR, FN_CONSOLE_REMOTE=1 (the console for non-loopback clients too).
+Endpoints: /_fn/health, /_fn/functions, /_fn/metrics, /console/ (a live page, loopback only).
+Signals: HUP reloads, TERM/INT stop.
 )";
 
 struct CommandLine {
@@ -90,6 +92,17 @@ std::string find_watchdog(const gateway::Environment& env) {
                              self.parent_path().parent_path() / "watchdog" / "fastfn-watchdog"})
     if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
   throw UsageError("cannot find fastfn-watchdog next to " + self.string() + "; set FN_WATCHDOG_BIN");
+}
+
+// The console's files: FN_CONSOLE_DIR, else installed beside the binary (<prefix>/share/fastfn/
+// console), else the source tree this binary was built from. Empty when none exists.
+std::string find_console(const gateway::Environment& env) {
+  if (auto it = env.find("FN_CONSOLE_DIR"); it != env.end()) return it->second;
+  fs::path self = fs::read_symlink("/proc/self/exe");
+  for (fs::path candidate : {self.parent_path().parent_path() / "share" / "fastfn" / "console",
+                             fs::path(FASTFN_SOURCE_DIR) / "console"})
+    if (fs::exists(candidate / "index.html")) return candidate.string();
+  return "";
 }
 
 std::vector<std::string> environment_list() {
@@ -177,6 +190,8 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   gateway::HealthProber prober([&registry] { return registry.upstreams(); },
                                config.health_interval);
   gateway::Server server(registry);
+  auto remote = env.find("FN_CONSOLE_REMOTE");
+  server.set_console(find_console(env), remote != env.end() && remote->second == "1");
   common::HttpServer http(socket, common::ServerSettings{},
                           [&server](auto& request, auto& response) { server.handle(request, response); });
   http.start();

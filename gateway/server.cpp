@@ -48,9 +48,12 @@ void Server::handle(common::ClientRequest& request, common::ClientResponse& resp
   std::string function_name = "-";
   try {
     std::string_view path = request.path();
-    if (path == "/_fn" || path.starts_with("/_fn/") || path == "/console" ||
-        path.starts_with("/console/")) {
+    if (path == "/_fn" || path.starts_with("/_fn/")) {
       serve_status(request, response, request_id);
+      return;
+    }
+    if (path == "/console" || path.starts_with("/console/")) {
+      serve_console(request, response, request_id);
       return;
     }
     auto snapshot = registry_.current();
@@ -151,6 +154,45 @@ void Server::serve_status(common::ClientRequest& request, common::ClientResponse
   } else {
     send_error(response, Error{Error::Code::kNotFound, "no such endpoint"}, "", request_id);
   }
+}
+
+void Server::serve_console(common::ClientRequest& request, common::ClientResponse& response,
+                           const std::string& request_id) {
+  if (console_dir_.empty()) {
+    send_error(response, Error{Error::Code::kNotFound, "the console is not installed"}, "", request_id);
+    return;
+  }
+  if (!console_remote_ && !is_loopback_peer(request.peer())) {
+    send_error(response, Error{Error::Code::kForbidden, "the console answers loopback clients only "
+                                                        "(FN_CONSOLE_REMOTE=1 opens it)"},
+               "", request_id);
+    return;
+  }
+  if (request.method() != "GET" && request.method() != "HEAD") {
+    send_error(response, Error{Error::Code::kMethodNotAllowed, "method not allowed"}, "",
+               request_id, {{"Allow", "GET, HEAD"}});
+    return;
+  }
+  if (request.path() == "/console") {
+    response.send(301, {{"Location", "/console/"}, {"X-Fn-Request-Id", request_id}}, "");
+    return;
+  }
+  auto path = resolve_asset_path(request.path().substr(std::string_view("/console").size()), {});
+  if (!path) {
+    send_error(response, path.error(), "", request_id);
+    return;
+  }
+  auto served = serve_asset(console_dir_, *path, request, response,
+                            {{"X-Fn-Request-Id", request_id}, {"Cache-Control", "no-cache"}});
+  if (served && *served) return;
+  Error error = served ? Error{Error::Code::kNotFound, "no such console file"} : served.error();
+  if (!response.started()) send_error(response, error, "", request_id);
+}
+
+bool is_loopback_peer(const common::PeerInfo& peer) noexcept {
+  const std::string& host = peer.remote_host;
+  return peer.unix_socket || host.starts_with("127.") || host == "::1" ||
+         host.starts_with("::ffff:127.");
 }
 
 void Server::send_error(common::ClientResponse& response, const Error& error,

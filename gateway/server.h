@@ -15,10 +15,20 @@
 
 namespace gateway {
 
+// The console is for the person at this machine: true for a unix socket or a loopback address.
+bool is_loopback_peer(const common::PeerInfo& peer) noexcept;
+
 class Server {
  public:
   // `registry` must outlive the server.
   explicit Server(const Registry& registry) : registry_(registry) {}
+
+  // Serves /console/ from `dir` (the page's files); to loopback and unix-socket clients only unless
+  // `remote` is set. Without a call, /console/ is 404. Call before requests arrive.
+  void set_console(std::string dir, bool remote) {
+    console_dir_ = std::move(dir);
+    console_remote_ = remote;
+  }
 
   // The request callback, on a connection thread. Never throws.
   void handle(common::ClientRequest& request, common::ClientResponse& response) noexcept;
@@ -28,6 +38,8 @@ class Server {
  private:
   void serve_status(common::ClientRequest& request, common::ClientResponse& response,
                     const std::string& request_id);
+  void serve_console(common::ClientRequest& request, common::ClientResponse& response,
+                     const std::string& request_id);
   // GET/HEAD from the assets dir; true when answered. `routed`: a function route matches, so a
   // refused path is left to it.
   bool serve_assets(const Snapshot& snapshot, bool routed, common::ClientRequest& request,
@@ -41,6 +53,8 @@ class Server {
 
   const Registry& registry_;
   std::atomic<int> in_flight_{0};
+  std::string console_dir_;
+  bool console_remote_ = false;
 };
 
 }  // namespace gateway

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""The gateway's /console/ page (issue 9): served from the installed files, loopback only, and,
+in Debian's chromium driven headless, a live view: the functions are listed, a killed watchdog's
+socket shows down on the page and then up again. A screenshot goes to $FASTFN_BUILD_DIR.
+Run alone: python3 tests/integration/test_console.py
+"""
+
+import sys
+
+sys.dont_write_bytecode = True
+
+import os  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import unittest  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+from gateway_support import GatewayTestCase, check_binaries  # noqa: E402
+
+
+def setUpModule():
+    check_binaries()
+
+
+def chromium() -> str:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or ""
+
+
+class ConsoleTest(GatewayTestCase):
+    def start(self):
+        fns = self.functions()
+        fns.sh_env("hello", {"daemons": 2})
+        return self.start_gateway(fns, wait_for=["hello"])
+
+    def test_page_is_served_with_its_type_and_the_bare_path_redirects(self):
+        gw = self.start()
+        page = gw.get("/console/")
+        self.assertEqual(page.status, 200, page)
+        self.assertTrue(page.headers.get("Content-Type", "").startswith("text/html"), page)
+        self.assertIn(b"fastfn console", page.body)
+        self.assertIn(b"/_fn/health", page.body, "the page reads the gateway's own endpoints")
+        moved = gw.get("/console")
+        self.assertEqual((moved.status, moved.headers.get("Location")), (301, "/console/"), moved)
+        self.assertEqual(gw.get("/console/nothing.js").status, 404)
+        with gw.connection(timeout=10.0) as conn:
+            self.assertEqual(conn.request("POST", "/console/", body=b"x").status, 405)
+
+    def test_non_loopback_clients_are_refused(self):
+        # The gateway listens on all addresses; a client from this machine's non-loopback address
+        # is "remote" to it.
+        addresses = [a for a in subprocess.run(["hostname", "-I"], capture_output=True, text=True)
+                     .stdout.split() if re.fullmatch(r"[\d.]+", a) and not a.startswith("127.")]
+        if not addresses:
+            self.skipTest("no non-loopback IPv4 address on this machine")
+        fns = self.functions()
+        fns.sh_env("hello")
+        port = harness.free_port()
+        gw = self.start_gateway(fns, wait_for=["hello"], listen=None, port=port,
+                                args=["--listen", f"0.0.0.0:{port}"])
+        with harness.HttpConnection(harness.Address.tcp(gw.port, addresses[0]), timeout=10) as conn:
+            refused = conn.request("GET", "/console/")
+        self.assertEqual(refused.status, 403, refused)
+        self.assertEqual(gw.get("/console/").status, 200, "loopback still gets it")
+
+    def dump(self, gw, budget_ms: int, screenshot: str = "") -> str:
+        argv = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                f"--user-data-dir={self.make_tempdir('fastfn-chromium-')}",
+                f"--virtual-time-budget={budget_ms}"]
+        argv += [f"--screenshot={screenshot}", "--window-size=1280,360"] if screenshot else ["--dump-dom"]
+        done = subprocess.run(argv + [f"http://127.0.0.1:{gw.port}/console/"], capture_output=True,
+                              text=True, timeout=90, start_new_session=True)
+        return done.stdout
+
+    def sockets_up(self, dom: str, name: str):
+        match = re.search(rf'data-function="{name}" data-sockets-up="(\d+)"', dom)
+        return int(match.group(1)) if match else None
+
+    @unittest.skipUnless(chromium(), "chromium is not installed (scripts/setup installs it)")
+    def test_in_a_browser_the_functions_are_listed_and_a_killed_socket_shows_down_then_up(self):
+        # The watchdog is started through a wrapper that refuses while BLOCK exists, so a killed
+        # socket stays down (restarts fail) until the test lets it come back.
+        tmp = self.make_tempdir()
+        block, wrapper = os.path.join(tmp, "BLOCK"), os.path.join(tmp, "watchdog")
+        with open(wrapper, "w") as f:
+            f.write(f'#!/bin/sh\n[ -e {block} ] && exit 1\nexec {harness.watchdog_binary()} "$@"\n')
+        os.chmod(wrapper, 0o755)
+        fns = self.functions()
+        fns.sh_env("hello", {"daemons": 2})
+        gw = self.start_gateway(fns, wait_for=["hello"], env={"FN_WATCHDOG_BIN": wrapper})
+        self.assertEqual(self.sockets_up(self.dump(gw, 3000), "hello"), 2, "hello listed with 2 sockets up")
+        harness.touch(block)
+        os.kill(gw.watchdog_pids("hello")[0], signal.SIGKILL)
+        self.wait_health(gw, lambda h: h["functions"]["hello"]["sockets_up"] == 1, 5, what="socket down")
+        # The page polls every second: loaded now and given 2 s of its own time, it shows the down
+        # socket (its first poll, and every one after).
+        self.assertEqual(self.sockets_up(self.dump(gw, 2000), "hello"), 1, "the killed socket shows down")
+        out = os.path.join(os.environ.get("FASTFN_BUILD_DIR", tmp), "console.png")
+        self.dump(gw, 3000, screenshot=out)
+        self.assertTrue(os.path.getsize(out) > 1000, f"no screenshot at {out}")
+        os.unlink(block)
+        self.wait_health(gw, lambda h: h["functions"]["hello"]["sockets_up"] == 2, 15, what="restarted")
+        self.assertEqual(self.sockets_up(self.dump(gw, 3000), "hello"), 2, "and up again")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
