@@ -181,6 +181,20 @@ class HostileCases:
     (the slowest a good request may be during an attack), `log_path` (HOSTILE_LOG) and `pid_dir`
     (HOSTILE_DIR)."""
 
+    # One server per class, shared by its tests and replaced when a test killed it (see setUp).
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tmp = tempfile.mkdtemp(prefix="fastfn-hostile-")
+        cls.srv = None
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.srv is not None:
+            cls.srv.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        super().tearDownClass()
+
     srv = None
     prefix = ""
     read_timeout = 0.0
@@ -736,17 +750,6 @@ class WatchdogHostileTest(HostileCases, harness.WatchdogTestCase):
     read_timeout = WATCHDOG_READ_TIMEOUT
     stall_bound = 2.0  # the read timeout: a server held by a slow client would show it
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="fastfn-hostile-wd-")
-        cls.srv = None
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.srv is not None:
-            cls.srv.close()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
     def setUp(self):
         super().setUp()
         cls = type(self)
@@ -771,17 +774,6 @@ class GatewayHostileTest(HostileCases, GatewayTestCase):
     max_headers = 100
     read_timeout = GATEWAY_READ_TIMEOUT
     stall_bound = 4.0
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="fastfn-hostile-gw-")
-        cls.srv = None
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.srv is not None:
-            cls.srv.close()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def setUp(self):
         super().setUp()
