@@ -104,6 +104,17 @@ def parse_kv(text: str) -> dict[str, str]:
     return result
 
 
+def failing_watchdog(tmpdir: str) -> tuple[str, str]:
+    """A FN_WATCHDOG_BIN wrapper that exits 3 while its flag file exists and runs the real watchdog
+    otherwise: (wrapper, flag). Touching the flag keeps a killed socket from restarting."""
+    flag, wrapper = os.path.join(tmpdir, "fail"), os.path.join(tmpdir, "watchdog-fail")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\n[ -e '{flag}' ] && exit 3\n"
+                f"exec '{os.path.realpath(harness.watchdog_binary())}' \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    return wrapper, flag
+
+
 def write_json(path: Union[str, Path], data: JsonValue) -> None:
     harness.write_atomic(path, json.dumps(data, indent=2).encode())
 

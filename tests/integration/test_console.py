@@ -19,7 +19,7 @@ import unittest  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from gateway_support import GatewayTestCase, check_binaries  # noqa: E402
+from gateway_support import GatewayTestCase, check_binaries, failing_watchdog  # noqa: E402
 
 
 def setUpModule():
@@ -81,13 +81,10 @@ class ConsoleTest(GatewayTestCase):
 
     @unittest.skipUnless(chromium(), "chromium is not installed (scripts/setup installs it)")
     def test_in_a_browser_the_functions_are_listed_and_a_killed_socket_shows_down_then_up(self):
-        # The watchdog is started through a wrapper that refuses while BLOCK exists, so a killed
+        # The watchdog is started through a wrapper that fails while its flag file exists, so a killed
         # socket stays down (restarts fail) until the test lets it come back.
         tmp = self.make_tempdir()
-        block, wrapper = os.path.join(tmp, "BLOCK"), os.path.join(tmp, "watchdog")
-        with open(wrapper, "w") as f:
-            f.write(f'#!/bin/sh\n[ -e {block} ] && exit 1\nexec {harness.watchdog_binary()} "$@"\n')
-        os.chmod(wrapper, 0o755)
+        wrapper, block = failing_watchdog(tmp)
         fns = self.functions()
         fns.sh_env("hello", {"daemons": 2})
         gw = self.start_gateway(fns, wait_for=["hello"], env={"FN_WATCHDOG_BIN": wrapper})

@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import Address, wait_until  # noqa: E402
 from gateway_support import (PYTHON, FunctionsDir, Gateway, GatewayTestCase, check_binaries,  # noqa: E402
+                             failing_watchdog,
                              cmdline, find_key, fixture, function_entry, functions_listing, gateway_binary,
                              hot_handler_source, make_watchdog_hold_wrapper, parse_kv, run_gateway_cli,
                              sockets_of, write_json)
@@ -876,13 +877,7 @@ class FailoverTest(Case):
         """A watchdog that keeps failing is restarted after 100 ms, 200 ms, 400 ms, ... up to 5 s
         (attempts at about 0.1, 0.3, 0.7, 1.5, 3.1, 6.3, 11.3, 16.3 s). Failing for 13 s: without the
         cap the next attempt would come at 25.5 s."""
-        tmp = self.make_tempdir()
-        failing = os.path.join(tmp, "fail")
-        wrapper = os.path.join(tmp, "watchdog-fail")
-        with open(wrapper, "w") as f:
-            f.write(f"#!/bin/sh\n[ -e '{failing}' ] && exit 3\n"
-                    f"exec '{os.path.realpath(harness.watchdog_binary())}' \"$@\"\n")
-        os.chmod(wrapper, 0o755)
+        wrapper, failing = failing_watchdog(self.make_tempdir())
         fns = self.functions()
         fns.sh_env("hello", {"daemons": 2})
         gw = self.start_gateway(fns, env={"FN_WATCHDOG_BIN": wrapper}, wait_for=["hello"])
@@ -905,13 +900,7 @@ class FailoverTest(Case):
     def test_backoff_resets_once_a_watchdog_has_run_healthy(self):
         """Backoff is for watchdogs that keep failing. One that then ran healthy for 10 s and dies is
         restarted at once (100 ms), not after the 5 s its crash loop had reached."""
-        tmp = self.make_tempdir()
-        failing = os.path.join(tmp, "fail")
-        wrapper = os.path.join(tmp, "watchdog-fail")
-        with open(wrapper, "w") as f:
-            f.write(f"#!/bin/sh\n[ -e '{failing}' ] && exit 3\n"
-                    f"exec '{os.path.realpath(harness.watchdog_binary())}' \"$@\"\n")
-        os.chmod(wrapper, 0o755)
+        wrapper, failing = failing_watchdog(self.make_tempdir())
         fns = self.functions()
         fns.sh_env("hello", {"daemons": 2})
         gw = self.start_gateway(fns, env={"FN_WATCHDOG_BIN": wrapper}, wait_for=["hello"])
