@@ -58,7 +58,9 @@ class Gate:
         """name -> pid of the handler that took it, for every gated request that reached a handler."""
         found = {}
         for entry in os.listdir(self.dir):
-            if entry.startswith("started."):
+            # The handler writes started.NAME.tmp and renames it: skip the temporary, which may
+            # be gone by the time it is read.
+            if entry.startswith("started.") and not entry.endswith(".tmp"):
                 text = Path(self.dir, entry).read_text().strip()
                 if text:
                     found[entry[len("started."):]] = int(text)
