@@ -36,12 +36,18 @@ constexpr std::string_view kIntervalWhat =
     "milliseconds (10..3600000) or a duration from 10ms to 1h such as \"1s\" or \"250ms\"";
 constexpr milliseconds kMinInterval{10};
 constexpr milliseconds kMaxInterval{3'600'000};
+constexpr std::string_view kMinWarmWhat = "a number of watchdogs from 0 to 64";
+constexpr std::string_view kIdleTtlWhat =
+    "seconds (1..86400) or a duration from 1s to 24h such as \"300s\" or \"5m\"";
+constexpr milliseconds kMinIdleTtl{1000};
+constexpr milliseconds kMaxIdleTtl{86'400'000};
 
 // One source's settings; unset fields leave the lower layers' values alone.
 struct Layer {
   std::optional<std::string> functions_dir, listen, socket_base_dir;
   std::optional<std::vector<std::string>> runtimes;
-  std::optional<milliseconds> health_interval;
+  std::optional<milliseconds> health_interval, idle_ttl;
+  std::optional<std::uint32_t> min_warm;
   std::map<std::string, int> daemons;
   std::map<std::string, std::string> binaries;
   std::map<std::string, std::vector<std::string>> sockets;
@@ -204,6 +210,33 @@ milliseconds interval_from_json(const Value& value) {
   return interval;
 }
 
+std::uint32_t min_warm_from_text(std::string_view text) {
+  std::uint32_t value = 0;
+  const std::string_view digits = trim(text);
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() || value > 64)
+    json::fail_text(kMinWarmWhat, text);
+  return value;
+}
+
+std::uint32_t min_warm_from_json(const Value& value) {
+  if (!value.IsUint() || value.GetUint() > 64) json::fail(kMinWarmWhat, value);
+  return value.GetUint();
+}
+
+milliseconds idle_ttl_from_text(std::string_view text) {
+  const auto ttl = parse_duration(trim(text));
+  if (!ttl || *ttl < kMinIdleTtl || *ttl > kMaxIdleTtl) json::fail_text(kIdleTtlWhat, text);
+  return *ttl;
+}
+
+milliseconds idle_ttl_from_json(const Value& value) {
+  if (value.IsString()) return idle_ttl_from_text(value.GetString());
+  if (!value.IsUint64() || value.GetUint64() < 1 || value.GetUint64() > 86'400)
+    json::fail(kIdleTtlWhat, value);
+  return std::chrono::seconds(value.GetUint64());
+}
+
 // A JSON object given as an environment variable's text.
 rapidjson::Document env_json(const std::string& text) {
   auto doc = json::parse_object(text);
@@ -224,6 +257,8 @@ const std::map<std::string_view, FileKeyReader>& file_keys() {
       {"runtime-sockets", [](Layer& l, const Value& v) { l.sockets = sockets_from_json(v); }},
       {"health-interval",
        [](Layer& l, const Value& v) { l.health_interval = interval_from_json(v); }},
+      {"min-warm", [](Layer& l, const Value& v) { l.min_warm = min_warm_from_json(v); }},
+      {"idle-ttl", [](Layer& l, const Value& v) { l.idle_ttl = idle_ttl_from_json(v); }},
   };
   return keys;
 }
@@ -282,6 +317,8 @@ const std::pair<const char*, EnvReader> kEnvVars[] = {
      [](Layer& l, const std::string& v) { l.sockets = sockets_from_json(env_json(v)); }},
     {"FN_HEALTH_INTERVAL",
      [](Layer& l, const std::string& v) { l.health_interval = interval_from_text(v); }},
+    {"FN_MIN_WARM", [](Layer& l, const std::string& v) { l.min_warm = min_warm_from_text(v); }},
+    {"FN_IDLE_TTL", [](Layer& l, const std::string& v) { l.idle_ttl = idle_ttl_from_text(v); }},
     {"FN_PYTHON_BIN", [](Layer& l, const std::string& v) { l.binaries["python"] = v; }},
     {"FN_NODE_BIN", [](Layer& l, const std::string& v) { l.binaries["node"] = v; }},
     {"FN_SH_BIN", [](Layer& l, const std::string& v) { l.binaries["sh"] = v; }},
@@ -313,6 +350,8 @@ void apply(GatewayConfig& config, Layer layer) {
   if (layer.socket_base_dir) config.socket_base_dir = std::move(*layer.socket_base_dir);
   if (layer.runtimes) config.runtimes = std::move(*layer.runtimes);
   if (layer.health_interval) config.health_interval = *layer.health_interval;
+  if (layer.min_warm) config.min_warm = *layer.min_warm;
+  if (layer.idle_ttl) config.idle_ttl = *layer.idle_ttl;
   for (auto& [k, v] : layer.daemons) config.runtime_daemons[k] = v;
   for (auto& [k, v] : layer.binaries) config.runtime_binaries[k] = std::move(v);
   for (auto& [k, v] : layer.sockets) config.runtime_sockets[k] = std::move(v);

@@ -45,6 +45,10 @@ struct GatewayConfig {
   // Function name -> explicit addresses, routed and probed but never started by the gateway.
   std::map<std::string, std::vector<std::string>> runtime_sockets;
   std::chrono::milliseconds health_interval{1000};
+  // Default of worker_pool.min_warm: 0 starts every function's watchdogs on its first request and
+  // parks them after idle_ttl without one; 1 (or more) keeps them running from the start.
+  std::uint32_t min_warm = 1;
+  std::chrono::milliseconds idle_ttl{300'000};  // Passenger's pool_idle_time, FastFN's idle_ttl
   // The fastfn.json that was read, "" when none was.
   std::string config_file;
 

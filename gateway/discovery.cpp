@@ -66,6 +66,7 @@ std::string fingerprint(const FunctionSpec& spec, const std::string& config_text
   }
   mix(hash, spec.runtime);
   mix(hash, std::to_string(spec.daemons));
+  mix(hash, std::to_string(spec.on_demand) + "/" + std::to_string(spec.idle_ttl.count()));
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
   return hex;
@@ -229,6 +230,8 @@ FunctionSpec Walker::make_spec(const std::string& name, const fs::path& dir, con
   spec.daemons = fn.daemons.value_or(config_.daemons_for(handler.runtime));
   spec.env = fn.env;
   spec.worker_pool = fn.worker_pool.value_or(WorkerPoolConfig{});
+  spec.on_demand = spec.worker_pool.min_warm.value_or(config_.min_warm) == 0;
+  spec.idle_ttl = spec.worker_pool.idle_ttl ? *spec.worker_pool.idle_ttl : config_.idle_ttl;
   spec.include_debug_headers = fn.include_debug_headers;
   return spec;
 }
@@ -301,6 +304,7 @@ void attach_sockets(const GatewayConfig& config, std::vector<FunctionSpec>& func
     }
     it->external_sockets = addresses;
     it->daemons = static_cast<int>(addresses.size());
+    it->on_demand = false;  // nothing of ours to start
   }
 }
 

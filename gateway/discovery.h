@@ -10,6 +10,7 @@
 // can call it again and compare fingerprints.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -38,6 +39,10 @@ struct FunctionSpec {
   int daemons = 1;
   std::map<std::string, std::string> env;  // added to the watchdog's environment
   WorkerPoolConfig worker_pool;            // enabled == false when fn.config.json has none
+  // worker_pool.min_warm (else the gateway's min-warm) is 0: watchdogs start on the first request
+  // and are parked after idle_ttl without one. Never for external sockets.
+  bool on_demand = false;
+  std::chrono::milliseconds idle_ttl{300'000};
   bool include_debug_headers = false;
   bool remote = false;  // only reachable through external_sockets; has no folder
   // Addresses from runtime_sockets. When non-empty the gateway routes to these and supervises

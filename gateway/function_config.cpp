@@ -154,8 +154,9 @@ WorkerPoolConfig read_worker_pool(const Value& value) {
   if (!value.IsObject()) json::fail("an object", value);
   WorkerPoolConfig pool;
   pool.enabled = true;
-  static const std::set<std::string_view> kKeys = {"enabled", "max_workers", "max_queue",
-                                                   "queue_timeout_ms", "overflow_status"};
+  static const std::set<std::string_view> kKeys = {
+      "enabled",         "max_workers", "max_queue",       "queue_timeout_ms",
+      "overflow_status", "min_warm",    "idle_ttl_seconds"};
   for_each_key(value, kKeys, "worker_pool.", [&](const std::string& key, const Value& v) {
     if (key == "enabled") pool.enabled = json::read_bool(v);
     if (key == "max_workers")
@@ -165,6 +166,9 @@ WorkerPoolConfig read_worker_pool(const Value& value) {
     if (key == "queue_timeout_ms")
       pool.queue_timeout = std::chrono::milliseconds(json::read_uint(v, 0, kMaxMs));
     if (key == "overflow_status") pool.overflow_status = read_overflow_status(v);
+    if (key == "min_warm") pool.min_warm = static_cast<std::uint32_t>(json::read_uint(v, 0, 64));
+    if (key == "idle_ttl_seconds")
+      pool.idle_ttl = std::chrono::seconds(json::read_uint(v, 1, kMaxMs / 1000));
   });
   return pool;
 }

@@ -31,6 +31,11 @@ struct WorkerPoolConfig {
   std::chrono::milliseconds queue_timeout{
       0};                     // 0 = no limit of its own (the timeout still applies)
   int overflow_status = 429;  // 429 or 503
+  // Watchdogs kept running while the function is idle: 0 starts them on the first request and
+  // parks them after idle_ttl without one; more keeps them all running. Unset = the gateway's
+  // min-warm.
+  std::optional<std::uint32_t> min_warm;
+  std::optional<std::chrono::seconds> idle_ttl;  // idle_ttl_seconds; unset = the gateway's idle-ttl
 };
 
 // Static files served by the gateway; only the root fn.config.json may set this.

@@ -13,6 +13,7 @@
 #include "common/prometheus.h"
 #include "gateway/admission.h"
 #include "gateway/discovery.h"
+#include "gateway/on_demand.h"
 #include "gateway/upstream.h"
 
 namespace gateway {
@@ -22,6 +23,7 @@ struct FunctionRuntime {
 
   const FunctionSpec spec;
   const std::vector<std::shared_ptr<Upstream>> upstreams;
+  std::unique_ptr<OnDemand> on_demand;  // null: its watchdogs run all the time
   Admission admission;
   std::atomic<std::size_t> cursor{0};  // round robin position
   common::prometheus::StatusCounter requests;
@@ -30,6 +32,8 @@ struct FunctionRuntime {
   // Bit i set when socket i may take a request (up, or starting).
   std::uint64_t routable_mask() const;
   int sockets_up() const;
+  // Its watchdogs are parked (started on demand, idle now): not up, and not down either.
+  bool cold() const { return on_demand && !on_demand->warm(); }
   // "single" with one socket, "round_robin" with more (FastFN's words).
   const char* routing() const { return upstreams.size() > 1 ? "round_robin" : "single"; }
   std::uint64_t max_body() const;

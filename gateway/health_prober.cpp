@@ -78,6 +78,7 @@ void HealthProber::run() {
     lock.unlock();
     bool starting = false;
     for (const auto& upstream : sockets_()) {
+      if (upstream->state() == Upstream::State::kCold) continue;  // parked: nothing to ask
       auto result = probe_health(upstream->address(), std::chrono::milliseconds(1000));
       if (result.up) {
         upstream->mark(Upstream::State::kUp);

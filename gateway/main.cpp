@@ -5,10 +5,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <stop_token>
 #include <thread>
 
 #include "common/http_server.h"
@@ -43,6 +45,7 @@ Serves every function found in FUNCTIONS_DIR over HTTP, running fastfn-watchdog 
   -V, --version        the version
 Environment: FN_FUNCTIONS_ROOT, FN_RUNTIME_DAEMONS, FN_RUNTIME_SOCKETS, FN_SOCKET_BASE_DIR,
 FN_RUNTIMES, FN_PYTHON_BIN, FN_NODE_BIN, FN_SH_BIN, FN_HEALTH_INTERVAL, FN_WATCHDOG_BIN,
+FN_MIN_WARM (0: start functions on their first request), FN_IDLE_TTL (park them after this idle),
 FN_CONSOLE_DIR, FN_CONSOLE_REMOTE=1 (the console for non-loopback clients too).
 Endpoints: /_fn/health, /_fn/functions, /_fn/metrics, /console/ (a live page, loopback only).
 Signals: HUP reloads, TERM/INT stop.
@@ -189,6 +192,14 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   reloader.apply(config);
   gateway::HealthProber prober([&registry] { return registry.upstreams(); },
                                config.health_interval);
+  std::jthread idle_parker([&registry](std::stop_token stop) {
+    std::mutex mutex;
+    std::condition_variable_any tick;
+    std::unique_lock lock(mutex);
+    while (!tick.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; }) &&
+           !stop.stop_requested())
+      registry.park_idle();
+  });
   gateway::Server server(registry);
   auto remote = env.find("FN_CONSOLE_REMOTE");
   server.set_console(find_console(env), remote != env.end() && remote->second == "1");
@@ -210,6 +221,8 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   for (auto deadline = Clock::now() + kDrainTimeout; server.in_flight() > 0 && Clock::now() < deadline;)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   http.abort_connections();
+  idle_parker.request_stop();
+  idle_parker.join();
   supervisor.stop_all();
   common::logger("gateway")->info("stopped");
   return 0;

@@ -93,10 +93,31 @@ std::shared_ptr<FunctionRuntime> Registry::launch(const GatewayConfig& config,
       daemons.push_back({watchdog_argv(spec, path), with_env(base_env_, spec.env), path, upstream});
     }
   }
-  for (auto& daemon : daemons) supervisor_.start(std::move(daemon));
-  log()->info("function loaded name={} runtime={} format={} routes={} sockets={}", spec.name,
-              spec.runtime, format_name(spec.format), fmt::join(spec.routes, ","), upstreams.size());
-  return std::make_shared<FunctionRuntime>(spec, std::move(upstreams));
+  const auto start = spec.on_demand ? Supervisor::Start::kParked : Supervisor::Start::kNow;
+  for (auto& daemon : daemons) supervisor_.start(std::move(daemon), start);
+  log()->info("function loaded name={} runtime={} format={} routes={} sockets={}{}", spec.name,
+              spec.runtime, format_name(spec.format), fmt::join(spec.routes, ","), upstreams.size(),
+              spec.on_demand ? " start=on_demand" : "");
+  auto function = std::make_shared<FunctionRuntime>(spec, upstreams);
+  if (spec.on_demand) {
+    function->on_demand = std::make_unique<OnDemand>(
+        spec.idle_ttl,
+        [this, upstreams, name = spec.name] {
+          log()->info("function starting on demand name={}", name);
+          for (const auto& upstream : upstreams) supervisor_.unpark(upstream);
+        },
+        [this, upstreams, name = spec.name, ttl = spec.idle_ttl] {
+          log()->info("function parked name={} idle_ms={}", name, ttl.count());
+          for (const auto& upstream : upstreams) supervisor_.park(upstream);
+        });
+  }
+  return function;
+}
+
+void Registry::park_idle() {
+  const auto now = OnDemand::Clock::now();
+  for (const auto& function : current()->functions)
+    if (function->on_demand) function->on_demand->park_if_idle(now);
 }
 
 void Registry::stop(const FunctionRuntime& function) {

@@ -38,6 +38,8 @@ class Registry {
   std::shared_ptr<const Snapshot> current() const { return snapshot_.load(); }
   // Every socket of every function now, for the health prober.
   std::vector<std::shared_ptr<Upstream>> upstreams() const;
+  // Parks the watchdogs of on-demand functions idle for their idle_ttl. Thread-safe.
+  void park_idle();
   // Stops the watchdogs of every function (the supervisor waits for them).
   void clear();
 

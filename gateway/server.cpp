@@ -109,6 +109,8 @@ common::Status Server::serve_function(FunctionRuntime& function, std::string_vie
                {{"limit", ticket.error().limit}});
     return {};
   }
+  std::optional<OnDemand::Use> use;
+  if (function.on_demand) use.emplace(function.on_demand->enter(Clock::now()));
   return proxy_request(function, request, response, {request_id, prefix, deadline});
 }
 

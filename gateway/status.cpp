@@ -15,6 +15,21 @@ void write_string(Writer& w, std::string_view text) {
   w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
 }
 
+const char* state_name(Upstream::State state) {
+  switch (state) {
+    case Upstream::State::kUp: return "up";
+    case Upstream::State::kDown: return "down";
+    case Upstream::State::kCold: return "cold";
+    case Upstream::State::kStarting: break;
+  }
+  return "starting";
+}
+
+// Up, or cold: a parked function is served by starting it.
+bool available(const FunctionRuntime& function) {
+  return function.cold() || function.sockets_up() > 0;
+}
+
 void write_socket(Writer& w, const Upstream& upstream) {
   w.StartObject();
   w.Key("function");
@@ -26,8 +41,7 @@ void write_socket(Writer& w, const Upstream& upstream) {
   w.Key("up");
   w.Bool(upstream.state() == Upstream::State::kUp);
   w.Key("state");
-  w.String(upstream.state() == Upstream::State::kUp ? "up"
-           : upstream.state() == Upstream::State::kDown ? "down" : "starting");
+  w.String(state_name(upstream.state()));
   w.Key("supervised");
   w.Bool(upstream.supervised());
   w.Key("pid");
@@ -55,7 +69,7 @@ void write_runtimes(Writer& w, const Snapshot& snapshot) {
   for (const auto& [runtime, functions] : by_runtime) {
     bool up = false, round_robin = false;
     for (const auto* function : functions) {
-      up = up || function->sockets_up() > 0;
+      up = up || available(*function);
       round_robin = round_robin || function->upstreams.size() > 1;
     }
     w.Key(runtime.c_str());
@@ -84,7 +98,11 @@ void write_function_summary(Writer& w, const FunctionRuntime& function) {
   w.Key("routes");
   write_strings(w, spec.routes);
   w.Key("up");
-  w.Bool(function.sockets_up() > 0);
+  w.Bool(available(function));
+  w.Key("warm");
+  w.Bool(!function.cold());
+  w.Key("start");
+  w.String(function.on_demand ? "on_demand" : "always");
   w.Key("daemons");
   w.Uint64(function.upstreams.size());
   w.Key("sockets_up");
@@ -133,6 +151,10 @@ void write_function_config(Writer& w, const FunctionRuntime& function) {
   w.Int64(spec.worker_pool.queue_timeout.count());
   w.Key("overflow_status");
   w.Int(spec.worker_pool.overflow_status);
+  w.Key("min_warm");
+  w.Uint(spec.on_demand ? 0 : spec.worker_pool.min_warm.value_or(1));
+  w.Key("idle_ttl_seconds");
+  w.Int64(std::chrono::duration_cast<std::chrono::seconds>(spec.idle_ttl).count());
   w.EndObject();
   w.Key("include_debug_headers");
   w.Bool(spec.include_debug_headers);
@@ -146,7 +168,8 @@ void write_function_config(Writer& w, const FunctionRuntime& function) {
 std::string health_json(const Snapshot& snapshot, bool* ok) {
   bool all_up = true;
   for (const auto& function : snapshot.functions)
-    all_up = all_up && function->sockets_up() == static_cast<int>(function->upstreams.size());
+    all_up = all_up && (function->cold() ||
+                        function->sockets_up() == static_cast<int>(function->upstreams.size()));
   if (ok) *ok = all_up;
   rapidjson::StringBuffer buffer;
   Writer w(buffer);

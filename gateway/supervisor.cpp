@@ -44,25 +44,68 @@ void Supervisor::wake() {
   [[maybe_unused]] auto written = ::write(wakeup_.get(), &one, sizeof(one));
 }
 
-void Supervisor::start(DaemonSpec spec) {
+void Supervisor::start(DaemonSpec spec, Start when) {
   {
     std::lock_guard lock(mutex_);
-    daemons_.emplace_back();
-    daemons_.back().spec = std::move(spec);
-    launch_locked(daemons_.back(), Clock::now());
+    Daemon& daemon = daemons_.emplace_back();
+    daemon.spec = std::move(spec);
+    daemon.parked = when == Start::kParked;
+    if (daemon.parked) daemon.spec.upstream->park();
+    else launch_locked(daemon, Clock::now());
   }
   wake();
+}
+
+Supervisor::Daemon* Supervisor::find_locked(const std::shared_ptr<Upstream>& upstream) {
+  for (Daemon& daemon : daemons_)
+    if (daemon.spec.upstream == upstream && !daemon.stopping) return &daemon;
+  return nullptr;
+}
+
+void Supervisor::terminate_locked(Daemon& daemon, Clock::time_point now) {
+  if (!daemon.child || daemon.told_to_stop) return;
+  daemon.told_to_stop = true;
+  daemon.kill_at = now + kStopGrace;
+  daemon.child->signal_group(SIGTERM);
 }
 
 void Supervisor::stop(const std::shared_ptr<Upstream>& upstream) {
   {
     std::lock_guard lock(mutex_);
-    for (Daemon& daemon : daemons_) {
-      if (daemon.spec.upstream != upstream || daemon.stopping) continue;
-      daemon.stopping = true;
-      daemon.kill_at = Clock::now() + kStopGrace;
-      if (daemon.child) daemon.child->signal_group(SIGTERM);
+    if (Daemon* daemon = find_locked(upstream)) {
+      daemon->stopping = true;
+      terminate_locked(*daemon, Clock::now());
     }
+  }
+  wake();
+}
+
+void Supervisor::park(const std::shared_ptr<Upstream>& upstream) {
+  {
+    std::lock_guard lock(mutex_);
+    Daemon* daemon = find_locked(upstream);
+    if (!daemon || daemon->parked) return;
+    daemon->parked = true;
+    daemon->failures = 0;
+    upstream->park();
+    terminate_locked(*daemon, Clock::now());
+    // The draining watchdog keeps its listening fd but takes no new connection: requests that
+    // unpark it wait for the next one instead of reaching this one as it exits.
+    ::unlink(daemon->spec.socket_path.c_str());
+  }
+  wake();
+}
+
+void Supervisor::unpark(const std::shared_ptr<Upstream>& upstream) {
+  {
+    std::lock_guard lock(mutex_);
+    Daemon* daemon = find_locked(upstream);
+    if (!daemon || !daemon->parked) return;
+    daemon->parked = false;
+    auto now = Clock::now();
+    daemon->restart_at = now;
+    if (!daemon->child) launch_locked(*daemon, now);
+    else upstream->starting(now + kStartupAllowance);  // launched once the old process exits
   }
   wake();
 }
@@ -81,6 +124,7 @@ void Supervisor::launch_locked(Daemon& daemon, Clock::time_point now) {
     return;
   }
   daemon.started_at = now;
+  daemon.told_to_stop = false;
   upstream.set_pid(child->pid());
   upstream.starting(now + kStartupAllowance);
   log()->info("watchdog started function={} index={} pid={} socket={}", upstream.function(),
@@ -94,7 +138,11 @@ void Supervisor::reap_locked(Daemon& daemon, Clock::time_point now) {
   daemon.child.reset();
   Upstream& upstream = *daemon.spec.upstream;
   upstream.set_pid(0);
-  if (daemon.stopping) return;
+  if (daemon.stopping || daemon.parked) return;
+  if (daemon.told_to_stop) {  // parked and unparked while it drained: start the next one now
+    daemon.restart_at = now;
+    return;
+  }
   if (now - daemon.started_at >= kStableAfter) daemon.failures = 0;
   auto delay = backoff(daemon.failures++);
   daemon.restart_at = now + delay;
@@ -107,8 +155,9 @@ void Supervisor::reap_locked(Daemon& daemon, Clock::time_point now) {
 int Supervisor::poll_timeout_locked(Clock::time_point now) const {
   auto next = now + std::chrono::seconds(1);
   for (const Daemon& daemon : daemons_) {
-    if (daemon.stopping) next = std::min(next, daemon.kill_at);
-    else if (!daemon.child) next = std::min(next, daemon.restart_at);
+    if (daemon.child && daemon.told_to_stop) next = std::min(next, daemon.kill_at);
+    else if (!daemon.child && !daemon.stopping && !daemon.parked)
+      next = std::min(next, daemon.restart_at);
   }
   auto left = std::chrono::duration_cast<milliseconds>(next - now).count();
   return static_cast<int>(std::clamp<long long>(left + 1, 0, 1000));
@@ -130,14 +179,15 @@ void Supervisor::run() {
     for (auto it = daemons_.begin(); it != daemons_.end();) {
       Daemon& daemon = *it;
       if (daemon.child) reap_locked(daemon, now);
-      if (daemon.stopping && daemon.child && now >= daemon.kill_at)
+      if (daemon.told_to_stop && daemon.child && now >= daemon.kill_at)
         daemon.child->signal_group(SIGKILL);
       if (daemon.stopping && !daemon.child) {
         ::unlink(daemon.spec.socket_path.c_str());
         it = daemons_.erase(it);
         continue;
       }
-      if (!daemon.stopping && !daemon.child && now >= daemon.restart_at) launch_locked(daemon, now);
+      if (!daemon.stopping && !daemon.parked && !daemon.child && now >= daemon.restart_at)
+        launch_locked(daemon, now);
       ++it;
     }
   }

@@ -2,8 +2,9 @@
 // fastfn-watchdog each): starts them on their unix sockets after removing stale socket files,
 // restarts one that exits with exponential backoff (100 ms doubling to 5 s, reset after it stayed
 // up 10 s), counts restarts and records why it died on its Upstream, and stops them on removal or
-// shutdown (SIGTERM, then SIGKILL after a grace), removing their sockets. One thread waits on all
-// of them through their pidfds.
+// shutdown (SIGTERM, then SIGKILL after a grace), removing their sockets. A daemon may also be
+// parked (not running, not restarted) and unparked, for functions started on demand. One thread
+// waits on all of them through their pidfds.
 #pragma once
 
 #include <chrono>
@@ -37,8 +38,14 @@ class Supervisor {
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
 
-  // Starts a daemon now and keeps it running. Thread-safe.
-  void start(DaemonSpec spec);
+  enum class Start { kNow, kParked };
+  // Starts a daemon now and keeps it running, or registers it parked. Thread-safe.
+  void start(DaemonSpec spec, Start when = Start::kNow);
+  // Stops the daemon serving `upstream` (SIGTERM, SIGKILL after the grace) and keeps it stopped
+  // until unpark(); its upstream turns cold. Thread-safe.
+  void park(const std::shared_ptr<Upstream>& upstream);
+  // Starts a parked daemon: at once, or as soon as its previous process has exited. Thread-safe.
+  void unpark(const std::shared_ptr<Upstream>& upstream);
   // Stops the daemon serving `upstream` gracefully, in the background. Thread-safe.
   void stop(const std::shared_ptr<Upstream>& upstream);
   // Stops every daemon and waits: SIGTERM, up to `grace`, SIGKILL; removes their sockets.
@@ -53,9 +60,14 @@ class Supervisor {
     int failures = 0;
     Clock::time_point started_at{};
     Clock::time_point restart_at{};
-    bool stopping = false;
+    bool stopping = false;  // for good: removed once its process has exited
+    bool parked = false;
+    bool told_to_stop = false;  // its process was sent SIGTERM: its exit is no failure
     Clock::time_point kill_at{};
   };
+
+  Daemon* find_locked(const std::shared_ptr<Upstream>& upstream);
+  void terminate_locked(Daemon& daemon, Clock::time_point now);
 
   void run();
   void launch_locked(Daemon& daemon, Clock::time_point now);

@@ -105,9 +105,11 @@ common::Result<UpstreamConnection> Upstream::checkout(std::chrono::milliseconds 
     }
   }
   auto fd = connect_to(address_, connect_timeout);
-  // A watchdog that is starting has not bound its socket yet: wait for it rather than fail.
-  while (!fd && in_startup()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // A watchdog that is starting has not bound its socket yet: wait for it rather than fail. It
+  // binds within a few milliseconds of its spawn, which a request starting it on demand waits for.
+  for (auto pause = std::chrono::milliseconds(1); !fd && in_startup();
+       pause = std::min(pause * 2, std::chrono::milliseconds(10))) {
+    std::this_thread::sleep_for(pause);
     fd = connect_to(address_, connect_timeout);
   }
   if (!fd) {
@@ -130,8 +132,10 @@ void Upstream::drop_idle() {
 }
 
 void Upstream::mark(State state, std::optional<std::string> error) {
-  state_.store(state, std::memory_order_relaxed);
   std::lock_guard lock(mutex_);
+  // A probe or a connect that raced with parking must not make a parked watchdog look up or down.
+  if (state_.load(std::memory_order_relaxed) == State::kCold) return;
+  state_.store(state, std::memory_order_relaxed);
   if (state == State::kUp) last_error_.reset();
   else if (error) last_error_ = std::move(error);
   if (state == State::kDown) idle_.clear();
@@ -141,6 +145,13 @@ void Upstream::starting(Clock::time_point until) {
   std::lock_guard lock(mutex_);
   startup_until_ = until;
   state_.store(State::kStarting, std::memory_order_relaxed);
+  idle_.clear();
+}
+
+void Upstream::park() {
+  std::lock_guard lock(mutex_);
+  state_.store(State::kCold, std::memory_order_relaxed);
+  last_error_.reset();
   idle_.clear();
 }
 

@@ -31,7 +31,9 @@ class Upstream {
  public:
   using Clock = std::chrono::steady_clock;
   // kStarting: (re)started and not yet probed; routable, a refused connect marks it down.
-  enum class State { kStarting, kUp, kDown };
+  // kCold: its watchdog is parked (started on demand, stopped while idle); neither probes nor
+  // refused connects change that, only starting() does.
+  enum class State { kStarting, kUp, kDown, kCold };
 
   Upstream(std::string function, int index, common::Address address, bool supervised);
   ~Upstream();
@@ -50,8 +52,10 @@ class Upstream {
   // mean "still starting", not "down".
   void starting(Clock::time_point until);
   bool in_startup() const;
+  // Its watchdog was parked: kCold, idle connections closed.
+  void park();
   State state() const noexcept { return state_.load(std::memory_order_relaxed); }
-  bool routable() const noexcept { return state() != State::kDown; }
+  bool routable() const noexcept { return state() == State::kStarting || state() == State::kUp; }
 
   void count_restart() noexcept { restarts_.fetch_add(1, std::memory_order_relaxed); }
   std::uint64_t restarts() const noexcept { return restarts_.load(std::memory_order_relaxed); }

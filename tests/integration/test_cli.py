@@ -258,9 +258,10 @@ class TestHelpAndUsage(CliCase):
 
 class TestNew(CliCase):
     def template_files(self, name: str) -> dict[str, bytes]:
+        """The template's own files (not scripts/dev's link to the built cpp-http handler)."""
         root = TEMPLATES_DIR / name
         return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
-                if p.is_file() and p.name != "meson.build" and "__pycache__" not in p.parts}
+                if p.is_file() and not p.is_symlink() and p.name != "meson.build" and "__pycache__" not in p.parts}
 
     def test_creates_each_template_and_never_overwrites(self):
         base = self.make_tempdir()
@@ -392,6 +393,7 @@ class TestInvokeListHealth(GatewayClass):
         fns.add("tiny", {"handler.sh": ECHO_SH}, {"max_body_bytes": 10})
         fns.add("status", {"handler.py": STATUS_PY, "fastfn_http.py": FASTFN_HTTP_PY}, {"format": "http"})
         fns.add("garbage", {"handler.py": GARBAGE_PY}, {"format": "http"})
+        fns.add("lazy", {"handler.sh": ECHO_SH}, {"worker_pool": {"min_warm": 0}})  # stays cold: never called
         return ["echo", "routed", "fail", "big", "slow", "getonly", "tiny", "status", "garbage"]
 
     # -- invoke: what is sent
@@ -527,6 +529,7 @@ class TestInvokeListHealth(GatewayClass):
         self.assertEqual(rows["status"][1:3], ["python", "http"])
         self.assertEqual(rows["echo"][4], "1/1")
         self.assertEqual(rows["echo"][5], f"{self.url}/echo")
+        self.assertEqual(rows["lazy"][4], "cold", "a function started on demand and not called yet")
         as_json = run_cli(["list", "--json"], url=self.url)
         self.assert_exit(as_json, 0)
         self.assertEqual(sorted(f["name"] for f in json.loads(as_json.stdout)["functions"]), names)
@@ -539,9 +542,10 @@ class TestInvokeListHealth(GatewayClass):
         self.assert_exit(result, 0)
         self.assertIn(f"gateway {self.url}: ok", result.stdout)
         health = json.loads(self.gw.get("/_fn/health").body)
-        pids = {str(s["pid"]) for r in health["runtimes"].values() for s in r["sockets"]}
+        pids = {str(s["pid"]) for r in health["runtimes"].values() for s in r["sockets"] if s["pid"]}
         for name in ("echo", "status"):
             self.assertRegex(result.stdout, rf"(?m)^{name}\s+\S+\s+\S+\s+yes\s+1/1")
+        self.assertRegex(result.stdout, r"(?m)^lazy\s+sh\s+cgi\s+yes\s+cold\s")
         for pid in pids:
             self.assertRegex(result.stdout, rf"(?m)^\S+\s+0\s+up\s+{pid}\s")
         as_json = run_cli(["health", "--json"], url=self.url)

@@ -172,6 +172,8 @@ class CommandLineTest(Case):
         cases = [
             ("FN_RUNTIME_DAEMONS", "python=lots"),
             ("FN_HEALTH_INTERVAL", "soon"),
+            ("FN_MIN_WARM", "some"),
+            ("FN_IDLE_TTL", "0s"),
             ("FN_LISTEN", "not an address"),
             ("FN_RUNTIME_SOCKETS", "{not json"),
             ("FN_RUNTIME_SOCKETS", json.dumps({"x": ["not an address"]})),
@@ -187,6 +189,8 @@ class CommandLineTest(Case):
             "health-interval": {"health-interval": "soon"},
             "listen": {"listen": "not an address"},
             "runtimes": {"runtimes": 7},
+            "min-warm": {"min-warm": -1},
+            "idle-ttl": {"idle-ttl": "forever"},
         }
         for key, config in cases.items():
             with self.subTest(key=key):

@@ -344,6 +344,31 @@ TEST_CASE("config: health interval") {
   }
 }
 
+TEST_CASE("config: min-warm and idle-ttl") {
+  SUBCASE("defaults: every function warm, idle-ttl 300 s") {
+    CHECK(load({}).min_warm == 1u);
+    CHECK(load({}).idle_ttl == std::chrono::seconds(300));
+  }
+  SUBCASE("file, and env over file") {
+    const auto file = load({}, R"({"min-warm": 0, "idle-ttl": "5m"})");
+    CHECK(file.min_warm == 0u);
+    CHECK(file.idle_ttl == std::chrono::minutes(5));
+    CHECK(load({}, R"({"idle-ttl": 90})").idle_ttl == std::chrono::seconds(90));
+    const auto env = load({{"FN_MIN_WARM", "2"}, {"FN_IDLE_TTL", "30"}}, R"({"min-warm": 0})");
+    CHECK(env.min_warm == 2u);
+    CHECK(env.idle_ttl == std::chrono::seconds(30));
+  }
+  SUBCASE("errors") {
+    for (const char* bad : {"some", "-1", "65", "1.5", ""})
+      if (*bad) CHECK(error_of({{"FN_MIN_WARM", bad}}).starts_with("FN_MIN_WARM: expected"));
+    for (const char* bad : {"soon", "0", "500ms", "25h"})
+      CHECK(error_of({{"FN_IDLE_TTL", bad}}).starts_with("FN_IDLE_TTL: expected"));
+    CHECK(error_of({}, R"({"min-warm": "0"})").starts_with("fastfn.json: key \"min-warm\": expected"));
+    CHECK(error_of({}, R"({"idle-ttl": 0})").starts_with("fastfn.json: key \"idle-ttl\": expected"));
+    CHECK(error_of({}, R"({"idle-ttl": 86401})").starts_with("fastfn.json: key \"idle-ttl\": expected"));
+  }
+}
+
 TEST_CASE("config: file errors name the file and key") {
   SUBCASE("unknown key") {
     CHECK(error_of({}, R"({"listen": ":1", "domains": []})")

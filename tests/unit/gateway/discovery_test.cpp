@@ -317,6 +317,42 @@ TEST_CASE("discovery: fn.config.json settings reach the spec") {
   CHECK(has_problem(r, "nothing/fn.config.json: no handler file and no \"command\""));
 }
 
+TEST_CASE("discovery: start on demand from min-warm and worker_pool") {
+  TempTree t;
+  t.write("plain/handler.py", "");
+  t.write("warm/handler.py", "");
+  t.write("warm/fn.config.json", R"({"worker_pool": {"min_warm": 1}})");
+  t.write("lazy/handler.py", "");
+  t.write("lazy/fn.config.json", R"({"worker_pool": {"min_warm": 0, "idle_ttl_seconds": 7}})");
+  SUBCASE("the gateway keeps functions warm by default") {
+    const auto r = t.discover();
+    CHECK_FALSE(find(r, "plain").on_demand);
+    CHECK(find(r, "plain").idle_ttl == std::chrono::seconds(300));
+    CHECK_FALSE(find(r, "warm").on_demand);
+    CHECK(find(r, "lazy").on_demand);
+    CHECK(find(r, "lazy").idle_ttl == std::chrono::seconds(7));
+  }
+  SUBCASE("min-warm 0 makes every function on demand but those that say otherwise") {
+    t.config.min_warm = 0;
+    t.config.idle_ttl = std::chrono::seconds(20);
+    const auto r = t.discover();
+    CHECK(find(r, "plain").on_demand);
+    CHECK(find(r, "plain").idle_ttl == std::chrono::seconds(20));
+    CHECK_FALSE(find(r, "warm").on_demand);
+    CHECK(find(r, "lazy").idle_ttl == std::chrono::seconds(7));
+  }
+  SUBCASE("external sockets are never started, so never on demand") {
+    t.config.min_warm = 0;
+    t.config.runtime_sockets = {{"plain", {"unix:/a.sock"}}};
+    CHECK_FALSE(find(t.discover(), "plain").on_demand);
+  }
+  SUBCASE("changing it restarts the function (its fingerprint changes)") {
+    const auto before = find(t.discover(), "plain").fingerprint;
+    t.config.min_warm = 0;
+    CHECK(find(t.discover(), "plain").fingerprint != before);
+  }
+}
+
 TEST_CASE("discovery: reserved routes are refused") {
   TempTree t;
   t.write("x/handler.py", "");

@@ -123,8 +123,20 @@ TEST_CASE("function_config: worker_pool") {
                     "worker_pool.queue_timeout_ms");
     check_key_error(R"({"worker_pool": {"enabled": 1}})", "worker_pool.enabled");
     check_key_error(R"({"worker_pool": true})", "worker_pool");
-    CHECK(error_of(R"({"worker_pool": {"min_warm": 1}})")
-              .starts_with(std::string(kFile) + ": unknown key \"worker_pool.min_warm\""));
+    check_key_error(R"({"worker_pool": {"min_warm": 65}})", "worker_pool.min_warm");
+    check_key_error(R"({"worker_pool": {"min_warm": true}})", "worker_pool.min_warm");
+    check_key_error(R"({"worker_pool": {"idle_ttl_seconds": 0}})", "worker_pool.idle_ttl_seconds");
+    check_key_error(R"({"worker_pool": {"idle_ttl_seconds": "5m"}})", "worker_pool.idle_ttl_seconds");
+    CHECK(error_of(R"({"worker_pool": {"min_idle": 1}})")
+              .starts_with(std::string(kFile) + ": unknown key \"worker_pool.min_idle\""));
+  }
+  SUBCASE("min_warm and idle_ttl_seconds, unset by default") {
+    const auto unset = parse_ok(R"({"worker_pool": {}})");
+    CHECK_FALSE(unset.worker_pool->min_warm.has_value());
+    CHECK_FALSE(unset.worker_pool->idle_ttl.has_value());
+    const auto c = parse_ok(R"({"worker_pool": {"min_warm": 0, "idle_ttl_seconds": 90}})");
+    CHECK(c.worker_pool->min_warm == 0u);
+    CHECK(c.worker_pool->idle_ttl == std::chrono::seconds(90));
   }
 }
 
