@@ -152,7 +152,8 @@ void announce(const gateway::Registry& registry, const common::Address& listen) 
                                ":" + std::to_string(listen.port)
                          : listen.to_string();
   log->info("listening address={} health={}/_fn/health", listen.to_string(), base);
-  for (const auto& function : registry.current()->functions)
+  const auto snapshot = registry.current();
+  for (const auto& function : snapshot->functions)
     for (const auto& route : function->spec.routes)
       log->info("serving function={} runtime={} format={} url={}{}", function->spec.name,
                 function->spec.runtime, gateway::format_name(function->spec.format), base,

@@ -116,7 +116,8 @@ std::shared_ptr<FunctionRuntime> Registry::launch(const GatewayConfig& config,
 
 void Registry::park_idle() {
   const auto now = OnDemand::Clock::now();
-  for (const auto& function : current()->functions)
+  const auto snapshot = current();  // held: a range-for would drop a temporary before the loop
+  for (const auto& function : snapshot->functions)
     if (function->on_demand) function->on_demand->park_if_idle(now);
 }
 
@@ -158,7 +159,8 @@ void Registry::apply(const GatewayConfig& config, const DiscoveryResult& discove
 
 std::vector<std::shared_ptr<Upstream>> Registry::upstreams() const {
   std::vector<std::shared_ptr<Upstream>> all;
-  for (const auto& function : current()->functions)
+  const auto snapshot = current();
+  for (const auto& function : snapshot->functions)
     all.insert(all.end(), function->upstreams.begin(), function->upstreams.end());
   return all;
 }
