@@ -88,11 +88,12 @@ bool is_known_runtime(std::string_view name) {
          std::end(kKnownRuntimes);
 }
 
-std::optional<int> parse_count(std::string_view digits) {
+// A number of watchdogs, `min` to kMaxDaemons, written as plain digits.
+std::optional<int> parse_count(std::string_view digits, int min) {
   int n = 0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
   if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
-  if (n < 1 || n > kMaxDaemons) return std::nullopt;
+  if (n < min || n > kMaxDaemons) return std::nullopt;
   return n;
 }
 
@@ -113,7 +114,7 @@ std::map<std::string, int> daemons_from_text(std::string_view text) {
     const std::size_t eq = item.find('=');
     const std::string_view name = trim(item.substr(0, eq));
     const auto count =
-        eq == std::string_view::npos ? std::nullopt : parse_count(trim(item.substr(eq + 1)));
+        eq == std::string_view::npos ? std::nullopt : parse_count(trim(item.substr(eq + 1)), 1);
     if (!is_known_runtime(name) || !count) json::fail_text(kDaemonsWhat, text);
     out[std::string(name)] = *count;
   }
@@ -211,16 +212,13 @@ milliseconds interval_from_json(const Value& value) {
 }
 
 std::uint32_t min_warm_from_text(std::string_view text) {
-  std::uint32_t value = 0;
-  const std::string_view digits = trim(text);
-  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() || value > 64)
-    json::fail_text(kMinWarmWhat, text);
-  return value;
+  const auto count = parse_count(trim(text), 0);
+  if (!count) json::fail_text(kMinWarmWhat, text);
+  return static_cast<std::uint32_t>(*count);
 }
 
 std::uint32_t min_warm_from_json(const Value& value) {
-  if (!value.IsUint() || value.GetUint() > 64) json::fail(kMinWarmWhat, value);
+  if (!value.IsUint() || value.GetUint() > kMaxDaemons) json::fail(kMinWarmWhat, value);
   return value.GetUint();
 }
 

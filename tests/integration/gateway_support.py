@@ -894,14 +894,7 @@ def run_gateway_cli(args: Sequence[str], env: Optional[dict[str, Optional[str]]]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=gateway_env({"FN_WATCHDOG_BIN": harness.watchdog_binary(), **(env or {})}),
                             cwd=cwd, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-        code: Optional[int] = proc.returncode
-    except subprocess.TimeoutExpired:
-        code = None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=10)
+    code, out, err = harness.communicate_or_kill(proc, timeout)
     for stat in harness.all_proc_stats():  # whatever it started, it must not outlive the test
         if stat.session == proc.pid and stat.state != "Z":
             with contextlib.suppress(ProcessLookupError):

@@ -653,13 +653,20 @@ class HttpConnection:
         self._must_close = True
 
 
-def parse_responses(data: bytes, method: str = "GET") -> list[Response]:
-    """Parses the responses in a byte string (e.g. what read_until_close returned)."""
+def offline_connection(data: bytes) -> "HttpConnection":
+    """An HttpConnection with no socket whose received bytes are `data` and then a close, so its
+    read_response() parses a recorded byte string."""
     conn = HttpConnection.__new__(HttpConnection)
     conn.address, conn.timeout, conn.auto_reconnect = Address("unix"), 1.0, False
     conn.sock, conn.connects, conn._buf = None, 0, bytearray(data)
     conn._peer_closed, conn._must_close = True, False
     conn._recv = lambda deadline: b""  # type: ignore[method-assign]
+    return conn
+
+
+def parse_responses(data: bytes, method: str = "GET") -> list[Response]:
+    """Parses the responses in a byte string (e.g. what read_until_close returned)."""
+    conn = offline_connection(data)
     responses = []
     while conn._buf:
         responses.append(conn.read_response(method))
@@ -930,6 +937,21 @@ class CliResult:
                 f"  stderr:\n{_log_tail(self.stderr)}")
 
 
+def communicate_or_kill(proc: subprocess.Popen, timeout: float,
+                        input: Optional[bytes] = None) -> tuple[Optional[int], bytes, bytes]:
+    """Feeds `input`, waits for `proc` (started with start_new_session) and returns (exit code,
+    stdout, stderr). If it has not exited after `timeout`, its process group is killed and the exit
+    code is None."""
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+        return proc.returncode, out, err
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=10)
+        return None, out, err
+
+
 def run_cli(args: Sequence[str], env: Optional[dict[str, Optional[str]]] = None, timeout: float = 5.0,
             binary: Optional[str] = None) -> CliResult:
     """Runs the watchdog to completion (for --help, --version, bad usage). If it has not exited after
@@ -937,14 +959,7 @@ def run_cli(args: Sequence[str], env: Optional[dict[str, Optional[str]]] = None,
     argv = [binary or watchdog_binary(), *args]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=_child_env(env), start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-        code: Optional[int] = proc.returncode
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=10)
-        code = None
+    code, out, err = communicate_or_kill(proc, timeout)
     return CliResult(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), argv)
 
 

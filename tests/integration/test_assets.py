@@ -18,7 +18,6 @@ import email.utils  # noqa: E402
 import hashlib  # noqa: E402
 import os  # noqa: E402
 import unittest  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 

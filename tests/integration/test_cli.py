@@ -114,14 +114,7 @@ def run_cli(args: Sequence[str], *, url: Optional[str] = None, env: Optional[dic
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(url, env), cwd=cwd,
                             start_new_session=True)
-    try:
-        out, err = proc.communicate(input, timeout=timeout)
-        code: Optional[int] = proc.returncode
-    except subprocess.TimeoutExpired:
-        code = None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=10)
+    code, out, err = harness.communicate_or_kill(proc, timeout, input)
     result = CliRun(code, out if binary_out else out.decode("utf-8", "replace"),
                                err.decode("utf-8", "replace"), argv)
     return result

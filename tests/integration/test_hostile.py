@@ -78,11 +78,7 @@ class Outcome:
 
 def parse_all(data: bytes) -> tuple[list, Optional[BaseException]]:
     """The complete responses in `data`, and the error that stopped the parse (None: all of it)."""
-    conn = harness.HttpConnection.__new__(harness.HttpConnection)
-    conn.address, conn.timeout, conn.auto_reconnect = Address("unix"), 1.0, False
-    conn.sock, conn.connects, conn._buf = None, 0, bytearray(data)
-    conn._peer_closed, conn._must_close = True, False
-    conn._recv = lambda deadline: b""  # type: ignore[method-assign]
+    conn = harness.offline_connection(data)
     responses = []
     while conn._buf:
         try:
