@@ -79,7 +79,14 @@ common::Result<HotProcess*> HotPool::acquire(Clock::time_point deadline) {
   std::unique_lock lock(mutex_);
   auto now = Clock::now();
   if (shutting_down_) return common::fail(Error::Code::kUnavailable, "the watchdog is shutting down");
-  if (unhealthy_locked()) return common::fail(Error::Code::kUnavailable, failure_reason_);
+  if (unhealthy_locked()) {
+    // Crash looping: spawns wait for the backoff, so waiting would only end in a timeout. But a live
+    // idle process (the probe the backoff allowed, or one min-instances keeps) takes the request, and
+    // its answer ends the loop; refusing it too would leave recovery to a process idling through the
+    // startup window, which faults that keep killing young processes never allow.
+    if (HotProcess* process = take_idle_locked()) return process;
+    return common::fail(Error::Code::kUnavailable, failure_reason_);
+  }
   if (waiters_.empty()) {
     if (HotProcess* process = take_idle_locked()) return process;
     if (can_spawn_locked(now)) {

@@ -3,7 +3,8 @@
 // spawned, and the request goes to whichever process frees first; at max-instances it waits in a
 // FIFO queue bounded by max-queue and by exec-timeout. Idle processes beyond min-instances stop
 // after idle-timeout. A process that dies right after spawning is retried with exponential backoff,
-// and while that keeps happening the pool is unhealthy and answers 503 at once.
+// and while that keeps happening the pool is unhealthy: requests get 503 at once unless a live process
+// is idle, which takes the request as a probe (its success ends the crash loop).
 #pragma once
 
 #include <array>

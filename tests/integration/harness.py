@@ -98,6 +98,17 @@ class ProcStat:
     ppid: int
     pgrp: int
     session: int
+    start_ticks: int  # since boot, in clock ticks
+
+
+def process_age(pid: int) -> Optional[float]:
+    """Seconds since the process started (10 ms resolution), or None when it is gone."""
+    stat = proc_stat(pid)
+    if stat is None:
+        return None
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    return uptime - stat.start_ticks / os.sysconf("SC_CLK_TCK")
 
 
 def proc_stat(pid: int) -> Optional[ProcStat]:
@@ -111,7 +122,7 @@ def proc_stat(pid: int) -> Optional[ProcStat]:
     comm = head.partition("(")[2]
     fields = tail.split()
     return ProcStat(pid=pid, comm=comm, state=fields[0], ppid=int(fields[1]), pgrp=int(fields[2]),
-                    session=int(fields[3]))
+                    session=int(fields[3]), start_ticks=int(fields[19]))
 
 
 def all_proc_stats() -> list[ProcStat]:
