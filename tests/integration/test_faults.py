@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Fault tests (issue 6, "Hardening"): kill -9 at random moments during a bounded stream of requests.
+"""Fault tests (issue 6, "Hardening"): kill -9 during a stream of requests, driven by count: a kill
+after every few dozen answered requests, the stream running until its kills are made, so a fast and a
+busy machine see the same test.
 
 - The gateway over a hot Python function (format http, 3 daemons) and a CGI function (echo.sh,
   2 daemons): its watchdogs and the hot handlers below them are SIGKILLed at random while client
@@ -98,7 +100,7 @@ class Outcomes:
     """Thread-safe tally of the stream's outcomes."""
 
     def __init__(self):
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.by_kind: dict[str, int] = {}
         self.bad: list[str] = []
         self.slowest = 0.0
@@ -109,6 +111,20 @@ class Outcomes:
             self.slowest = max(self.slowest, elapsed)
             if bad is not None:
                 self.bad.append(bad)
+            self.lock.notify_all()
+
+    def wait_for_total(self, count: int, stop: Callable[[], bool]) -> bool:
+        """Waits until `count` outcomes are recorded (True) or stop() says the stream is over."""
+        with self.lock:
+            while sum(self.by_kind.values()) < count:
+                if stop():
+                    return False
+                self.lock.wait(1.0)  # wakes on every record(); the timeout only rechecks stop()
+            return True
+
+    def wake(self) -> None:
+        with self.lock:
+            self.lock.notify_all()
 
     def total(self) -> int:
         with self.lock:
@@ -130,34 +146,38 @@ class FaultCase:
             return f"error body without \"error\": {response!r}"
         return None
 
-    def run_stream(self, address: harness.Address, requests: int, clients: int,
+    def run_stream(self, address: harness.Address, clients: int,
                    make_request: Callable[[random.Random, str], tuple],
                    check_ok: Callable[[harness.Response, str, bytes, str], Optional[str]],
                    killer: Callable[[random.Random], Optional[str]], rng: random.Random,
-                   kill_every: tuple[float, float], server_alive: Callable[[], bool]) -> Outcomes:
-        """`clients` threads send `requests` requests in all (keep-alive, reconnecting when the
-        server closes) while the killer runs every kill_every[0]..kill_every[1] seconds.
+                   kills_wanted: int, kill_gap: tuple[int, int], min_requests: int,
+                   server_alive: Callable[[], bool]) -> Outcomes:
+        """`clients` threads send requests (keep-alive, reconnecting when the server closes) until
+        the killer has made `kills_wanted` kills and at least `min_requests` were answered. Kills are
+        driven by count, not by time, so the stream means the same on a fast or a busy machine: after
+        every kill_gap[0]..kill_gap[1] answered requests the killer waits for a victim
+        (killer(rng) returns None while there is none) and kills it while the stream goes on.
         make_request(rng, token) gives (method, path, body, kind); check_ok(response, token, body,
         kind) says what is wrong with a 200."""
         outcomes = Outcomes()
         kills: list[str] = []
-        done = threading.Event()
-        per_client = requests // clients
         seeds = [rng.randrange(1 << 30) for _ in range(clients)]
+        # Not a timing condition: only a guard that ends a stuck stream so the test can say so.
+        stream_deadline = time.monotonic() + 240
 
-        stream_deadline = time.monotonic() + 120
+        def finished() -> bool:
+            return (len(kills) >= kills_wanted and outcomes.total() >= min_requests) or \
+                time.monotonic() > stream_deadline or not server_alive()
 
         def client(index: int) -> None:
             local = random.Random(seeds[index])
             conn: Optional[harness.HttpConnection] = None
+            i = 0
             try:
-                for i in range(per_client):
+                while not finished():
                     token = f"c{index}r{i}x{local.randrange(1 << 40):x}"
+                    i += 1
                     method, path, body, kind = make_request(local, token)
-                    if not server_alive() or time.monotonic() > stream_deadline:
-                        outcomes.record("not sent", 0.0, f"{kind} {token}: not sent, the server "
-                                                         f"{'died' if not server_alive() else 'is stuck'}")
-                        continue
                     started = time.monotonic()
                     try:
                         if conn is None:
@@ -186,13 +206,19 @@ class FaultCase:
                     conn.close()
 
         def kill_loop() -> None:
-            while not done.wait(rng.uniform(*kill_every)):
-                try:
-                    victim = killer(rng)
-                except Exception as exc:  # the server is checked afterwards; note it and go on
-                    victim = f"killer error {exc!r}"
-                if victim:
-                    kills.append(victim)
+            while not finished():
+                next_at = outcomes.total() + rng.randint(*kill_gap)
+                if not outcomes.wait_for_total(next_at, finished):
+                    return
+                while not finished():  # a victim may not exist for a moment (all restarting)
+                    try:
+                        victim = killer(rng)
+                    except Exception as exc:  # the server is checked afterwards; note it and go on
+                        victim = f"killer error {exc!r}"
+                    if victim:
+                        kills.append(victim)
+                        break
+                    time.sleep(0.005)  # polling for a victim, not synchronisation
 
         threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
         killer_thread = threading.Thread(target=kill_loop, daemon=True)
@@ -200,10 +226,9 @@ class FaultCase:
         for t in threads:
             t.start()
         killer_thread.start()
-        deadline = started + 150
         for t in threads:
-            t.join(max(1.0, deadline - time.monotonic()))
-        done.set()
+            t.join(max(1.0, stream_deadline + 2 * CLIENT_TIMEOUT - time.monotonic()))
+        outcomes.wake()
         killer_thread.join(10)
         self.assertFalse([t for t in threads if t.is_alive()], "client threads still running: a request hangs")
         elapsed = time.monotonic() - started
@@ -212,8 +237,9 @@ class FaultCase:
         self.kills = kills
         self.assertTrue(server_alive(), f"the server died during the stream (kills: {kills[-10:]}); "
                                         f"outcomes {dict(sorted(outcomes.by_kind.items()))}")
-        self.assertEqual(outcomes.total(), per_client * clients)
-        self.assertGreaterEqual(len(kills), 5, f"too few kills to mean anything: {kills}")
+        self.assertGreaterEqual(len(kills), kills_wanted,
+                                f"the stream got stuck before its kills were made: {kills}; outcomes "
+                                f"{dict(sorted(outcomes.by_kind.items()))}")
         return outcomes
 
     def assert_next_request_answered(self, address: harness.Address, path: str, expected: int, follow: str,
@@ -320,8 +346,8 @@ class GatewayFaultTest(FaultCase, GatewayTestCase):
                 return None
             return f"{what} {victim}"
 
-        outcomes = self.run_stream(gw.address, 1200, 4, make_request, check_ok, killer, rng, (0.1, 0.5),
-                                   gw.is_running)
+        outcomes = self.run_stream(gw.address, 4, make_request, check_ok, killer, rng, kills_wanted=16,
+                                   kill_gap=(30, 90), min_requests=1200, server_alive=gw.is_running)
         self.assert_clean(outcomes, ["hot GET", "hot POST", "cgi GET", "cgi POST"], gw.describe)
 
         # Afterwards: every socket up again, answers right, nothing left over.
@@ -476,8 +502,8 @@ class WatchdogFaultTest(FaultCase, harness.WatchdogTestCase):
                 return None
             return f"hot handler {victim}"
 
-        outcomes = self.run_stream(wd.address, 6000, 3, make_request, check_ok, killer, rng, (0.005, 0.04),
-                                   wd.is_running)
+        outcomes = self.run_stream(wd.address, 3, make_request, check_ok, killer, rng, kills_wanted=40,
+                                   kill_gap=(10, 140), min_requests=3000, server_alive=wd.is_running)
         self.assert_clean(outcomes, ["echo"], wd.describe)
 
         wait_until(lambda: wd.get("/_/health").status == 200, 15,
