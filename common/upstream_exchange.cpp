@@ -1,6 +1,8 @@
 #include "common/upstream_exchange.h"
 
 #include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -38,6 +40,12 @@ std::string first_bytes(std::string_view bytes) {
   return shown;
 }
 
+// Bytes written into a pipe and not yet read by the process at its other end.
+std::uint64_t unread_in_pipe(int fd) {
+  int unread = 0;
+  return ::ioctl(fd, FIONREAD, &unread) == 0 && unread > 0 ? static_cast<std::uint64_t>(unread) : 0;
+}
+
 class Exchange {
  public:
   Exchange(const UpstreamChannel& channel, const UpstreamRequest& request, ClientRequest& client,
@@ -52,6 +60,8 @@ class Exchange {
 
   Status refill_request();
   void write_request();
+  bool waiting_for_head_read() const { return !body_gate_open_ && out_offset_ == out_.size(); }
+  int poll_timeout_now();
   Status read_response();
   Status parse_response();
   Status start_response();
@@ -76,6 +86,10 @@ class Exchange {
   std::string_view piece_;
   std::string after_;
   std::size_t after_offset_ = 0;
+  std::uint64_t written_ = 0;  // request bytes written to the channel
+  // Closed while a pipe's reader has not read the whole head: only head bytes are written.
+  bool body_gate_open_ = true;
+  int gate_polls_ = 0;
   bool body_sent_;
   bool write_closed_ = false;
   bool watch_client_ = true;
@@ -91,6 +105,8 @@ class Exchange {
 
 UpstreamResult Exchange::run() {
   body_sent_ = request_.body == RequestBody::kNone || client_.body_complete();
+  piece_ = request_.held_body;
+  body_gate_open_ = !channel_.pipe || (request_.body == RequestBody::kNone && piece_.empty());
   if (request_.body == RequestBody::kChunked && client_.body_complete())
     protocol::append_last_chunk(out_);
   write_request();  // a pipe or socket between requests has room: no poll for the first write
@@ -100,14 +116,14 @@ UpstreamResult Exchange::run() {
       fail(UpstreamState::kTimedOut, Error::Code::kTimeout, "the function ran past its timeout");
       return result_;
     }
-    bool writing = !write_closed_ && request_pending();
+    bool writing = !write_closed_ && request_pending() && !waiting_for_head_read();
     // Once its body is read, a client that hangs up ends the exchange (as nginx does) instead of
     // leaving the upstream to work for nobody until the deadline.
     bool watching_client = watch_client_ && client_.body_complete();
     pollfd fds[3] = {{channel_.read_fd, POLLIN, 0},
                      {watching_client ? client_.fd() : -1, POLLIN | POLLRDHUP, 0},
                      {writing ? channel_.write_fd : -1, POLLOUT, 0}};
-    if (::poll(fds, 3, poll_timeout(request_.deadline)) < 0 && errno != EINTR) {
+    if (::poll(fds, 3, poll_timeout_now()) < 0 && errno != EINTR) {
       fail(UpstreamState::kClosed, Error::Code::kInternal, "poll failed");
       return result_;
     }
@@ -119,13 +135,29 @@ UpstreamResult Exchange::run() {
       watch_client_ = false;  // a pipelined request waits in the socket: stop polling it
     }
     if (fds[2].revents) write_request();
+    if (waiting_for_head_read() && unread_in_pipe(channel_.write_fd) == 0) {
+      body_gate_open_ = true;
+      write_request();
+    }
     if (fds[0].revents && !read_response()) return result_;
   }
   return complete();
 }
 
+// The kernel has no event for "a pipe was read": while the handler has yet to read the head, the
+// pipe is checked again after a yield (it usually reads at once), then every millisecond.
+int Exchange::poll_timeout_now() {
+  int timeout = poll_timeout(request_.deadline);
+  if (!waiting_for_head_read()) return timeout;
+  if (gate_polls_++ < 64) {
+    ::sched_yield();
+    return 0;
+  }
+  return std::min(timeout, 1);
+}
+
 Status Exchange::refill_request() {
-  if (write_closed_ || request_pending() || body_sent_) return {};
+  if (write_closed_ || request_pending() || body_sent_ || !body_gate_open_) return {};
   auto read = client_.read_body(request_.max_body);
   if (!read) return fail(UpstreamState::kAbandoned, read.error().code, read.error().context);
   out_.clear();
@@ -147,13 +179,14 @@ void Exchange::write_request() {
   iovec parts[3] = {{out_.data() + out_offset_, out_.size() - out_offset_},
                     {const_cast<char*>(piece_.data()), piece_.size()},
                     {after_.data() + after_offset_, after_.size() - after_offset_}};
-  ssize_t n = ::writev(channel_.write_fd, parts, 3);
+  ssize_t n = ::writev(channel_.write_fd, parts, body_gate_open_ ? 3 : 1);
   if (n < 0) {
     if (errno == EPIPE || errno == ECONNRESET) result_.request_unread = out_offset_ == 0;
     if (errno != EAGAIN && errno != EINTR) write_closed_ = true;  // its read side tells why
     return;
   }
   auto written = static_cast<std::size_t>(n);
+  written_ += written;
   std::size_t step = std::min(written, parts[0].iov_len);
   out_offset_ += step;
   written -= step;
@@ -177,7 +210,18 @@ Status Exchange::read_response() {
   if (n <= 0)
     return fail(UpstreamState::kClosed, Error::Code::kBadGateway,
                 "the function closed its output before its response was complete");
+  bool first = !result_.response_started;
   result_.response_started = true;
+  if (first && channel_.pipe) {
+    // Whatever was written before a byte of this request was read answers another request.
+    bool untouched = unread_in_pipe(channel_.write_fd) >= written_;
+    if (untouched || (channel_.order && channel_.order->after_answer_seen().answered_before_reading())) {
+      result_.request_unread = untouched;  // it may have read the request since: then never resent
+      return fail(UpstreamState::kBroken, Error::Code::kBadGateway,
+                  "the function answered before reading any of its request (an earlier request's "
+                  "late answer)");
+    }
+  }
   return parse_response();
 }
 
@@ -247,14 +291,28 @@ UpstreamResult Exchange::complete() {
     return result_;
   }
   bool request_unsent = write_closed_ || request_pending() || !body_sent_;
-  if (garbage || request_unsent) {
+  std::uint64_t unread = !request_unsent && channel_.pipe ? unread_in_pipe(channel_.write_fd) : 0;
+  if (garbage) {
     result_.state = UpstreamState::kOutOfStep;
-    result_.detail = garbage ? "bytes after the response: \"" +
-                                   first_bytes(std::string_view(channel_.buffer).substr(offset_)) + "\""
-                             : "it answered before reading the whole request";
+    result_.detail = "bytes after the response: \"" +
+                     first_bytes(std::string_view(channel_.buffer).substr(offset_)) + "\"";
+  } else if (request_unsent) {
+    result_.state = UpstreamState::kOutOfStep;
+    result_.detail = "it answered before reading the whole request (the rest was never sent)";
+  } else if (unread > 0) {
+    result_.state = UpstreamState::kOutOfStep;
+    result_.detail = fmt::format(
+        "it answered without reading all of its request: {} bytes left unread in its stdin", unread);
+  } else if (channel_.order && channel_.order->now().read_after_answering()) {
+    result_.state = UpstreamState::kOutOfStep;
+    result_.detail = "it read its stdin after it began to answer: bytes of its request it had not "
+                     "read before answering";
+  } else if (!protocol::keeps_alive(head_.headers, head_.version_minor)) {
+    result_.state = UpstreamState::kClosing;
+    result_.detail = "it said it closes after this response";
   }
   channel_.buffer.clear();
-  if (request_.upstream_done) request_.upstream_done(result_.state);
+  if (request_.upstream_done) request_.upstream_done(result_.state, result_.detail);
   if (hold_) {
     auto headers = client_headers();
     if (request_.method == "HEAD") {

@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/http_exchange.h"
+#include "common/pipe_order.h"
 #include "protocol/http_message.h"
 
 namespace common {
@@ -30,6 +31,8 @@ enum class RequestBody {
 // The state of the upstream channel after the exchange: may it carry another request?
 enum class UpstreamState {
   kReusable,   // the whole request went, the whole response came, nothing more
+  kClosing,    // the response is whole and good, but the upstream said it closes after it
+               // (Connection: close, or HTTP/1.0 without keep-alive): it carries no other request
   kOutOfStep,  // the response is whole, but bytes followed it or the request was not all read
   kClosed,     // the upstream closed or failed before its response was complete
   kBroken,     // its response broke the HTTP rules
@@ -47,19 +50,24 @@ struct UpstreamRequest {
   // Added to the upstream's response headers (X-Fn-Request-Id, debug headers); a header of the same
   // name from the upstream is replaced. Hop-by-hop headers of the upstream are always dropped.
   protocol::Headers response_headers;
-  // Called once the upstream's part is over and it is known to be reusable or not, before the last
-  // bytes go to the client (all of a held response), so that a hot handler can serve the next
-  // request while this one's client still reads. Not called when the exchange fails before that.
-  std::function<void(UpstreamState state)> upstream_done;
+  // Called once the upstream's part is over and it is known to be reusable or not (`detail` says
+  // why not), before the last bytes go to the client (all of a held response), so that a hot
+  // handler can serve the next request while this one's client still reads. Not called when the
+  // exchange fails before that.
+  std::function<void(UpstreamState state, std::string_view detail)> upstream_done;
+  // A body already held whole, written after the head (with RequestBody::kNone). Must outlive the
+  // exchange.
+  std::string_view held_body = {};
 };
 
 struct UpstreamResult {
   Status status;  // ok, or the error for the client (the response was aborted if it had started)
   UpstreamState state = UpstreamState::kReusable;
   bool response_started = false;  // any response byte arrived from the upstream
-  // The upstream refused the request's bytes (EPIPE) or reset the connection with them unread
-  // (ECONNRESET: the kernel's word that they were never read), as opposed to a close after
-  // reading them. Only then may the request go to another upstream.
+  // The upstream refused the request's bytes (EPIPE), reset the connection with them unread
+  // (ECONNRESET: the kernel's word that they were never read), or answered while all of them were
+  // still in its pipe (a stale answer), as opposed to a close after reading them. Only then may
+  // the request go to another upstream.
   bool request_unread = false;
   std::string detail;             // for the log: what broke, and the first bytes it sent
 };
@@ -70,6 +78,16 @@ struct UpstreamChannel {
   // The channel's one reader: bytes read and not yet consumed stay here for its whole life.
   // Must outlive the exchange.
   std::string& buffer;
+  // write_fd is a pipe (a hot handler's stdin), whose unread bytes the kernel can count: a response
+  // that starts while none of the request was read answers an earlier request, and one that ends
+  // with request bytes still unread leaves them for the next request. Both put the channel out of
+  // step. So that a buffered reader cannot pull a body it then ignores out of the pipe together with
+  // the head, a body is written only once the head has been read. A socket cannot tell; its peer
+  // is a watchdog, which reads exactly.
+  bool pipe = false;
+  // With a pipe: the order of the process's reads and writes (nullptr without inotify, leaving the
+  // unread-byte counts alone to judge). Must outlive the exchange.
+  PipeOrder* order = nullptr;
 };
 
 // Runs the exchange. `client`/`response` must outlive the call.

@@ -126,4 +126,22 @@ std::optional<std::string> percent_decode(std::string_view text, bool (*refused)
   return decoded;
 }
 
+bool keeps_alive(const Headers& headers, int version_minor) noexcept {
+  bool close = false, keep = false;
+  for (const auto& header : headers) {
+    if (!iequals(header.name, "Connection")) continue;
+    std::string_view list = header.value;
+    while (!list.empty()) {
+      auto comma = list.find(',');
+      std::string_view token = list.substr(0, comma);
+      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+      close = close || iequals(token, "close");
+      keep = keep || iequals(token, "keep-alive");
+      list = comma == std::string_view::npos ? "" : list.substr(comma + 1);
+    }
+  }
+  return version_minor == 0 ? keep && !close : !close;
+}
+
 }  // namespace protocol

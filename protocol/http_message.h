@@ -54,4 +54,8 @@ std::size_t remove_header(Headers& headers, std::string_view name);
 // The standard reason phrase for a status code ("OK", "Bad Gateway"); "Unknown" for others.
 std::string_view reason_phrase(int status) noexcept;
 
+// Whether a message with these headers keeps its connection open (RFC 9112 9.3): HTTP/1.1 unless
+// its Connection header lists "close"; HTTP/1.0 only when it lists "keep-alive" and not "close".
+bool keeps_alive(const Headers& headers, int version_minor) noexcept;
+
 }  // namespace protocol

@@ -51,6 +51,9 @@ class HotPool::Lease {
 
 HotPool::HotPool(const Options& options, std::vector<std::string> env)
     : options_(options), pump_(options.name) {
+  if (!pipes_.available())
+    pool_log()->warn("inotify is not available: a handler that reads bytes of a request after "
+                     "answering it is caught only when they are still in its pipe");
   spawn_options_.argv = options.command;
   spawn_options_.env = std::move(env);
   spawn_options_.workdir = options.workdir;
@@ -69,10 +72,19 @@ HotPool::~HotPool() {
 }
 
 common::Status HotPool::serve(Invocation& invocation) {
-  auto process = acquire(invocation.deadline);
-  if (!process) return tl::unexpected(process.error());
-  Lease lease(*this, *process);
-  return (*lease).serve(invocation, options_.max_body, [&lease] { lease.release(); });
+  auto held = HotProcess::hold_body(invocation.request, options_.max_body);
+  if (!held) return tl::unexpected(held.error());
+  for (bool resent = false;; resent = true) {
+    auto process = acquire(invocation.deadline);
+    if (!process) return tl::unexpected(process.error());
+    Lease lease(*this, *process);
+    auto served = (*lease).serve(invocation, *held, options_.max_body, [&lease] { lease.release(); });
+    // A process that read none of the request cannot have acted on it: another one may serve it.
+    // Once only, so that a handler that never reads anything costs one extra process, not a loop.
+    if (served.status || !served.request_unread || resent) return served.status;
+    pool_log()->warn("resending a request no process read request_id={} reason=\"{}\"",
+                     invocation.request_id, served.status.error().context);
+  }
 }
 
 common::Result<HotProcess*> HotPool::acquire(Clock::time_point deadline) {
@@ -142,7 +154,7 @@ bool HotPool::can_spawn_locked(Clock::time_point now) const {
 }
 
 common::Status HotPool::spawn_locked(Clock::time_point now) {
-  auto spawned = HotProcess::spawn(spawn_options_, pump_, generation_);
+  auto spawned = HotProcess::spawn(spawn_options_, pump_, pipes_, generation_);
   if (!spawned) {
     record_failure_locked(spawned.error().context, now);
     return tl::unexpected(spawned.error());
@@ -158,7 +170,7 @@ HotProcess* HotPool::take_idle_locked() {
   while (!idle_.empty()) {
     HotProcess* process = idle_.back();
     idle_.pop_back();
-    if (!process->check_idle()) {
+    if (!process->check_idle(true)) {
       if (early_death(*process)) record_failure_locked("the handler exited at start", Clock::now());
       retire_locked(process, *process->poisoned());
       continue;
@@ -248,7 +260,7 @@ void HotPool::reap_stopping_locked(Clock::time_point now) {
 
 void HotPool::check_idle_locked(Clock::time_point now) {
   for (HotProcess* process : std::vector<HotProcess*>(idle_)) {
-    if (process->check_idle()) {
+    if (process->check_idle(false)) {
       // Alive past the startup window: whatever failed before has recovered.
       if (now - process->spawned_at() >= kStartupWindow && consecutive_failures_ > 0) {
         pool_log()->info("handler recovered pid={}", process->pid());

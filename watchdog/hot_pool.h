@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/child.h"
+#include "common/pipe_order.h"
 #include "watchdog/hot_process.h"
 #include "watchdog/options.h"
 #include "watchdog/runner.h"
@@ -80,6 +81,7 @@ class HotPool : public Runner {
   const Options& options_;
   common::SpawnOptions spawn_options_;
   StderrPump pump_;
+  common::PipeWatcher pipes_;  // outlives every process (declared before processes_)
 
   mutable std::mutex mutex_;
   std::condition_variable maintenance_wakeup_;
@@ -94,7 +96,7 @@ class HotPool : public Runner {
   std::string failure_reason_;
 
   std::atomic<std::uint64_t> spawns_{0};
-  std::array<std::atomic<std::uint64_t>, 8> kills_{};
+  std::array<std::atomic<std::uint64_t>, kStopReasons> kills_{};
   std::thread maintenance_;
 };
 

@@ -1,6 +1,7 @@
 #include "watchdog/hot_process.h"
 
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "common/logging.h"
@@ -19,12 +20,14 @@ const char* stop_reason_name(StopReason reason) noexcept {
     case StopReason::kRecycle: return "recycle";
     case StopReason::kMaxRequests: return "max_requests";
     case StopReason::kShutdown: return "shutdown";
+    case StopReason::kClosed: return "closed";
   }
   return "exited";
 }
 
 common::Result<std::unique_ptr<HotProcess>> HotProcess::spawn(const common::SpawnOptions& options,
                                                               StderrPump& pump,
+                                                              common::PipeWatcher& pipes,
                                                               std::uint64_t generation) {
   auto child = common::Child::spawn(options);
   if (!child) return tl::unexpected(child.error());
@@ -32,7 +35,10 @@ common::Result<std::unique_ptr<HotProcess>> HotProcess::spawn(const common::Spaw
   common::set_nonblocking(child->stdout_fd().get());
   auto tag = std::make_shared<LogTag>(child->pid());
   pump.add(std::move(child->stderr_fd()), tag);
-  return std::unique_ptr<HotProcess>(new HotProcess(std::move(*child), std::move(tag), generation));
+  auto order = pipes.watch(child->stdin_fd().get(), child->stdout_fd().get());
+  std::unique_ptr<HotProcess> process(new HotProcess(std::move(*child), std::move(tag), generation));
+  process->order_ = std::move(order);
+  return process;
 }
 
 HotProcess::HotProcess(common::Child child, std::shared_ptr<LogTag> tag, std::uint64_t generation)
@@ -46,22 +52,45 @@ void HotProcess::poison(StopReason reason) noexcept {
   if (!poisoned_) poisoned_ = reason;
 }
 
-bool HotProcess::check_idle() {
+bool HotProcess::check_idle(bool dispatching) {
   if (poisoned_) return false;
   // One poll per request for both questions: has it exited (its pidfd reads ready), and did it
   // write anything (or close stdout) between requests, which puts the stream out of step (Fn
   // shuts such a container down too).
   pollfd fds[2] = {{child_.exit_fd(), POLLIN, 0}, {child_.stdout_fd().get(), POLLIN, 0}};
-  if (::poll(fds, 2, 0) <= 0) return true;
-  if (fds[0].revents && child_.try_reap()) poison(StopReason::kExited);
-  else poison(StopReason::kProtocol);
+  if (::poll(fds, 2, 0) > 0) {
+    if (fds[0].revents && child_.try_reap()) poison(StopReason::kExited);
+    else poison(StopReason::kProtocol);
+    return false;
+  }
+  if (!out_of_step_while_idle(dispatching)) return true;
+  poison(StopReason::kProtocol);
   return false;
 }
 
-namespace {
+// What it did with its stdin since its last answer: a read then took bytes of the last request it
+// had not read before answering, and bytes still unread would be glued to the next request.
+bool HotProcess::out_of_step_while_idle(bool dispatching) {
+  static const auto log = common::logger("watchdog.hot");
+  int unread = 0;
+  if (::ioctl(child_.stdin_fd().get(), FIONREAD, &unread) == 0 && unread > 0) {
+    log->error("handler broke the protocol pid={} reason=\"it left {} bytes of its last request "
+               "unread in its stdin\"", pid(), unread);
+    return true;
+  }
+  if (!order_) return false;
+  auto last = dispatching ? order_->begin() : order_->now();
+  if (!last.read_after_answering()) return false;
+  log->error("handler broke the protocol pid={} reason=\"it read its stdin after it answered: bytes "
+             "of its last request it had not read before answering\"", pid());
+  return true;
+}
 
-// The stdio protocol needs the length first: a chunked body is held (bounded by max-body).
-common::Result<std::string> read_whole_body(common::ClientRequest& request, std::uint64_t max_body) {
+common::Result<std::optional<std::string>> HotProcess::hold_body(common::ClientRequest& request,
+                                                                 std::uint64_t max_body) {
+  constexpr std::uint64_t kHeldLength = 64 * 1024;
+  auto length = request.content_length();
+  if (length && *length > kHeldLength) return std::nullopt;
   std::string body;
   for (;;) {
     auto piece = request.read_body(max_body);
@@ -71,9 +100,12 @@ common::Result<std::string> read_whole_body(common::ClientRequest& request, std:
   }
 }
 
+namespace {
+
 std::optional<StopReason> stop_reason(common::UpstreamState state) {
   switch (state) {
     case common::UpstreamState::kReusable: return std::nullopt;
+    case common::UpstreamState::kClosing: return StopReason::kClosed;
     case common::UpstreamState::kOutOfStep:
     case common::UpstreamState::kBroken: return StopReason::kProtocol;
     case common::UpstreamState::kClosed: return StopReason::kExited;
@@ -85,8 +117,8 @@ std::optional<StopReason> stop_reason(common::UpstreamState state) {
 
 }  // namespace
 
-common::Status HotProcess::serve(Invocation& invocation, std::uint64_t max_body,
-                                 const std::function<void()>& done) {
+HotProcess::Served HotProcess::serve(Invocation& invocation, const std::optional<std::string>& held,
+                                     std::uint64_t max_body, const std::function<void()>& done) {
   static const auto log = common::logger("watchdog.hot");
   auto& client = invocation.request;
   common::UpstreamRequest request;
@@ -94,17 +126,11 @@ common::Status HotProcess::serve(Invocation& invocation, std::uint64_t max_body,
   request.max_body = max_body;
   request.deadline = invocation.deadline;
   request.response_headers = {{"X-Fn-Request-Id", invocation.request_id}};
-  std::string held;
-  if (!client.content_length()) {
-    auto body = read_whole_body(client, max_body);
-    if (!body) return tl::unexpected(body.error());
-    held = std::move(*body);
-  }
-  std::uint64_t length = client.content_length().value_or(held.size());
+  std::uint64_t length = held ? held->size() : client.content_length().value_or(0);
   protocol::append_hot_request_head(request.head, client.head(),
                                     {invocation.request_id, invocation.deadline_unix_ms, length});
-  request.head += held;
-  request.body = length > 0 && held.empty() ? common::RequestBody::kAsIs : common::RequestBody::kNone;
+  if (held) request.held_body = *held;
+  request.body = held ? common::RequestBody::kNone : common::RequestBody::kAsIs;
 
   tag_->set_request(invocation.request_id);
   // The request id stays after the exchange: stderr lines the handler wrote for this request may
@@ -118,17 +144,19 @@ common::Status HotProcess::serve(Invocation& invocation, std::uint64_t max_body,
       poison(*reason);
       if (*reason == StopReason::kProtocol || *reason == StopReason::kExited)
         log->error("handler broke the protocol pid={} reason=\"{}\"", pid(), detail);
-    } else if (ok) {
-      ++successes_;
     }
+    if (ok) ++successes_;
     done();  // from here on the process may serve another request: no member is touched
   };
-  request.upstream_done = [&](common::UpstreamState state) { settle(state, true, ""); };
+  request.upstream_done = [&](common::UpstreamState state, std::string_view detail) {
+    settle(state, true, std::string(detail));
+  };
   auto result = common::exchange_with_upstream(
-      {child_.stdin_fd().get(), child_.stdout_fd().get(), stdout_buffer_}, request, client,
+      {child_.stdin_fd().get(), child_.stdout_fd().get(), stdout_buffer_, true, order_.get()}, request,
+      client,
       invocation.response);
   if (!settled) settle(result.state, result.status.has_value(), result.detail);
-  return result.status;
+  return {result.status, result.request_unread && held && !invocation.response.started()};
 }
 
 }  // namespace watchdog

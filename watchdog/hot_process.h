@@ -13,6 +13,7 @@
 
 #include "common/child.h"
 #include "common/error.h"
+#include "common/pipe_order.h"
 #include "watchdog/runner.h"
 #include "watchdog/stderr_pump.h"
 
@@ -20,7 +21,8 @@ namespace watchdog {
 
 // Why a hot process was stopped, for the kills_total metric and the log.
 enum class StopReason { kTimeout, kProtocol, kExited, kClientGone, kIdle, kRecycle, kMaxRequests,
-                        kShutdown };
+                        kShutdown, kClosed };
+inline constexpr std::size_t kStopReasons = 9;
 const char* stop_reason_name(StopReason reason) noexcept;
 
 class HotProcess {
@@ -28,23 +30,41 @@ class HotProcess {
   using Clock = std::chrono::steady_clock;
   enum class State { kStarting, kIdle, kBusy, kStopping };
 
-  // Starts the handler; its stderr goes to `pump`. kBadGateway when it cannot be executed.
+  // Starts the handler; its stderr goes to `pump`, its pipes are watched by `pipes` (both must
+  // outlive it). kBadGateway when it cannot be executed.
   static common::Result<std::unique_ptr<HotProcess>> spawn(const common::SpawnOptions& options,
                                                            StderrPump& pump,
+                                                           common::PipeWatcher& pipes,
                                                            std::uint64_t generation);
 
-  // Serves one request: writes it (head, then the body streamed from the client) while it reads the
-  // response and relays it to the client. On an error the process is poisoned (see poisoned()).
-  // Calls `done` as soon as the handler's part is over (its response read, or the exchange with it
-  // failed), which may be before the client has all of the response: after `done` the process may
-  // be serving another request, and the caller must not touch it. Not called when the request
-  // fails before it reached the handler (a bad client body).
-  // REQUIRES: state() == kBusy and the process was idle-clean (check_idle()).
-  common::Status serve(Invocation& invocation, std::uint64_t max_body,
-                       const std::function<void()>& done);
+  // What serve() did: `status` for the client, and whether the handler provably read none of the
+  // request, so that it may go to another process (only when nothing reached the client).
+  struct Served {
+    common::Status status;
+    bool request_unread = false;
+  };
 
-  // Before a request: false (and poisoned) when it has exited or wrote anything while idle.
-  bool check_idle();
+  // Serves one request: writes it (head, then `held` or else the body streamed from the client)
+  // while it reads the response and relays it to the client. On an error the process is poisoned
+  // (see poisoned()). Calls `done` as soon as the handler's part is over (its response read, or the
+  // exchange with it failed), which may be before the client has all of the response: after `done`
+  // the process may be serving another request, and the caller must not touch it.
+  // REQUIRES: state() == kBusy and the process was idle-clean (check_idle()); `held` is what
+  // hold_body() gave for this request.
+  Served serve(Invocation& invocation, const std::optional<std::string>& held,
+               std::uint64_t max_body, const std::function<void()>& done);
+
+  // The request's body read whole before it is written, or nullopt when it streams from the client
+  // as it is written. The stdio protocol needs a length first, so a chunked body is held (bounded by
+  // max_body); a body of known length up to 64 KiB is held too, so that a request no process read
+  // can be sent again.
+  static common::Result<std::optional<std::string>> hold_body(common::ClientRequest& request,
+                                                              std::uint64_t max_body);
+
+  // While idle: false (and poisoned) when it has exited, wrote anything, read after its last
+  // answer, or left bytes of its last request unread. With `dispatching`, the process is about to
+  // get a request: its pipe events start anew.
+  bool check_idle(bool dispatching);
 
   pid_t pid() const noexcept { return child_.pid(); }
   State state() const noexcept { return state_; }
@@ -60,8 +80,10 @@ class HotProcess {
 
  private:
   HotProcess(common::Child child, std::shared_ptr<LogTag> tag, std::uint64_t generation);
+  bool out_of_step_while_idle(bool dispatching);
 
   common::Child child_;
+  std::unique_ptr<common::PipeOrder> order_;  // before child_ in destruction: its pipes are open
   std::shared_ptr<LogTag> tag_;
   std::uint64_t generation_;
   State state_ = State::kStarting;
