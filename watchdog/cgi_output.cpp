@@ -84,10 +84,10 @@ common::Status CgiOutput::start_streaming() {
   // The exit code is unknown yet: the status is the program's own, or 200.
   int status = head_ ? head_->status : 200;
   std::string_view reason = head_ ? std::string_view(head_->reason) : std::string_view();
+  // The exit code is not in the head, not even for a HEAD, whose length is known: it is not known.
   auto framing = head_framing({protocol::BodyKind::kChunked, 0});
-  bool chunked = framing.kind == protocol::BodyKind::kChunked;
   streaming_ = true;
-  if (auto started = response_.start(status, response_headers(0, chunked), framing, reason);
+  if (auto started = response_.start(status, response_headers(0, true), framing, reason);
       !started) {
     return started;
   }

@@ -100,6 +100,13 @@ class CgiIsolationTest(harness.WatchdogTestCase):
             self.assert_status(get, 200, wd, "GET after HEAD:")
             self.assertEqual(get.body, b"fourteen bytes", f"{get!r}")
             self.assertEqual(get.headers.get_all("Content-Length"), ["14"], f"{get!r}")
+            # Past the 64 KiB held, the head leaves before the exit: the declared length still,
+            # and no exit code that is not known yet.
+            head = conn.request("HEAD", "/head-length-big")
+            self.assert_status(head, 200, wd, "HEAD past 64 KiB:")
+            self.assertEqual(head.headers.get_all("Content-Length"), ["200000"], f"{head!r}")
+            self.assertNotIn("Transfer-Encoding", head.headers, f"{head!r}")
+            self.assertEqual(head.headers.get_all("X-Fn-Exit-Code"), [], f"{head!r}")
             # Without a declared length the count of what it printed stands, as for GET.
             head = conn.request("HEAD", "/echo?counted")
             self.assertEqual(head.headers.get_all("Content-Length"),
