@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <cassert>
 #include <cerrno>
 #include <ctime>
 #include <random>
@@ -156,8 +157,10 @@ ClientResponse::ClientResponse(int fd, const ClientRequest& request, bool keep_a
       http10_(request.head().version_minor == 0),
       keep_alive_(keep_alive && client_wants_keep_alive(request.head())) {}
 
-Status ClientResponse::start(int status, protocol::Headers headers,
-                             protocol::BodyFraming framing) {
+Status ClientResponse::start(int status, protocol::Headers headers, protocol::BodyFraming framing,
+                             std::string_view reason) {
+  // A 1xx sent as the answer would have the client take the next request's answer for this one.
+  assert(status >= 200 && status <= 999);
   for (auto name : {"Content-Length", "Transfer-Encoding", "Connection", "Date", "Keep-Alive"})
     protocol::remove_header(headers, name);
   if (framing.kind == protocol::BodyKind::kChunked && http10_)
@@ -175,7 +178,8 @@ Status ClientResponse::start(int status, protocol::Headers headers,
     headers.push_back({"Transfer-Encoding", "chunked"});
   if (!keep_alive_) headers.push_back({"Connection", "close"});
   else if (http10_) headers.push_back({"Connection", "keep-alive"});
-  protocol::append_response_head(pending_, protocol::ResponseHead{1, status, "", std::move(headers)});
+  protocol::append_response_head(
+      pending_, protocol::ResponseHead{1, status, std::string(reason), std::move(headers)});
   started_ = true;
   status_ = status;
   return {};
@@ -205,10 +209,11 @@ Status ClientResponse::finish(const protocol::Headers& trailers) {
   return flush();
 }
 
-Status ClientResponse::send(int status, protocol::Headers headers, std::string_view body) {
-  bool bodiless = status < 200 || status == 204 || status == 304;
+Status ClientResponse::send(int status, protocol::Headers headers, std::string_view body,
+                            std::string_view reason) {
+  bool bodiless = status == 204 || status == 304;
   start(status, std::move(headers),
-        {bodiless ? protocol::BodyKind::kNone : protocol::BodyKind::kLength, body.size()});
+        {bodiless ? protocol::BodyKind::kNone : protocol::BodyKind::kLength, body.size()}, reason);
   body_bytes_ = body.size();
   finished_ = true;
   return flush(head_only_ || bodiless ? std::string_view() : body);

@@ -81,19 +81,25 @@ class ClientResponse {
   // Sends the status line and headers (with Date, Content-Length or Transfer-Encoding from
   // `framing`, and Connection: close when the connection will close). `headers` must not hold
   // framing headers; they are removed. A chunked body to an HTTP/1.0 client is sent until close.
-  Status start(int status, protocol::Headers headers, protocol::BodyFraming framing);
+  // `status` is a final one (200 and up): an interim 1xx is never an answer. `reason` is the
+  // phrase of the status line: a function's own, relayed; empty for the standard one.
+  Status start(int status, protocol::Headers headers, protocol::BodyFraming framing,
+               std::string_view reason = {});
   // Sends body bytes (framed as a chunk when chunked). Nothing is held back: streams stay live.
   Status write(std::string_view data);
   // Ends the body (last chunk with `trailers` when chunked) and flushes. With a length framing,
   // fewer bytes than announced abort the connection instead.
   Status finish(const protocol::Headers& trailers = {});
   // A whole small response in one send: start + write + finish with a length framing.
-  Status send(int status, protocol::Headers headers, std::string_view body);
+  Status send(int status, protocol::Headers headers, std::string_view body,
+              std::string_view reason = {});
   // Gives up on the response: the connection is shut down without completing it.
   void abort() noexcept;
   // The connection will close after this response (effective in the head when before start()).
   void close_after() noexcept { keep_alive_ = false; }
 
+  // A response to HEAD: the head goes out, body bytes are counted and dropped.
+  bool head_only() const noexcept { return head_only_; }
   bool started() const noexcept { return started_; }
   bool finished() const noexcept { return finished_; }
   bool keep_alive() const noexcept { return keep_alive_ && !aborted_; }

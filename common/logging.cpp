@@ -1,5 +1,6 @@
 #include "common/logging.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include <rapidjson/stringbuffer.h>
@@ -43,6 +44,38 @@ std::string_view as_valid_utf8(std::string_view text, std::string& storage) {
   return storage.empty() ? text : std::string_view(storage);
 }
 
+// Writes into `out` the escape for the code point or byte at the start of `text`, `length` bytes
+// long (0: a byte that is not UTF-8), and returns its size; 0 when it needs none.
+std::size_t escape_of(std::string_view text, std::size_t length, char (&out)[8]) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  auto byte = static_cast<unsigned char>(text[0]);
+  auto put = [&](char kind, unsigned value, int digits) {
+    out[0] = '\\';
+    out[1] = kind;
+    for (int i = 0; i < digits; ++i) out[2 + i] = kHex[(value >> ((digits - 1 - i) * 4)) & 0xF];
+    return static_cast<std::size_t>(2 + digits);
+  };
+  if (length == 0) return put('x', byte, 2);
+  if (length == 1) {
+    if (byte == '\r') return put('r', 0, 0);
+    if (byte == '\n') return put('n', 0, 0);
+    if ((byte < 0x20 && byte != '\t') || byte == 0x7f) return put('x', byte, 2);
+    return 0;
+  }
+  auto second = static_cast<unsigned char>(text[1]);
+  if (length == 2 && byte == 0xC2 && second <= 0x9F) return put('u', second, 4);
+  if (length == 3 && byte == 0xE2 && second == 0x80) {
+    auto third = static_cast<unsigned char>(text[2]);
+    if (third == 0xA8 || third == 0xA9) return put('u', 0x2000u + (third & 0x3Fu), 4);
+  }
+  return 0;
+}
+
+bool is_plain_ascii(char c) {
+  auto byte = static_cast<unsigned char>(c);
+  return (byte >= 0x20 && byte < 0x7f) || byte == '\t';
+}
+
 // Writes the message (or logger name) as a JSON string literal, quotes included, escaped by RapidJSON.
 class JsonStringFlag : public spdlog::custom_flag_formatter {
  public:
@@ -68,10 +101,26 @@ class JsonStringFlag : public spdlog::custom_flag_formatter {
   bool logger_name_;
 };
 
+// Writes the message with escape_log_text: in a text log, one message is one line.
+class EscapedMessageFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    std::string storage;
+    auto text = escape_log_text(std::string_view(msg.payload.data(), msg.payload.size()), storage);
+    dest.append(text.data(), text.data() + text.size());
+  }
+
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<EscapedMessageFlag>();
+  }
+};
+
 std::unique_ptr<spdlog::formatter> make_formatter(LogFormat format) {
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (format == LogFormat::kText) {
-    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l [%n] %v");
+    formatter->add_flag<EscapedMessageFlag>('*');
+    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l [%n] %*");
   } else {
     formatter->add_flag<JsonStringFlag>('*', false).add_flag<JsonStringFlag>('&', true);
     formatter->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e","level":"%l","logger":%&,"msg":%*})");
@@ -98,6 +147,30 @@ void setup_logging(LogFormat format, std::string_view level) {
   root->set_level(parsed == spdlog::level::off && level != "off" ? spdlog::level::info : parsed);
   root->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(root);
+}
+
+std::string_view escape_log_text(std::string_view text, std::string& storage) {
+  storage.clear();
+  std::size_t copied = 0;  // text[0, copied) is in storage already (once something was escaped)
+  bool escaped = false;
+  for (std::size_t i = 0; i < text.size();) {
+    if (is_plain_ascii(text[i])) {
+      ++i;
+      continue;
+    }
+    std::size_t length = utf8_sequence_length(text.substr(i));
+    std::size_t taken = std::max<std::size_t>(length, 1);
+    char escape[8];
+    if (std::size_t size = escape_of(text.substr(i), length, escape); size > 0) {
+      storage.append(text.substr(copied, i - copied)).append(escape, size);
+      copied = i + taken;
+      escaped = true;
+    }
+    i += taken;
+  }
+  if (!escaped) return text;
+  storage.append(text.substr(copied));
+  return storage;
 }
 
 std::shared_ptr<spdlog::logger> logger(const std::string& name) {

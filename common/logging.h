@@ -16,9 +16,18 @@ enum class LogFormat { kText, kJson };
 bool parse_log_format(std::string_view text, LogFormat* format);
 
 // Configures the default logger: stderr, the pattern `%Y-%m-%dT%H:%M:%S.%e %l [%n] %v` (or one JSON
-// object per line), level from `level` ("info" when empty or unknown). Call once, from main, before
-// any thread starts.
+// object per line), level from `level` ("info" when empty or unknown). Text lines are escaped with
+// escape_log_text, so no message can start a line of its own. Call once, from main, before any
+// thread starts.
 void setup_logging(LogFormat format, std::string_view level = "info");
+
+// `text` made safe for a line-based log that people read in terminals: CR and LF become "\r" and
+// "\n", the other C0 controls (but TAB), DEL and every byte that is not part of well-formed UTF-8
+// become "\xNN" (ESC is "\x1b", NUL "\x00"), and the C1 controls U+0080-U+009F and the line and
+// paragraph separators U+2028/U+2029 become "\uNNNN". Nothing else changes (a backslash stays
+// one), so escaping twice changes nothing more. Returns `text` itself when it is already safe, else
+// a view into `storage`.
+std::string_view escape_log_text(std::string_view text, std::string& storage);
 
 // The logger named `name` ("watchdog.cgi"), cloned from the default logger on first use.
 // Thread-safe; the pointer stays valid for the life of the program.

@@ -229,6 +229,7 @@ FunctionSpec Walker::make_spec(const std::string& name, const fs::path& dir, con
   spec.max_requests = fn.max_requests;
   spec.daemons = fn.daemons.value_or(config_.daemons_for(handler.runtime));
   spec.env = fn.env;
+  spec.cgi_headers = fn.cgi_headers;
   spec.worker_pool = fn.worker_pool.value_or(WorkerPoolConfig{});
   spec.on_demand = spec.worker_pool.min_warm.value_or(config_.min_warm) == 0;
   spec.idle_ttl = spec.worker_pool.idle_ttl ? *spec.worker_pool.idle_ttl : config_.idle_ttl;

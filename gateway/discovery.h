@@ -37,7 +37,10 @@ struct FunctionSpec {
   // Watchdogs to run: fn.config.json's daemons, else runtime-daemons of the runtime, else 1.
   // With external_sockets, their count.
   int daemons = 1;
-  std::map<std::string, std::string> env;  // added to the watchdog's environment
+  // The handler's: added to the watchdog's environment, which its handlers inherit and from which
+  // a watchdog started with --flags-only reads no option.
+  std::map<std::string, std::string> env;
+  bool cgi_headers = false;  // the watchdog's --cgi-headers
   WorkerPoolConfig worker_pool;            // enabled == false when fn.config.json has none
   // worker_pool.min_warm (else the gateway's min-warm) is 0: watchdogs start on the first request
   // and are parked after idle_ttl without one. Never for external sockets.

@@ -188,6 +188,7 @@ void read_key(FunctionConfig& c, const std::string& key, const Value& v, const f
   if (key == "max_requests") c.max_requests = uint(0, kMaxRequests);
   if (key == "daemons") c.daemons = static_cast<int>(uint(1, 64));
   if (key == "env") c.env = read_env(v);
+  if (key == "cgi_headers") c.cgi_headers = json::read_bool(v);
   if (key == "worker_pool") c.worker_pool = read_worker_pool(v);
   if (key == "include_debug_headers") c.include_debug_headers = json::read_bool(v);
 }
@@ -205,10 +206,15 @@ const std::set<std::string_view> kFunctionKeys = {"runtime",
                                                   "max_requests",
                                                   "daemons",
                                                   "env",
+                                                  "cgi_headers",
                                                   "worker_pool",
                                                   "include_debug_headers"};
 
 void check_consistency(const FunctionConfig& c) {
+  // A hot handler frames its answers as HTTP: CGI headers there are a mistake, not a setting.
+  if (c.cgi_headers && c.format == Format::kHttp)
+    key_problem("cgi_headers", "expected \"format\": \"cgi\" (CGI headers come from CGI "
+                               "programs), got \"format\": \"http\"");
   if (c.min_instances && c.max_instances && *c.min_instances > *c.max_instances) {
     key_problem("min_instances", "expected at most max_instances (" +
                                      std::to_string(*c.max_instances) + "), got " +

@@ -55,7 +55,11 @@ struct FunctionConfig {
   std::optional<std::uint64_t> timeout_ms, idle_timeout_ms, max_body_bytes;
   std::optional<std::uint64_t> min_instances, max_instances, max_requests;
   std::optional<int> daemons;  // 1..64
+  // The handler's environment, added to the gateway's (never read as watchdog options).
   std::map<std::string, std::string> env;
+  // format cgi: the program's output begins with RFC 3875 headers (the watchdog's --cgi-headers),
+  // as php-cgi, gitweb, CGI.pm or Go's net/http/cgi print them.
+  bool cgi_headers = false;
   std::optional<WorkerPoolConfig> worker_pool;
   bool include_debug_headers = false;
 };

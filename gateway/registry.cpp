@@ -3,8 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
-#include <functional>
 #include <map>
 
 #include "common/listener.h"
@@ -20,43 +21,34 @@ std::shared_ptr<spdlog::logger> log() {
   return logger;
 }
 
-// "api/users" -> "api_users"; anything but [A-Za-z0-9_-] becomes '_'.
-std::string socket_name(const std::string& function) {
+constexpr std::size_t kSunPathMax = 107;  // sizeof(sockaddr_un::sun_path) less its NUL
+constexpr std::size_t kReadableMax = 40;
+
+// "api/users" -> "api_users": only a hint for people listing the dir (it is not injective: the
+// launch serial is what tells two functions' sockets apart).
+std::string readable(const std::string& function) {
   std::string name;
   for (char c : function)
     name += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
-  if (name.size() > 40) name = name.substr(0, 24) + "-" + std::to_string(std::hash<std::string>{}(function) % 1000000007);
   return name;
-}
-
-std::vector<std::string> with_env(std::vector<std::string> base,
-                                  const std::map<std::string, std::string>& extra) {
-  std::erase_if(base, [&extra](const std::string& entry) {
-    return extra.count(entry.substr(0, entry.find('='))) > 0;
-  });
-  for (const auto& [name, value] : extra) base.push_back(name + "=" + value);
-  return base;
 }
 
 }  // namespace
 
-Registry::Registry(Supervisor& supervisor, std::string watchdog_binary,
-                   std::vector<std::string> base_env)
-    : supervisor_(supervisor),
-      watchdog_binary_(std::move(watchdog_binary)),
-      base_env_(std::move(base_env)),
-      snapshot_(std::make_shared<const Snapshot>()) {
-  base_env_.push_back("FASTFN_PARENT_PID=" + std::to_string(::getpid()));
+std::string socket_path(const std::string& dir, long pid, const std::string& function,
+                        std::uint64_t launch, int index) {
+  const std::string head = dir + "/" + std::to_string(pid) + "-";
+  const std::string tail = "-" + std::to_string(launch) + "-" + std::to_string(index) + ".sock";
+  const std::size_t fixed = head.size() + tail.size();
+  const std::size_t room = fixed < kSunPathMax ? std::min(kSunPathMax - fixed, kReadableMax) : 0;
+  return head + readable(function).substr(0, room) + tail;
 }
 
-std::string Registry::socket_path(const GatewayConfig& config, const FunctionSpec& spec, int index) {
-  return config.socket_base_dir + "/" + std::to_string(::getpid()) + "-" + socket_name(spec.name) +
-         "-" + std::to_string(generation_) + "-" + std::to_string(index) + ".sock";
-}
-
-std::vector<std::string> Registry::watchdog_argv(const FunctionSpec& spec,
-                                                 const std::string& socket) const {
-  std::vector<std::string> argv{watchdog_binary_, "--listen", "unix:" + socket, "--format",
+std::vector<std::string> watchdog_argv(const std::string& binary, const FunctionSpec& spec,
+                                       const std::string& socket) {
+  // --flags-only first: the function's env is in the watchdog's environment for its handlers,
+  // and must configure nothing of the watchdog itself.
+  std::vector<std::string> argv{binary, "--flags-only", "--listen", "unix:" + socket, "--format",
                                 std::string(format_name(spec.format)), "--name", spec.name,
                                 "--workdir", spec.workdir.string()};
   auto option = [&argv](const char* flag, const std::optional<std::uint64_t>& value,
@@ -69,10 +61,32 @@ std::vector<std::string> Registry::watchdog_argv(const FunctionSpec& spec,
   option("--min-instances", spec.min_instances, "");
   option("--max-instances", spec.max_instances, "");
   option("--max-requests", spec.max_requests, "");
+  if (spec.cgi_headers) argv.push_back("--cgi-headers");
   argv.push_back("--");
   argv.insert(argv.end(), spec.command.begin(), spec.command.end());
   return argv;
 }
+
+std::vector<std::string> watchdog_env(std::vector<std::string> base, const FunctionSpec& spec,
+                                      long parent_pid) {
+  auto name_of = [](const std::string& entry) { return entry.substr(0, entry.find('=')); };
+  std::erase_if(base, [&](const std::string& entry) {
+    const std::string name = name_of(entry);
+    return name == kParentPidVariable || spec.env.count(name) > 0;
+  });
+  for (const auto& [name, value] : spec.env)
+    if (name != kParentPidVariable) base.push_back(name + "=" + value);
+  // Last and not the function's to set: the watchdog follows this gateway by it.
+  base.push_back(std::string(kParentPidVariable) + "=" + std::to_string(parent_pid));
+  return base;
+}
+
+Registry::Registry(Supervisor& supervisor, std::string watchdog_binary,
+                   std::vector<std::string> base_env)
+    : supervisor_(supervisor),
+      watchdog_binary_(std::move(watchdog_binary)),
+      base_env_(std::move(base_env)),
+      snapshot_(std::make_shared<const Snapshot>()) {}
 
 std::shared_ptr<FunctionRuntime> Registry::launch(const GatewayConfig& config,
                                                   const FunctionSpec& spec) {
@@ -85,12 +99,15 @@ std::shared_ptr<FunctionRuntime> Registry::launch(const GatewayConfig& config,
         upstreams.push_back(std::make_shared<Upstream>(spec.name, static_cast<int>(i), *address, false));
     }
   } else {
+    const long pid = ::getpid();
+    const std::uint64_t launch = ++launches_;  // never reused: no two daemons share a socket path
+    const auto env = watchdog_env(base_env_, spec, pid);
     for (int i = 0; i < spec.daemons; ++i) {
-      std::string path = socket_path(config, spec, i);
+      std::string path = socket_path(config.socket_base_dir, pid, spec.name, launch, i);
       common::Address address{common::Address::Kind::kUnix, path, "", 0};
       auto upstream = std::make_shared<Upstream>(spec.name, i, address, true);
       upstreams.push_back(upstream);
-      daemons.push_back({watchdog_argv(spec, path), with_env(base_env_, spec.env), path, upstream});
+      daemons.push_back({watchdog_argv(watchdog_binary_, spec, path), env, path, upstream});
     }
   }
   const auto start = spec.on_demand ? Supervisor::Start::kParked : Supervisor::Start::kNow;
@@ -130,7 +147,6 @@ void Registry::stop(const FunctionRuntime& function) {
 
 void Registry::apply(const GatewayConfig& config, const DiscoveryResult& discovered) {
   std::lock_guard lock(reload_mutex_);
-  ++generation_;
   for (const auto& problem : discovered.problems) log()->warn("{}", problem);
   auto old = current();
   std::map<std::string, std::shared_ptr<FunctionRuntime>> kept;

@@ -2,7 +2,9 @@
 // table) without a lock; a reload builds the next snapshot and swaps it in: a function whose
 // fingerprint did not change keeps its sockets, connections and counters, a new or changed one gets
 // fresh watchdogs (on new socket paths, so the old ones can drain), and what left is stopped after
-// the swap. So a reload never fails a request to another function.
+// the swap. So a reload never fails a request to another function. Every launch of a function gets
+// socket paths no other launch ever had (a serial in the name), so one function's watchdog can never
+// take over, or unlink, another's socket.
 #pragma once
 
 #include <atomic>
@@ -28,7 +30,8 @@ struct Snapshot {
 
 class Registry {
  public:
-  // `supervisor` must outlive the registry. `base_env` is the environment watchdogs inherit.
+  // `supervisor` must outlive the registry. `base_env` is the environment watchdogs inherit (and
+  // with them their handlers), below each function's own env.
   Registry(Supervisor& supervisor, std::string watchdog_binary, std::vector<std::string> base_env);
 
   // Makes `discovered` the served set. Thread-safe (reloads are serialised).
@@ -45,19 +48,37 @@ class Registry {
 
  private:
   std::shared_ptr<FunctionRuntime> launch(const GatewayConfig& config, const FunctionSpec& spec);
-  std::vector<std::string> watchdog_argv(const FunctionSpec& spec, const std::string& socket) const;
-  std::string socket_path(const GatewayConfig& config, const FunctionSpec& spec, int index);
   void stop(const FunctionRuntime& function);
 
   Supervisor& supervisor_;
   std::string watchdog_binary_;
   std::vector<std::string> base_env_;
   std::mutex reload_mutex_;
-  std::uint64_t generation_ = 0;
+  std::uint64_t launches_ = 0;  // under reload_mutex_
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
 };
 
 // Removes socket files in `dir` that nothing accepts on any more (left by a gateway that died).
 void remove_stale_sockets(const std::string& dir);
+
+// The variable that tells a watchdog which gateway to follow (it stops when that process dies).
+inline constexpr const char* kParentPidVariable = "FASTFN_PARENT_PID";
+
+// The socket of daemon `index` of the `launch`-th function launch of gateway `pid`:
+// "<dir>/<pid>-<readable name>-<launch>-<index>.sock". Distinct (pid, launch, index) give distinct
+// paths whatever the names; the readable name (anything but [A-Za-z0-9_-] made '_') is shortened
+// so that the path fits sun_path (107 bytes) when `dir` leaves room.
+std::string socket_path(const std::string& dir, long pid, const std::string& function,
+                        std::uint64_t launch, int index);
+
+// How fastfn-watchdog is started for `spec` on `socket`: every setting as a flag, and --flags-only
+// so that nothing in its environment configures it.
+std::vector<std::string> watchdog_argv(const std::string& binary, const FunctionSpec& spec,
+                                       const std::string& socket);
+
+// The watchdog's environment, which its handlers inherit: `base` ("NAME=value"), then the
+// function's env over it, then kParentPidVariable=`parent_pid` (which the function cannot set).
+std::vector<std::string> watchdog_env(std::vector<std::string> base, const FunctionSpec& spec,
+                                      long parent_pid);
 
 }  // namespace gateway

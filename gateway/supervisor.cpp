@@ -111,7 +111,8 @@ void Supervisor::unpark(const std::shared_ptr<Upstream>& upstream) {
 }
 
 void Supervisor::launch_locked(Daemon& daemon, Clock::time_point now) {
-  ::unlink(daemon.spec.socket_path.c_str());  // stale: its watchdog is gone
+  // No unlink here: a file at the path may be a live socket (the watchdog's listener removes only
+  // one that refuses connections, and otherwise refuses to start).
   common::SpawnOptions options{daemon.spec.argv, daemon.spec.env, "", common::Stdio::kNull,
                                common::Stdio::kInherit, common::Stdio::kInherit};
   auto child = common::Child::spawn(options);

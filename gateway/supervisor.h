@@ -1,10 +1,11 @@
 // Runs the watchdog daemons of every supervised function (FastFN's runtime daemons, with a
-// fastfn-watchdog each): starts them on their unix sockets after removing stale socket files,
-// restarts one that exits with exponential backoff (100 ms doubling to 5 s, reset after it stayed
-// up 10 s), counts restarts and records why it died on its Upstream, and stops them on removal or
-// shutdown (SIGTERM, then SIGKILL after a grace), removing their sockets. A daemon may also be
-// parked (not running, not restarted) and unparked, for functions started on demand. One thread
-// waits on all of them through their pidfds.
+// fastfn-watchdog each): starts them on their unix sockets (a stale socket file there is the
+// watchdog's to replace: it connects first, and never unlinks a live one), restarts one that exits
+// with exponential backoff (100 ms doubling to 5 s, reset after it stayed up 10 s), counts restarts
+// and records why it died on its Upstream, and stops them on removal or shutdown (SIGTERM, then
+// SIGKILL after a grace), removing their sockets. A daemon may also be parked (not running, not
+// restarted) and unparked, for functions started on demand. One thread waits on all of them
+// through their pidfds.
 #pragma once
 
 #include <chrono>

@@ -10,7 +10,7 @@ namespace {
 
 // A chunk-size line longer than this (most of it extensions) is refused rather than buffered.
 constexpr std::size_t kMaxChunkLineBytes = 4096;
-// 16 hex digits fill a uint64; more could only overflow.
+// 16 hex digits fill a uint64; more overflow.
 constexpr std::size_t kMaxChunkSizeDigits = 16;
 
 // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): extensions are ignored, but they may not
@@ -24,13 +24,18 @@ bool is_chunk_extension(std::string_view ext) noexcept {
          });
 }
 
-// Parses the size of a chunk-size line (without its line ending).
-std::optional<std::uint64_t> parse_chunk_size(std::string_view line) noexcept {
+// The size of a chunk-size line (without its line ending); `overflow` when it is too large for 64
+// bits: past any limit, so the body is too large (413), not malformed. Leading zeros do not count
+// towards the 16 digits.
+std::optional<std::uint64_t> parse_chunk_size(std::string_view line, bool& overflow) noexcept {
   std::size_t digits = 0;
+  std::size_t significant = 0;
   std::uint64_t size = 0;
-  while (digits < line.size() && hex_value(line[digits]) >= 0) {
-    if (++digits > kMaxChunkSizeDigits) return std::nullopt;
-    size = size * 16 + static_cast<std::uint64_t>(hex_value(line[digits - 1]));
+  overflow = false;
+  for (; digits < line.size() && hex_value(line[digits]) >= 0; ++digits) {
+    significant += significant > 0 || line[digits] != '0' ? 1 : 0;
+    overflow = overflow || significant > kMaxChunkSizeDigits;
+    size = size * 16 + static_cast<std::uint64_t>(hex_value(line[digits]));
   }
   if (digits == 0) return std::nullopt;
   if (digits < line.size() && !is_chunk_extension(line.substr(digits))) return std::nullopt;
@@ -126,11 +131,14 @@ BodyDecoder::Step BodyDecoder::length_data(std::string_view bytes) {
 BodyDecoder::Step BodyDecoder::chunk_size(std::string_view bytes) {
   auto line = line_within(bytes, kMaxChunkLineBytes);
   if (!line) return bytes.size() >= kMaxChunkLineBytes ? fail(ParseError::kBadChunk) : Step{};
-  auto size = parse_chunk_size(line->first);
+  bool overflow = false;
+  auto size = parse_chunk_size(line->first, overflow);
   if (!size) return fail(ParseError::kBadChunk);
+  if (overflow) return fail(ParseError::kBodyTooLarge);
   if (*size == 0) {
     state_ = State::kTrailers;
   } else if (*size > limits_.max_body_bytes - std::min(body_bytes_, limits_.max_body_bytes)) {
+    // Refused on its size line, before any of its data: a body over the limit is known at once.
     return fail(ParseError::kBodyTooLarge);
   } else {
     remaining_ = *size;

@@ -1,6 +1,7 @@
 #include "protocol/cgi_response.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "protocol/http_parser.h"
 
@@ -28,15 +29,28 @@ bool parse_field(std::string_view line, Headers& headers) {
   return clean;
 }
 
-// Status: 3DIGIT [SP reason-phrase] (RFC 3875 6.3.3).
-bool parse_status(std::string_view value, CgiHead& head) {
+// Status: 3DIGIT [SP reason-phrase] (RFC 3875 6.3.3). A 1xx is well formed but no final answer.
+std::optional<CgiError> parse_status(std::string_view value, CgiHead& head) {
   if (value.size() < 3 || value[0] < '1' || value[0] > '9' || !is_digit(value[1]) ||
       !is_digit(value[2]) || (value.size() > 3 && value[3] != ' ')) {
-    return false;
+    return CgiError::kBadStatus;
   }
   head.status = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
   head.reason = trim_ows(value.substr(3));
-  return true;
+  if (head.status < 200) return CgiError::kInterimStatus;
+  return std::nullopt;
+}
+
+// 204 and 304 have no content, so no type for it either (RFC 9110 15.3.5, 15.4.5).
+bool has_content(int status) noexcept { return status != 204 && status != 304; }
+
+// The one value of Content-Length, by the HTTP parser's own rules for a response (a single valid
+// field, no Transfer-Encoding); anything else is not trusted, and the body is counted instead.
+std::optional<std::uint64_t> declared_length(const Headers& headers) {
+  if (!find_header(headers, "Content-Length")) return std::nullopt;
+  FramingResult framing = response_framing(ResponseHead{1, 200, "", headers});
+  if (!framing.ok || framing.framing.kind != BodyKind::kLength) return std::nullopt;
+  return framing.framing.length;
 }
 
 // scheme ":" as RFC 3986 3.1 spells a scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
@@ -71,10 +85,11 @@ CgiResult classify(CgiHead head, bool status_given, std::string_view default_con
     head.kind =
         has_type ? CgiResponseKind::kClientRedirectWithDocument : CgiResponseKind::kClientRedirect;
     if (!status_given) head.status = 302;
-  } else if (!has_type) {
+  } else if (!has_type && has_content(head.status)) {
     if (default_content_type.empty()) return cgi_error(CgiError::kNoContentType);
     head.headers.push_back({"Content-Type", std::string(default_content_type)});
   }
+  head.declared_length = declared_length(head.headers);
   result.head = std::move(head);
   return result;
 }
@@ -93,6 +108,8 @@ std::string_view describe(CgiError error) noexcept {
       return "cgi header section too large";
     case CgiError::kNoContentType:
       return "cgi document without content-type";
+    case CgiError::kInterimStatus:
+      return "cgi status is an interim 1xx status, not a final response";
   }
   return "unknown cgi error";
 }
@@ -114,9 +131,8 @@ CgiResult parse_cgi_head(std::string_view output, bool at_eof,
     }
     if (!parse_field(line, head.headers)) return cgi_error(CgiError::kBadHeaderLine);
     if (!iequals(head.headers.back().name, "Status")) continue;
-    if (status_given || !parse_status(head.headers.back().value, head)) {
-      return cgi_error(CgiError::kBadStatus);
-    }
+    if (status_given) return cgi_error(CgiError::kBadStatus);
+    if (auto error = parse_status(head.headers.back().value, head)) return cgi_error(*error);
     status_given = true;
     head.headers.pop_back();
   }

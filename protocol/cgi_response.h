@@ -3,6 +3,8 @@
 // incremental like the HTTP parser: the watchdog feeds what stdout has produced so far.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,8 +23,11 @@ enum class CgiResponseKind {
 struct CgiHead {
   CgiResponseKind kind = CgiResponseKind::kDocument;
   int status = 200;
-  std::string reason;
+  std::string reason;  // the program's own phrase ("Status: 418 I'm a teapot"), "" when it gave none
   Headers headers;  // every header except Status, in order, Location and Content-Type included
+  // The program's Content-Length, when it gave one valid value: what the answer to a HEAD, which
+  // carries no body to count, announces (RFC 9110 8.6). The body of other methods is counted.
+  std::optional<std::uint64_t> declared_length;
 };
 
 enum class CgiError {
@@ -31,6 +36,7 @@ enum class CgiError {
   kBadStatus,      // Status not "3DIGIT [reason]" in 100..999
   kHeadTooLarge,
   kNoContentType,  // a document without Content-Type and no default given
+  kInterimStatus,  // Status 1xx: an interim response, never the final answer to a request
 };
 std::string_view describe(CgiError error) noexcept;
 
@@ -43,8 +49,10 @@ struct CgiResult {
 
 // Parses the header block at the start of `output`. `at_eof` says the program's output has ended, so
 // a block without its blank line is kNoBlankLine rather than kIncomplete. `default_content_type`
-// (the watchdog's --content-type) is added to a document that declares none; when it is empty, such a
-// document is kNoContentType.
+// (the watchdog's --content-type) is added to a document that declares none, except a 204 or 304,
+// which have no content to type; when it is empty, such a document is kNoContentType.
+// A 1xx Status is kInterimStatus: relayed as the final response, it would leave the client waiting
+// for the real one, and it would take the next request's answer for it.
 CgiResult parse_cgi_head(std::string_view output, bool at_eof,
                          std::string_view default_content_type = "text/plain; charset=utf-8",
                          std::size_t max_head_bytes = 64 * 1024);

@@ -37,27 +37,6 @@ bool parse_field_line(std::string_view line, Headers& headers) {
   return true;
 }
 
-// Hands out the lines of a head; LF and CRLF both end a line.
-class LineReader {
- public:
-  explicit LineReader(std::string_view bytes) : bytes_(bytes) {}
-
-  // The next line without its ending, or nullopt when the rest holds no LF.
-  std::optional<std::string_view> next() noexcept {
-    std::size_t lf = bytes_.find('\n', pos_);
-    if (lf == std::string_view::npos) return std::nullopt;
-    std::string_view line = bytes_.substr(pos_, lf - pos_);
-    pos_ = lf + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    return line;
-  }
-  std::size_t pos() const noexcept { return pos_; }
-
- private:
-  std::string_view bytes_;
-  std::size_t pos_ = 0;
-};
-
 // "HTTP/1.0" or "HTTP/1.1". Other well-formed versions are kBadVersion, anything else `malformed`.
 std::optional<ParseError> parse_version(std::string_view text, int& minor, ParseError malformed) {
   auto digit = [&](std::size_t i) { return text[i] >= '0' && text[i] <= '9'; };
@@ -108,53 +87,6 @@ std::optional<ParseError> parse_status_line(std::string_view line, ResponseHead&
   return std::nullopt;
 }
 
-// No blank line within the first max_head_bytes: feed more while the input is within the limit;
-// past it, the head is too large however it would have gone on.
-template <class Head>
-HeadResult<Head> out_of_bytes(std::size_t size, const Limits& limits) {
-  HeadResult<Head> result;
-  if (size > limits.max_head_bytes) {
-    result.status = ParseStatus::kError;
-    result.error = ParseError::kHeadTooLarge;
-  }
-  return result;
-}
-
-template <class Head>
-HeadResult<Head> head_error(ParseError error) {
-  HeadResult<Head> result;
-  result.status = ParseStatus::kError;
-  result.error = error;
-  return result;
-}
-
-// Lines are checked in order and the first fault wins, so the answer for a prefix that is complete
-// or wrong holds for every longer input: that is what makes feeding in slices give one answer.
-template <class Head, class FirstLine>
-HeadResult<Head> parse_head(std::string_view bytes, const Limits& limits, FirstLine first_line,
-                            bool skip_empty_lines) {
-  LineReader lines(bytes.substr(0, std::min(bytes.size(), limits.max_head_bytes)));
-  auto line = lines.next();
-  while (skip_empty_lines && line && line->empty()) line = lines.next();
-  if (!line) return out_of_bytes<Head>(bytes.size(), limits);
-  HeadResult<Head> result;
-  if (auto error = first_line(*line, result.head)) return head_error<Head>(*error);
-  while ((line = lines.next())) {
-    if (line->empty()) {
-      result.status = ParseStatus::kComplete;
-      result.consumed = lines.pos();
-      return result;
-    }
-    if (result.head.headers.size() >= limits.max_headers) {
-      return head_error<Head>(ParseError::kTooManyHeaders);
-    }
-    if (!parse_field_line(*line, result.head.headers)) {
-      return head_error<Head>(ParseError::kBadHeader);
-    }
-  }
-  return out_of_bytes<Head>(bytes.size(), limits);
-}
-
 std::optional<std::uint64_t> parse_content_length(std::string_view text) noexcept {
   if (text.empty()) return std::nullopt;
   std::uint64_t value = 0;
@@ -175,8 +107,9 @@ FramingResult framing_error(ParseError error) {
 }
 
 // RFC 9112 6.1-6.3 with the strict choices of the header comment. `kNone` means neither field is
-// present; the caller decides what that means for its message.
-FramingResult framing_from_fields(const Headers& headers) {
+// present; the caller decides what that means for its message. `version_minor` is the message's:
+// HTTP/1.0 knows no Transfer-Encoding, so a chunked 1.0 message is decoded but ends its connection.
+FramingResult framing_from_fields(const Headers& headers, int version_minor) {
   const Header* transfer_encoding = nullptr;
   const Header* content_length = nullptr;
   std::size_t te_count = 0;
@@ -198,6 +131,7 @@ FramingResult framing_from_fields(const Headers& headers) {
       return framing_error(ParseError::kBadTransferEncoding);
     }
     result.framing.kind = BodyKind::kChunked;
+    result.close_after = version_minor == 0;
   } else if (cl_count > 1) {
     // Even equal copies: peers disagree on which one counts, and that is how smuggling starts.
     return framing_error(ParseError::kDuplicateContentLength);
@@ -205,6 +139,19 @@ FramingResult framing_from_fields(const Headers& headers) {
     auto length = parse_content_length(content_length->value);
     if (!length) return framing_error(ParseError::kBadContentLength);
     result.framing = {BodyKind::kLength, *length};
+  }
+  return result;
+}
+
+template <class Head>
+HeadResult<Head> parse_whole_head(std::string_view bytes, const Limits& limits) {
+  HeadParser<Head> parser(limits);
+  HeadResult<Head> result;
+  result.status = parser.parse(bytes);
+  result.error = parser.error();
+  if (result.status == ParseStatus::kComplete) {
+    result.consumed = parser.consumed();
+    result.head = std::move(parser.head());
   }
   return result;
 }
@@ -248,25 +195,80 @@ bool is_token(std::string_view name) noexcept {
 }
 
 HeadResult<RequestHead> parse_request_head(std::string_view bytes, const Limits& limits) {
-  // RFC 9112 2.2: empty lines before a request line are ignored (clients add CRLF after bodies).
-  return parse_head<RequestHead>(bytes, limits, parse_request_line, true);
+  return parse_whole_head<RequestHead>(bytes, limits);
 }
 
 HeadResult<ResponseHead> parse_response_head(std::string_view bytes, const Limits& limits) {
-  return parse_head<ResponseHead>(bytes, limits, parse_status_line, false);
+  return parse_whole_head<ResponseHead>(bytes, limits);
 }
+
+// Lines are checked in order and the first fault wins, so the answer for a prefix that is complete
+// or wrong holds for every longer input: that is what makes parsing in slices give one answer.
+template <class Head>
+ParseStatus HeadParser<Head>::parse(std::string_view bytes) {
+  if (status_ != ParseStatus::kIncomplete) return status_;
+  // A blank line past the limit does not count: the head is too large however it ends.
+  std::string_view window = bytes.substr(0, std::min(bytes.size(), limits_.max_head_bytes));
+  for (std::size_t lf; (lf = window.find('\n', scanned_)) != std::string_view::npos;) {
+    std::string_view line = window.substr(line_start_, lf - line_start_);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    line_start_ = scanned_ = lf + 1;
+    if (take_line(line) != ParseStatus::kIncomplete) return status_;
+  }
+  scanned_ = window.size();
+  if (bytes.size() > limits_.max_head_bytes) return fail(ParseError::kHeadTooLarge);
+  return status_;
+}
+
+template <class Head>
+ParseStatus HeadParser<Head>::take_line(std::string_view line) {
+  constexpr bool kIsRequest = std::is_same_v<Head, RequestHead>;
+  if (!have_first_line_) {
+    // RFC 9112 2.2: empty lines before a request line are ignored (clients add CRLF after bodies).
+    if (kIsRequest && line.empty()) return status_;
+    std::optional<ParseError> error;
+    if constexpr (kIsRequest) {
+      error = parse_request_line(line, head_);
+    } else {
+      error = parse_status_line(line, head_);
+    }
+    if (error) return fail(*error);
+    have_first_line_ = true;
+    return status_;
+  }
+  if (line.empty()) {
+    consumed_ = line_start_;
+    status_ = ParseStatus::kComplete;
+    return status_;
+  }
+  if (head_.headers.size() >= limits_.max_headers) return fail(ParseError::kTooManyHeaders);
+  if (!parse_field_line(line, head_.headers)) return fail(ParseError::kBadHeader);
+  return status_;
+}
+
+template <class Head>
+ParseStatus HeadParser<Head>::fail(ParseError error) {
+  status_ = ParseStatus::kError;
+  error_ = error;
+  return status_;
+}
+
+template class HeadParser<RequestHead>;
+template class HeadParser<ResponseHead>;
 
 bool BodyDecoder::parse_trailer_field(std::string_view line, Headers& trailers) {
   return parse_field_line(line, trailers);
 }
 
-FramingResult request_framing(const RequestHead& head) { return framing_from_fields(head.headers); }
+FramingResult request_framing(const RequestHead& head) {
+  return framing_from_fields(head.headers, head.version_minor);
+}
 
 FramingResult response_framing(const ResponseHead& head, std::string_view request_method) {
   if (request_method == "HEAD" || head.status < 200 || head.status == 204 || head.status == 304) {
     return {};
   }
-  FramingResult result = framing_from_fields(head.headers);
+  FramingResult result = framing_from_fields(head.headers, head.version_minor);
   if (result.ok && result.framing.kind == BodyKind::kNone) {
     result.framing.kind = BodyKind::kUntilClose;
   }
@@ -275,7 +277,7 @@ FramingResult response_framing(const ResponseHead& head, std::string_view reques
 
 template <class Head>
 MessageParser<Head>::MessageParser(const Limits& limits, std::string_view request_method)
-    : limits_(limits), request_method_(request_method) {}
+    : limits_(limits), request_method_(request_method), head_parser_(limits) {}
 
 template <class Head>
 ParseStatus MessageParser<Head>::feed(std::string_view bytes) {
@@ -287,14 +289,7 @@ ParseStatus MessageParser<Head>::feed(std::string_view bytes) {
 template <class Head>
 ParseStatus MessageParser<Head>::finish() {
   if (status_ != ParseStatus::kIncomplete) return status_;
-  if (!have_head_ && !buffer_.empty()) {
-    // The blank-line shortcut may have deferred a fault in the lines so far: name it if there is
-    // one.
-    if (parse_head() != ParseStatus::kIncomplete) return status_;
-    if (!have_head_) return fail(ParseError::kBadHeader);
-    if (parse() != ParseStatus::kIncomplete) return status_;
-  }
-  if (!have_head_) return status_;
+  if (!have_head_) return buffer_.empty() ? status_ : fail(ParseError::kBadHeader);
   if (framing_.kind == BodyKind::kUntilClose) {
     status_ = ParseStatus::kComplete;
     return status_;
@@ -310,11 +305,7 @@ std::string_view MessageParser<Head>::unconsumed() const noexcept {
 
 template <class Head>
 ParseStatus MessageParser<Head>::parse() {
-  if (!have_head_) {
-    if (!head_may_be_complete() || parse_head() != ParseStatus::kIncomplete || !have_head_) {
-      return status_;
-    }
-  }
+  if (!have_head_ && (parse_head() != ParseStatus::kIncomplete || !have_head_)) return status_;
   ParseStatus status = decoder_ ? decode_body() : read_until_close();
   // Body bytes have been copied out; dropping them keeps the buffer near one read's size.
   if (status == ParseStatus::kIncomplete && offset_ > 4096 && offset_ * 2 >= buffer_.size()) {
@@ -324,41 +315,17 @@ ParseStatus MessageParser<Head>::parse() {
   return status;
 }
 
-// A full parse is only worth it once the head may be complete or is over its limit. Checking for
-// the blank line incrementally keeps a head that trickles in byte by byte linear, not quadratic.
-template <class Head>
-bool MessageParser<Head>::head_may_be_complete() {
-  if (buffer_.size() > limits_.max_head_bytes) return true;
-  for (; scan_ < buffer_.size(); ++scan_) {
-    char c = buffer_[scan_];
-    if (scan_state_ < 0) {  // empty lines before the request line do not end a head
-      if (c != '\r' && c != '\n') scan_state_ = 0;
-    } else if (c == '\n') {
-      if (scan_state_ > 0) return true;
-      scan_state_ = 1;
-    } else {
-      scan_state_ = (c == '\r' && scan_state_ == 1) ? 2 : 0;
-    }
-  }
-  return false;
-}
-
+// The buffer only grows until the head is complete, as the head parser requires.
 template <class Head>
 ParseStatus MessageParser<Head>::parse_head() {
-  constexpr bool kIsRequest = std::is_same_v<Head, RequestHead>;
-  HeadResult<Head> result;
-  if constexpr (kIsRequest) {
-    result = parse_request_head(buffer_, limits_);
-  } else {
-    result = parse_response_head(buffer_, limits_);
-  }
-  if (result.status == ParseStatus::kError) return fail(result.error);
-  if (result.status == ParseStatus::kIncomplete) return status_;
-  message_.head = std::move(result.head);
-  offset_ = consumed_ = result.consumed;
+  ParseStatus parsed = head_parser_.parse(buffer_);
+  if (parsed == ParseStatus::kError) return fail(head_parser_.error());
+  if (parsed == ParseStatus::kIncomplete) return status_;
+  message_.head = std::move(head_parser_.head());
+  offset_ = consumed_ = head_parser_.consumed();
   have_head_ = true;
   FramingResult framing;
-  if constexpr (kIsRequest) {
+  if constexpr (std::is_same_v<Head, RequestHead>) {
     framing = request_framing(message_.head);
   } else {
     framing = response_framing(message_.head, request_method_);

@@ -60,6 +60,44 @@ HeadResult<RequestHead> parse_request_head(std::string_view bytes, const Limits&
 // Parses a response head ("HTTP/1.1 200 OK"; the reason phrase may be empty).
 HeadResult<ResponseHead> parse_response_head(std::string_view bytes, const Limits& limits = {});
 
+// The same parse, incremental (picohttpparser's `last_len`): each call is given every byte of the
+// head received so far, and looks only at the bytes it has not seen, keeping the lines already
+// parsed. Calling parse_request_head again after every read of a head that trickles in a byte at a
+// time is quadratic (a 64 KiB head costs seconds of CPU); this is linear. For every input each call
+// answers what parse_request_head / parse_response_head answer for the same bytes, and a fault is
+// reported as soon as the line holding it is complete.
+template <class Head>
+class HeadParser {
+ public:
+  explicit HeadParser(const Limits& limits = {}) : limits_(limits) {}
+
+  // REQUIRES: `bytes` starts with the bytes of the previous call (the same head, grown). After
+  // kComplete or kError, further calls return the same status and ignore their input.
+  ParseStatus parse(std::string_view bytes);
+
+  ParseError error() const noexcept { return error_; }
+  // The head's length including its blank line, once kComplete.
+  std::size_t consumed() const noexcept { return consumed_; }
+  // The parsed head, once kComplete (partly filled before).
+  Head& head() noexcept { return head_; }
+
+ private:
+  ParseStatus take_line(std::string_view line);
+  ParseStatus fail(ParseError error);
+
+  Limits limits_;
+  std::size_t line_start_ = 0;  // where the line being received starts
+  std::size_t scanned_ = 0;     // bytes already searched for a line feed
+  bool have_first_line_ = false;
+  Head head_;
+  ParseStatus status_ = ParseStatus::kIncomplete;
+  ParseError error_ = ParseError::kBadHeader;
+  std::size_t consumed_ = 0;
+};
+
+using RequestHeadParser = HeadParser<RequestHead>;
+using ResponseHeadParser = HeadParser<ResponseHead>;
+
 // How a message body is delimited.
 enum class BodyKind { kNone, kLength, kChunked, kUntilClose };
 struct BodyFraming {
@@ -71,6 +109,10 @@ struct FramingResult {
   bool ok = true;
   BodyFraming framing;
   ParseError error = ParseError::kBadContentLength;
+  // The connection must close after this message, whatever its Connection header says: an
+  // HTTP/1.0 message with Transfer-Encoding (RFC 9112 6.1: its sender may not know chunked and
+  // may have left bytes behind that would be read as the next message).
+  bool close_after = false;
 };
 
 // The body framing of a request (RFC 9112 section 6.3): chunked, Content-Length, or none.
@@ -101,6 +143,10 @@ class BodyDecoder {
 
   bool done() const noexcept { return state_ == State::kDone; }
   std::uint64_t body_bytes() const noexcept { return body_bytes_; }
+  // The body bytes decoded so far plus those the current chunk (or the fixed length) still
+  // announces: a lower bound of the whole body's size, known as soon as a chunk-size line is
+  // parsed, so a caller with a smaller limit can refuse the body before its data arrives.
+  std::uint64_t announced_bytes() const noexcept { return body_bytes_ + remaining_; }
   const Headers& trailers() const noexcept { return trailers_; }
 
  private:
@@ -159,7 +205,6 @@ class MessageParser {
   ParseStatus parse_head();
   ParseStatus decode_body();
   ParseStatus read_until_close();
-  bool head_may_be_complete();
   ParseStatus fail(ParseError error);
 
   Limits limits_;
@@ -167,8 +212,7 @@ class MessageParser {
   std::string buffer_;
   std::size_t offset_ = 0;  // into buffer_
   std::size_t consumed_ = 0;
-  std::size_t scan_ = 0;  // buffer_ bytes searched for the blank line that ends the head
-  int scan_state_ = -1;   // -1 before the first line's text, then LFs (and CR) just seen
+  HeadParser<Head> head_parser_;
   bool have_head_ = false;
   BodyFraming framing_;
   std::optional<BodyDecoder> decoder_;

@@ -44,14 +44,18 @@ bool listed_in_connection(const Headers& headers, std::string_view name) {
   return false;
 }
 
+// No CR, LF or other control byte but HTAB: the text cannot end its line early.
+bool clean_text(std::string_view text) noexcept {
+  return std::none_of(text.begin(), text.end(), [](char c) {
+    auto byte = static_cast<unsigned char>(c);
+    return (byte < 0x20 && byte != '\t') || byte == 0x7f;
+  });
+}
+
 // A field that would break the framing of the stdio stream (a CR or LF in it, a bad name) is left
 // out: a desynchronised handler would answer the next request with this one's response.
 bool keeps_framing(const Header& header) {
-  return is_token(header.name) &&
-         std::none_of(header.value.begin(), header.value.end(), [](char c) {
-           auto byte = static_cast<unsigned char>(c);
-           return (byte < 0x20 && byte != '\t') || byte == 0x7f;
-         });
+  return is_token(header.name) && clean_text(header.value);
 }
 
 bool forwarded_to_handler(const Headers& headers, const Header& header) {
@@ -91,7 +95,10 @@ void append_response_head(std::string& out, const ResponseHead& head) {
   out += ' ';
   append_integer(out, head.status);
   out += ' ';
-  out += head.reason.empty() ? reason_phrase(head.status) : std::string_view(head.reason);
+  // The reason comes from a program (a CGI Status, a handler's status line): one that could end
+  // the status line early would let it write a second response into this one.
+  bool own_reason = !head.reason.empty() && clean_text(head.reason);
+  out += own_reason ? std::string_view(head.reason) : reason_phrase(head.status);
   out += "\r\n";
   append_fields(out, head.headers);
   out += "\r\n";

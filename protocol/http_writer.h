@@ -17,8 +17,9 @@ bool is_hop_by_hop(std::string_view name) noexcept;
 // Appends "METHOD target HTTP/1.x\r\n", the headers, and the blank line.
 void append_request_head(std::string& out, const RequestHead& head);
 
-// Appends "HTTP/1.x status reason\r\n", the headers and the blank line. An empty reason is replaced
-// by the standard phrase.
+// Appends "HTTP/1.x status reason\r\n", the headers and the blank line. The reason is written as
+// given (a program's own phrase is kept); an empty one, or one with a control byte that would break
+// the status line, is replaced by the standard phrase.
 void append_response_head(std::string& out, const ResponseHead& head);
 
 // What a hot handler is told besides the client's request.

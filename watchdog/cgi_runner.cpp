@@ -98,8 +98,22 @@ common::Status CgiRunner::run_once(Invocation& invocation, const Target& target,
     return tl::unexpected(exit.error());
   }
   auto finished = output.finish(*exit, call.stderr_text());
+  if (!exit->success()) log_failure(invocation, child->pid(), *exit, output);
   if (finished) *redirect = output.local_redirect();
   return finished;
+}
+
+// A program that fails is answered 500, not an error of the watchdog's, so the server logs only
+// the access line: say here how it ended, and why its output was not used if it was not.
+void CgiRunner::log_failure(const Invocation& invocation, pid_t pid, const common::ExitStatus& exit,
+                            const CgiOutput& output) const {
+  static const auto log = common::logger("watchdog.cgi");
+  if (output.broken())
+    log->warn("function failed request_id={} pid={} exit=\"{}\" output=\"{}\"",
+              invocation.request_id, pid, exit.describe(), *output.broken());
+  else
+    log->warn("function failed request_id={} pid={} exit=\"{}\"", invocation.request_id, pid,
+              exit.describe());
 }
 
 void CgiRunner::track(pid_t pgid, bool add) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/child.h"
+#include "watchdog/cgi_output.h"
 #include "watchdog/options.h"
 #include "watchdog/runner.h"
 
@@ -36,6 +37,8 @@ class CgiRunner : public Runner {
   std::vector<std::string> environment(const Invocation& invocation, const Target& target) const;
   common::Status run_once(Invocation& invocation, const Target& target,
                           std::optional<std::string>* redirect);
+  void log_failure(const Invocation& invocation, pid_t pid, const common::ExitStatus& exit,
+                   const CgiOutput& output) const;
   void track(pid_t pgid, bool add);
 
   const Options& options_;

@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <sstream>
+#include <string_view>
 
 #include "common/units.h"
 
@@ -87,6 +88,8 @@ const std::vector<OptionSpec>& specs() {
          o.log_level = v;
        }},
       {"--name", "function_name", true, [](Options& o, const std::string& v, const std::string&) { o.name = v; }},
+      // No variable of its own: it says the environment holds no option at all.
+      {"--flags-only", nullptr, false, [](Options& o, const std::string& v, const std::string& s) { o.flags_only = boolean(v, s); }},
   };
   return all;
 }
@@ -144,6 +147,14 @@ std::size_t read_flags(const std::vector<std::string>& args, ParsedOptions& pars
   return i;
 }
 
+// True when the last --flags-only given is on.
+bool flags_only(const std::vector<GivenFlag>& given) {
+  bool on = false;
+  for (const auto& flag : given)
+    if (std::string_view(flag.spec->flag) == "--flags-only") on = boolean(flag.value, flag.flag);
+  return on;
+}
+
 void validate(Options& options, const Environment& env) {
   if (options.command.empty()) {
     auto fprocess = env.find("fprocess");
@@ -166,15 +177,19 @@ ParsedOptions parse_options(const std::vector<std::string>& args, const Environm
   std::vector<GivenFlag> given;
   std::size_t first = read_flags(args, parsed, given);
   if (parsed.action != Action::kRun) return parsed;  // --help and --version ignore a bad environment
+  // With --flags-only (how fastfn-gateway starts its watchdogs) the environment is the handler's:
+  // a function's "env" must reach its handler without configuring the watchdog.
+  static const Environment kNothing;
+  const Environment& source = flags_only(given) ? kNothing : env;
   // The environment is read only for what no flag sets, so a flag also overrides an invalid value.
   for (const auto& spec : specs()) {
     bool flagged = std::any_of(given.begin(), given.end(), [&](const GivenFlag& g) { return g.spec == &spec; });
-    auto it = env.find(spec.env);
-    if (!flagged && it != env.end()) spec.apply(parsed.options, it->second, spec.env);
+    auto it = spec.env ? source.find(spec.env) : source.end();
+    if (!flagged && it != source.end()) spec.apply(parsed.options, it->second, spec.env);
   }
   for (const auto& flag : given) flag.spec->apply(parsed.options, flag.value, flag.flag);
   parsed.options.command.assign(args.begin() + static_cast<std::ptrdiff_t>(first), args.end());
-  validate(parsed.options, env);
+  validate(parsed.options, source);
   return parsed;
 }
 
@@ -206,6 +221,8 @@ a flag wins over the variable. Without COMMAND, the fprocess variable gives it.
   --log-format text|json     [log_format]       log lines on stderr (text)
   --log-level LEVEL          [log_level]        trace, debug, info, warn, error, off (info)
   --name NAME                [function_name]    used in logs, metrics and headers (COMMAND's name)
+  --flags-only                                  read no option (nor fprocess) from the environment,
+                                                which is then only the handler's (fastfn-gateway)
   -h, --help                                    this text
   -V, --version                                 the version
 

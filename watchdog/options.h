@@ -1,5 +1,6 @@
 // The command line and environment of fastfn-watchdog (DESIGN.md's table): every option has a flag
-// and an environment variable, the flag wins, and COMMAND comes after the options or from `fprocess`.
+// and an environment variable, the flag wins, and COMMAND comes after the options or from `fprocess`;
+// --flags-only turns the variables off (a gateway's watchdog: its environment is the handler's).
 // Pure: the environment comes in as a map, as of-watchdog's config.New(env) takes it.
 #pragma once
 
@@ -40,6 +41,9 @@ struct Options {
   common::LogFormat log_format = common::LogFormat::kText;
   std::string log_level = "info";
   std::string name;  // the basename of COMMAND unless set
+  // --flags-only: no option (and no fprocess) comes from the environment, which is left to the
+  // handler. fastfn-gateway starts its watchdogs so, with the function's "env" in that environment.
+  bool flags_only = false;
   std::vector<std::string> command;
 };
 

@@ -47,7 +47,9 @@ void StderrPump::add(common::UniqueFd stderr_fd, std::shared_ptr<LogTag> tag) {
   common::set_nonblocking(fd);
   {
     std::lock_guard lock(mutex_);
-    sources_.emplace(fd, Source{std::move(stderr_fd), std::move(tag), common::LineSplitter()});
+    std::string request = tag->request();
+    sources_.emplace(fd, Source{std::move(stderr_fd), std::move(tag), common::LineSplitter(),
+                                std::move(request)});
   }
   epoll_event event{EPOLLIN, {.fd = fd}};
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event);
@@ -73,10 +75,14 @@ void StderrPump::read_from(int fd) {
   auto it = sources_.find(fd);
   if (it == sources_.end()) return;
   Source& source = it->second;
+  std::string request = source.tag->request();
   auto emit = [&](std::string_view line) {
-    log->info("{} pid={} request_id={}: {}", function_, source.tag->pid(), source.tag->request(),
-              line);
+    log->info("{} pid={} request_id={}: {}", function_, source.tag->pid(), source.request, line);
   };
+  if (request != source.request) {  // a new request: what the last one dropped is said under its id
+    source.lines.end_request(emit);
+    source.request = std::move(request);
+  }
   if (n <= 0) {
     source.lines.flush(emit);
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);

@@ -1,6 +1,8 @@
 // One thread that forwards the stderr of every hot process to the log, line by line, with the
 // function name, pid and the request the process is serving. Hot processes write stderr whether or
-// not a request is in flight, so a reader must always be there, or a chatty handler blocks.
+// not a request is in flight, so a reader must always be there, or a chatty handler blocks. The
+// lines are escaped and capped (common::LineSplitter): per request the process serves (what it
+// writes between two requests counts for the one before) and per second.
 #pragma once
 
 #include <sys/types.h>
@@ -45,7 +47,8 @@ class StderrPump {
   struct Source {
     common::UniqueFd fd;
     std::shared_ptr<LogTag> tag;
-    common::LineSplitter lines;
+    common::LineSplitter lines;  // escapes, and caps per request and per second
+    std::string request;         // the request `lines` counts for: its per-request cap
   };
   void run();
   void read_from(int fd);

@@ -211,3 +211,49 @@ TEST_CASE("logging: JSON lines stay valid UTF-8 when a message is not") {
     CHECK_MESSAGE(parse_json(lines[0], doc, why), why);
   }
 }
+
+namespace {
+
+std::string escaped(std::string_view text) {
+  std::string storage;
+  return std::string(common::escape_log_text(text, storage));
+}
+
+}  // namespace
+
+TEST_CASE("logging: escape_log_text makes control characters visible") {
+  CHECK(escaped("plain text, 100% {braces} \\ backslash\ttab") ==
+        "plain text, 100% {braces} \\ backslash\ttab");
+  CHECK(escaped("a\rb\nc") == "a\\rb\\nc");
+  CHECK(escaped("\x1b[2J\x1b]0;title\x07") == "\\x1b[2J\\x1b]0;title\\x07");
+  CHECK(escaped(std::string("\0\x01\x1f\x7f", 4)) == "\\x00\\x01\\x1f\\x7f");
+  SUBCASE("UTF-8 text is kept, C1 controls and line separators are not") {
+    CHECK(escaped("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80") == "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+    CHECK(escaped("csi\xc2\x9b" "31m nel\xc2\x85") == "csi\\u009b31m nel\\u0085");
+    CHECK(escaped("ls\xe2\x80\xa8ps\xe2\x80\xa9") == "ls\\u2028ps\\u2029");
+  }
+  SUBCASE("bytes that are not UTF-8 are escaped one by one") {
+    CHECK(escaped("latin1 caf\xe9") == "latin1 caf\\xe9");
+    CHECK(escaped("\xff\xfe") == "\\xff\\xfe");
+    CHECK(escaped("cut \xe2\x82") == "cut \\xe2\\x82");
+  }
+  SUBCASE("escaping twice changes nothing more") {
+    std::string once = escaped("x\r\x1b\xc2\x85\xff\n");
+    CHECK(escaped(once) == once);
+  }
+  SUBCASE("text that needs nothing is returned as it is, uncopied") {
+    std::string storage;
+    std::string_view text = "nothing to do";
+    CHECK(common::escape_log_text(text, storage).data() == text.data());
+  }
+}
+
+TEST_CASE("logging: a text message is one line, whatever it holds") {
+  common::setup_logging(LogFormat::kText);
+  auto log = common::logger(unique_name("fn"));
+  std::string out = capture_stderr(
+      [&] { log->info("{}", "ok\r2026-12-02T00:00:00.000 info [http] forged\nsecond\x1b[0m"); });
+  auto lines = lines_of(out);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].ends_with("ok\\r2026-12-02T00:00:00.000 info [http] forged\\nsecond\\x1b[0m"));
+}

@@ -198,6 +198,22 @@ TEST_CASE("function_config: bad values name the file and key") {
   }
 }
 
+TEST_CASE("function_config: cgi_headers") {
+  CHECK_FALSE(parse_ok("{}").cgi_headers);
+  CHECK(parse_ok(R"({"cgi_headers": true})").cgi_headers);
+  CHECK(parse_ok(R"({"cgi_headers": true, "format": "cgi"})").cgi_headers);
+  CHECK_FALSE(parse_ok(R"({"cgi_headers": false, "format": "http"})").cgi_headers);
+  check_key_error(R"({"cgi_headers": "1"})", "cgi_headers");
+  SUBCASE("a hot handler frames its answers itself") {
+    check_key_error(R"({"cgi_headers": true, "format": "http"})", "cgi_headers");
+  }
+  SUBCASE("the env variable of that name is the handler's, not a setting") {
+    const FunctionConfig c = parse_ok(R"({"env": {"cgi_headers": "1"}})");
+    CHECK_FALSE(c.cgi_headers);
+    CHECK(c.env.at("cgi_headers") == "1");
+  }
+}
+
 TEST_CASE("function_config: unknown, repeated and misplaced keys") {
   CHECK(error_of(R"({"timeout": 5})")
             .starts_with(std::string(kFile) + ": unknown key \"timeout\" (known keys: "));

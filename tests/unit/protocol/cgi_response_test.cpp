@@ -60,6 +60,51 @@ TEST_CASE("cgi response: a document without Content-Type gets the default") {
   CHECK(complete("\n").headers.size() == 1);  // no headers at all
 }
 
+TEST_CASE("cgi response: 204 and 304 get no default Content-Type") {
+  for (std::string_view status : {"204", "304 Not Modified"}) {
+    CAPTURE(status);
+    CgiHead head = complete("Status: " + std::string(status) + "\nETag: \"v\"\n\n", "text/plain");
+    REQUIRE(head.headers.size() == 1);
+    CHECK(head.headers[0].name == "ETag");
+    // With no default either, they are no documents missing a type.
+    CHECK(parse_cgi_head("Status: " + std::string(status) + "\n\n", false, "").status ==
+          CgiResult::Status::kComplete);
+  }
+  CgiHead typed = complete("Status: 204\nContent-Type: text/html\n\n");
+  CHECK(header_value(typed.headers, "Content-Type") == "text/html");  // the program's own stays
+}
+
+TEST_CASE("cgi response: Status keeps the program's reason phrase") {
+  CHECK(complete("Status: 418 I'm a teapot\n\n").reason == "I'm a teapot");
+  CHECK(complete("Status: 299 Custom Thing  \n\n").reason == "Custom Thing");
+  CHECK(complete("Status: 299\n\n").reason.empty());
+}
+
+TEST_CASE("cgi response: an interim 1xx Status is no final answer") {
+  for (std::string_view status : {"100", "100 Continue", "101 Switching Protocols", "102", "103",
+                                  "199 x"}) {
+    CAPTURE(status);
+    CHECK(error_of("Status: " + std::string(status) + "\nContent-Type: text/plain\n\n") ==
+          CgiError::kInterimStatus);
+  }
+  CHECK(complete("Status: 200\n\n").status == 200);
+}
+
+TEST_CASE("cgi response: the declared Content-Length") {
+  CHECK(complete("Content-Length: 14\n\n").declared_length == 14u);
+  CHECK(complete("Content-Length: 0\n\n").declared_length == 0u);
+  CHECK_FALSE(complete("X-A: 1\n\n").declared_length.has_value());
+  for (std::string_view bad : {"-1", "1x", "", "1, 2", "99999999999999999999999"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(complete("Content-Length: " + std::string(bad) + "\n\n").declared_length);
+  }
+  // Two fields are not trusted, as the HTTP parser trusts none: the body is counted then.
+  CHECK_FALSE(complete("Content-Length: 4\nContent-Length: 5\n\n").declared_length);
+  CHECK_FALSE(complete("Content-Length: 4\nContent-Length: 4\n\n").declared_length);
+  // Chunked from a CGI program is no length either.
+  CHECK_FALSE(complete("Content-Length: 4\nTransfer-Encoding: chunked\n\n").declared_length);
+}
+
 TEST_CASE("cgi response: a document without Content-Type and no default") {
   CHECK(error_of("X-A: 1\n\n", false, "") == CgiError::kNoContentType);
 }
@@ -159,7 +204,7 @@ TEST_CASE("cgi response: bounds the header block") {
 }
 
 TEST_CASE("cgi response: describe names every error") {
-  for (int i = 0; i <= static_cast<int>(CgiError::kNoContentType); ++i) {
+  for (int i = 0; i <= static_cast<int>(CgiError::kInterimStatus); ++i) {
     CAPTURE(i);
     CHECK_FALSE(describe(static_cast<CgiError>(i)).empty());
   }

@@ -350,3 +350,22 @@ TEST_CASE("parser: describe names every error") {
   }
   CHECK(describe(ParseError::kHeadTooLarge) != describe(ParseError::kBodyTooLarge));
 }
+
+TEST_CASE("framing: an HTTP/1.0 message with Transfer-Encoding closes its connection") {
+  // RFC 9112 6.1: decoded, but its sender may not know chunked and may have left bytes behind.
+  RequestHead request{"POST", "/", 0, {{"Transfer-Encoding", "chunked"}}};
+  FramingResult framing = request_framing(request);
+  REQUIRE(framing.ok);
+  CHECK(framing.framing.kind == BodyKind::kChunked);
+  CHECK(framing.close_after);
+  SUBCASE("not in HTTP/1.1, nor without Transfer-Encoding") {
+    request.version_minor = 1;
+    CHECK_FALSE(request_framing(request).close_after);
+    RequestHead length{"POST", "/", 0, {{"Content-Length", "3"}}};
+    CHECK_FALSE(request_framing(length).close_after);
+  }
+  SUBCASE("responses too") {
+    ResponseHead response{0, 200, "OK", {{"Transfer-Encoding", "chunked"}}};
+    CHECK(response_framing(response).close_after);
+  }
+}

@@ -60,6 +60,23 @@ TEST_CASE("writer: response head uses the standard phrase for an empty reason") 
   CHECK(out == "HTTP/1.0 200 Fine\r\n\r\n");
 }
 
+TEST_CASE("writer: response head keeps a given reason, never one that breaks the line") {
+  std::string out;
+  append_response_head(out, {1, 418, "I'm a teapot", {}});
+  CHECK(out == "HTTP/1.1 418 I'm a teapot\r\n\r\n");
+  out.clear();
+  append_response_head(out, {1, 299, "Custom\tThing \xe9", {}});
+  CHECK(out == "HTTP/1.1 299 Custom\tThing \xe9\r\n\r\n");  // HTAB and obs-text are allowed
+  const std::string_view bad_reasons[] = {"a\r\nX-Injected: 1", "a\nb", "a\rb",
+                                           std::string_view("a\0b", 3), "a\x7f"};
+  for (std::string_view bad : bad_reasons) {
+    CAPTURE(bad);
+    out.clear();
+    append_response_head(out, {1, 404, std::string(bad), {{"X", "y"}}});
+    CHECK(out == "HTTP/1.1 404 Not Found\r\nX: y\r\n\r\n");
+  }
+}
+
 TEST_CASE("writer: heads round trip through the parser") {
   RequestHead request{"PATCH", "http://h/x?y", 1, {{"A", "1"}, {"b", "two words"}, {"A", "3"}}};
   std::string out;

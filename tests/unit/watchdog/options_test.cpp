@@ -413,3 +413,36 @@ TEST_CASE("options: --help and --version work whatever the environment holds") {
   std::string version_error = usage_error({"--version"}, broken);
   CHECK_MESSAGE(version_error.empty(), version_error);
 }
+
+TEST_CASE("options: --flags-only reads no option from the environment") {
+  // How fastfn-gateway starts a watchdog: the environment carries the function's "env" for its
+  // handlers, and a variable that happens to share an option's name must configure nothing.
+  Environment env = {{"max_body", "1"},         {"log_format", "json"}, {"format", "http"},
+                     {"cgi_headers", "1"},      {"content_type", "x/y"}, {"max_inflight", "1"},
+                     {"combine_output", "yes"}, {"fprocess", "env"},     {"exec_timeout", "bad"}};
+  Options o = parse({"--flags-only", "--max-instances", "2", "--", "cat"}, env);
+  CHECK(o.flags_only);
+  CHECK(o.max_body == 10u * 1024 * 1024);
+  CHECK(o.log_format == common::LogFormat::kText);
+  CHECK(o.format == Format::kCgi);
+  CHECK_FALSE(o.cgi_headers);
+  CHECK(o.content_type == "text/plain; charset=utf-8");
+  CHECK(o.max_inflight == 0);
+  CHECK_FALSE(o.combine_output);
+  CHECK(o.exec_timeout == 30s);
+  CHECK(o.max_instances == 2);
+  CHECK(o.command == Args{"cat"});
+  SUBCASE("flags still apply") {
+    CHECK(parse({"--cgi-headers", "--flags-only", "cat"}, env).cgi_headers);
+  }
+  SUBCASE("fprocess is not read either") {
+    CHECK(one_line(usage_error({"--flags-only"}, {{"fprocess", "cat"}})));
+  }
+  SUBCASE("without it the environment is read as before") {
+    CHECK(parse({"cat"}, {{"max_body", "1"}}).max_body == 1u);
+    CHECK(parse({"--flags-only=false", "cat"}, {{"max_body", "1"}}).max_body == 1u);
+  }
+  SUBCASE("the help text names it") {
+    CHECK(watchdog::usage().find("--flags-only") != std::string::npos);
+  }
+}
