@@ -261,7 +261,7 @@ Status Exchange::start_response() {
           framing.framing.length <= request_.hold_limit;
   phase_ = Phase::kBody;
   if (hold_) return {};
-  return response_.start(head_.status, client_headers(), client_framing_);
+  return response_.start(head_.status, client_headers(), client_framing_, head_.reason);
 }
 
 Status Exchange::take_body() {
@@ -316,10 +316,10 @@ UpstreamResult Exchange::complete() {
   if (hold_) {
     auto headers = client_headers();
     if (request_.method == "HEAD") {
-      response_.start(head_.status, std::move(headers), client_framing_);
+      response_.start(head_.status, std::move(headers), client_framing_, head_.reason);
       result_.status = response_.finish();
     } else {
-      result_.status = response_.send(head_.status, std::move(headers), held_);
+      result_.status = response_.send(head_.status, std::move(headers), held_, head_.reason);
     }
   } else {
     result_.status = response_.finish(decoder_->trailers());

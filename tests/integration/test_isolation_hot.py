@@ -119,6 +119,12 @@ class WatchdogIsolationTest(Checks, HotTestCase):
             statuses[status] = statuses.get(status, 0) + 1
         self.assertEqual(statuses, {404: 120}, wd.describe())
 
+    def test_the_handlers_reason_phrase_reaches_the_client(self):
+        # Not an isolation item: the CGI fix (item 8) made the response writer take a reason, which
+        # the hot path relays too (the fixture says "200 X", the gateway passes it on as well).
+        wd = self.start_hot(["--name", "reason"])
+        self.assertEqual(wd.get("/pid").reason, "X", wd.describe())
+
     def test_item4_answering_before_the_whole_request_is_read_says_why(self):
         wd = self.start()
         body = b"x" * (1 << 20)  # more than the pipe holds: the rest is never written
