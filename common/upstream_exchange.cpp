@@ -20,6 +20,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kReadSize = 64 * 1024;
+// How long an upstream may go on once its client has gone: a short request finishes (and its
+// process stays for the next one), a long one is stopped (a process spawned per abandoned
+// request would cost far more than letting it finish).
+constexpr std::chrono::milliseconds kAbandonedGrace{1000};
 
 int poll_timeout(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -62,6 +66,7 @@ class Exchange {
   void write_request();
   bool waiting_for_head_read() const { return !body_gate_open_ && out_offset_ == out_.size(); }
   int poll_timeout_now();
+  void abandon();
   Status read_response();
   Status parse_response();
   Status start_response();
@@ -93,6 +98,8 @@ class Exchange {
   bool body_sent_;
   bool write_closed_ = false;
   bool watch_client_ = true;
+  bool abandoned_ = false;  // the client went away: the response is read and dropped
+  Clock::time_point deadline_;
   std::size_t offset_ = 0;  // into channel_.buffer
   Phase phase_ = Phase::kHead;
   protocol::ResponseHead head_;
@@ -104,6 +111,7 @@ class Exchange {
 };
 
 UpstreamResult Exchange::run() {
+  deadline_ = request_.deadline;
   body_sent_ = request_.body == RequestBody::kNone || client_.body_complete();
   piece_ = request_.held_body;
   body_gate_open_ = !channel_.pipe || (request_.body == RequestBody::kNone && piece_.empty());
@@ -112,8 +120,12 @@ UpstreamResult Exchange::run() {
   write_request();  // a pipe or socket between requests has room: no poll for the first write
   while (phase_ != Phase::kDone) {
     if (auto refilled = refill_request(); !refilled) return result_;
-    if (Clock::now() >= request_.deadline) {
-      fail(UpstreamState::kTimedOut, Error::Code::kTimeout, "the function ran past its timeout");
+    if (Clock::now() >= deadline_) {
+      if (abandoned_)
+        fail(UpstreamState::kAbandoned, Error::Code::kClientGone,
+             "the client went away and the function did not finish within the grace");
+      else
+        fail(UpstreamState::kTimedOut, Error::Code::kTimeout, "the function ran past its timeout");
       return result_;
     }
     bool writing = !write_closed_ && request_pending() && !waiting_for_head_read();
@@ -128,11 +140,8 @@ UpstreamResult Exchange::run() {
       return result_;
     }
     if (fds[1].revents) {
-      if (client_.peer_gone()) {
-        fail(UpstreamState::kAbandoned, Error::Code::kClientGone, "the client went away");
-        return result_;
-      }
-      watch_client_ = false;  // a pipelined request waits in the socket: stop polling it
+      watch_client_ = false;  // gone, or a pipelined request waits in the socket: stop polling it
+      if (client_.peer_gone()) abandon();
     }
     if (fds[2].revents) write_request();
     if (waiting_for_head_read() && unread_in_pipe(channel_.write_fd) == 0) {
@@ -146,8 +155,14 @@ UpstreamResult Exchange::run() {
 
 // The kernel has no event for "a pipe was read": while the handler has yet to read the head, the
 // pipe is checked again after a yield (it usually reads at once), then every millisecond.
+void Exchange::abandon() {
+  abandoned_ = true;
+  deadline_ = std::min(deadline_, Clock::now() + kAbandonedGrace);
+  if (response_.started()) response_.abort();
+}
+
 int Exchange::poll_timeout_now() {
-  int timeout = poll_timeout(request_.deadline);
+  int timeout = poll_timeout(deadline_);
   if (!waiting_for_head_read()) return timeout;
   if (gate_polls_++ < 64) {
     ::sched_yield();
@@ -260,7 +275,7 @@ Status Exchange::start_response() {
   hold_ = framing.framing.kind != protocol::BodyKind::kChunked &&
           framing.framing.length <= request_.hold_limit;
   phase_ = Phase::kBody;
-  if (hold_) return {};
+  if (hold_ || abandoned_) return {};
   return response_.start(head_.status, client_headers(), client_framing_, head_.reason);
 }
 
@@ -274,6 +289,7 @@ Status Exchange::take_body() {
     offset_ += step.consumed;
     if (!step.data.empty()) {
       if (hold_) held_.append(step.data);
+      else if (abandoned_) continue;
       else if (auto written = response_.write(step.data); !written)
         return fail(UpstreamState::kAbandoned, written.error().code, written.error().context);
     }
@@ -313,7 +329,9 @@ UpstreamResult Exchange::complete() {
   }
   channel_.buffer.clear();
   if (request_.upstream_done) request_.upstream_done(result_.state, result_.detail);
-  if (hold_) {
+  if (abandoned_) {
+    result_.status = tl::unexpected(Error{Error::Code::kClientGone, "the client went away"});
+  } else if (hold_) {
     auto headers = client_headers();
     if (request_.method == "HEAD") {
       response_.start(head_.status, std::move(headers), client_framing_, head_.reason);

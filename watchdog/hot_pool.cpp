@@ -78,6 +78,10 @@ common::Status HotPool::serve(Invocation& invocation) {
     auto process = acquire(invocation.deadline);
     if (!process) return tl::unexpected(process.error());
     Lease lease(*this, *process);
+    // A client that left while its request waited (in the queue, or for a spawn) is not served:
+    // a process working for nobody is what an abandoned burst must not cost.
+    if (invocation.request.body_complete() && invocation.request.peer_gone())
+      return common::fail(Error::Code::kClientGone, "the client went away before it was served");
     auto served = (*lease).serve(invocation, *held, options_.max_body, [&lease] { lease.release(); });
     // A process that read none of the request cannot have acted on it: another one may serve it.
     // Once only, so that a handler that never reads anything costs one extra process, not a loop.
@@ -228,7 +232,11 @@ void HotPool::maintenance_loop() {
   std::unique_lock lock(mutex_);
   while (!(shutting_down_ && stopping_.empty() && processes_.empty())) {
     maintenance_wakeup_.wait_for(lock, kTick);
-    maintain_locked(Clock::now());
+    try {
+      maintain_locked(Clock::now());
+    } catch (const std::exception& error) {  // nothing may end this thread: the next tick retries
+      pool_log()->error("pool maintenance failed error=\"{}\"", error.what());
+    }
   }
 }
 

@@ -4,6 +4,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <system_error>
+
 #include "common/logging.h"
 #include "common/upstream_exchange.h"
 #include "protocol/http_writer.h"
@@ -29,6 +31,17 @@ common::Result<std::unique_ptr<HotProcess>> HotProcess::spawn(const common::Spaw
                                                               StderrPump& pump,
                                                               common::PipeWatcher& pipes,
                                                               std::uint64_t generation) {
+  try {
+    return spawn_or_throw(options, pump, pipes, generation);
+  } catch (const std::system_error& error) {  // no fd or process to be had: EMFILE, EAGAIN
+    return common::fail(common::Error::Code::kUnavailable,
+                        std::string("cannot start the handler: ") + error.what());
+  }
+}
+
+common::Result<std::unique_ptr<HotProcess>> HotProcess::spawn_or_throw(
+    const common::SpawnOptions& options, StderrPump& pump, common::PipeWatcher& pipes,
+    std::uint64_t generation) {
   auto child = common::Child::spawn(options);
   if (!child) return tl::unexpected(child.error());
   common::set_nonblocking(child->stdin_fd().get());

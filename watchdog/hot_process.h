@@ -31,7 +31,8 @@ class HotProcess {
   enum class State { kStarting, kIdle, kBusy, kStopping };
 
   // Starts the handler; its stderr goes to `pump`, its pipes are watched by `pipes` (both must
-  // outlive it). kBadGateway when it cannot be executed.
+  // outlive it). kBadGateway when it cannot be executed, kUnavailable when the fds or processes
+  // it needs cannot be had. Never throws.
   static common::Result<std::unique_ptr<HotProcess>> spawn(const common::SpawnOptions& options,
                                                            StderrPump& pump,
                                                            common::PipeWatcher& pipes,
@@ -80,6 +81,9 @@ class HotProcess {
 
  private:
   HotProcess(common::Child child, std::shared_ptr<LogTag> tag, std::uint64_t generation);
+  static common::Result<std::unique_ptr<HotProcess>> spawn_or_throw(
+      const common::SpawnOptions& options, StderrPump& pump, common::PipeWatcher& pipes,
+      std::uint64_t generation);
   bool out_of_step_while_idle(bool dispatching);
 
   common::Child child_;
