@@ -1,8 +1,10 @@
 // The HTTP/1.1 server of both binaries. Poco's TCPServer accepts and hands each connection to a
 // thread of a bounded pool; the connection loop here reads request heads with protocol/'s strict
-// parser from one buffer per connection (pipelined requests included), answers malformed ones with
-// 400/431 itself, applies keep-alive and the timeouts (a whole head must arrive within the read
-// timeout, so a slowloris cannot hold a thread), and calls the handler for the rest.
+// parser, incrementally (each read is parsed on from where the last stopped), from one buffer per
+// connection (pipelined requests included), answers malformed ones with 400/431 itself, applies
+// keep-alive and the timeouts (a whole head must arrive within the read timeout, so a slowloris
+// cannot hold a thread), closes after an HTTP/1.0 chunked request (RFC 9112 6.1), and calls the
+// handler for the rest.
 #pragma once
 
 #include <chrono>
