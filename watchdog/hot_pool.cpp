@@ -49,26 +49,28 @@ class HotPool::Lease {
   HotProcess* const leased_ = process_;
 };
 
-HotPool::HotPool(const Options& options, std::vector<std::string> env)
-    : options_(options), pump_(options.name) {
+HotPool::HotPool(const Options& options, std::vector<std::string> env, HotPoolSeams seams)
+    : options_(options), seams_(std::move(seams)), pump_(options.name) {
   if (!pipes_.available())
     pool_log()->warn("inotify is not available: a handler that reads bytes of a request after "
                      "answering it is caught only when they are still in its pipe");
   spawn_options_.argv = options.command;
   spawn_options_.env = std::move(env);
   spawn_options_.workdir = options.workdir;
-  {
-    std::lock_guard lock(mutex_);
-    maintain_locked(Clock::now());
-  }
-  maintenance_ = std::thread([this] { maintenance_loop(); });
+  maintain();
+  if (seams_.maintenance_thread) maintenance_ = std::thread([this] { maintenance_loop(); });
 }
 
 HotPool::~HotPool() {
   stop_all();
   maintenance_wakeup_.notify_all();
-  maintenance_.join();
+  if (maintenance_.joinable()) maintenance_.join();
   // What is left is reaped by ~Child (SIGTERM, grace, SIGKILL).
+}
+
+void HotPool::maintain() {
+  std::lock_guard lock(mutex_);
+  maintain_locked(seams_.clock());
 }
 
 common::Status HotPool::serve(Invocation& invocation) {
@@ -93,7 +95,7 @@ common::Status HotPool::serve(Invocation& invocation) {
 
 common::Result<HotProcess*> HotPool::acquire(Clock::time_point deadline) {
   std::unique_lock lock(mutex_);
-  auto now = Clock::now();
+  auto now = seams_.clock();
   if (shutting_down_) return common::fail(Error::Code::kUnavailable, "the watchdog is shutting down");
   if (unhealthy_locked()) {
     // Crash looping: spawns wait for the backoff, so waiting would only end in a timeout. But a live
@@ -135,7 +137,7 @@ common::Result<HotProcess*> HotPool::wait_in_queue(std::unique_lock<std::mutex>&
 
 void HotPool::release(HotProcess* process) {
   std::lock_guard lock(mutex_);
-  auto now = Clock::now();
+  auto now = seams_.clock();
   if (process->successes() > 0) consecutive_failures_ = 0;
   if (auto reason = process->poisoned()) {
     if (early_death(*process)) record_failure_locked("the handler broke at its first request", now);
@@ -158,7 +160,7 @@ bool HotPool::can_spawn_locked(Clock::time_point now) const {
 }
 
 common::Status HotPool::spawn_locked(Clock::time_point now) {
-  auto spawned = HotProcess::spawn(spawn_options_, pump_, pipes_, generation_);
+  auto spawned = start_process_locked();
   if (!spawned) {
     record_failure_locked(spawned.error().context, now);
     return tl::unexpected(spawned.error());
@@ -170,12 +172,24 @@ common::Status HotPool::spawn_locked(Clock::time_point now) {
   return {};
 }
 
+common::Result<std::unique_ptr<HotProcess>> HotPool::start_process_locked() noexcept {
+  // A spawn runs in a lease's release and in the maintenance loop, where an exception would end
+  // the thread or the process: whatever the spawner throws is a failed spawn like any other.
+  try {
+    return seams_.spawn({spawn_options_, pump_, pipes_, generation_, seams_.clock});
+  } catch (const std::exception& error) {
+    return common::fail(Error::Code::kUnavailable,
+                        std::string("cannot start the handler: ") + error.what());
+  }
+}
+
 HotProcess* HotPool::take_idle_locked() {
   while (!idle_.empty()) {
     HotProcess* process = idle_.back();
     idle_.pop_back();
     if (!process->check_idle(true)) {
-      if (early_death(*process)) record_failure_locked("the handler exited at start", Clock::now());
+      if (early_death(*process))
+        record_failure_locked("the handler exited at start", seams_.clock());
       retire_locked(process, *process->poisoned());
       continue;
     }
@@ -206,7 +220,7 @@ void HotPool::retire_locked(HotProcess* process, StopReason reason) {
   kills_[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
   pool_log()->info("stopping process pid={} reason={} requests={}", process->pid(),
                    stop_reason_name(reason), process->requests());
-  stopping_.push_back({std::move(*it), Clock::now() + kStopGrace, false});
+  stopping_.push_back({std::move(*it), seams_.clock() + kStopGrace, false});
   processes_.erase(it);
   maintenance_wakeup_.notify_one();
 }
@@ -233,7 +247,7 @@ void HotPool::maintenance_loop() {
   while (!(shutting_down_ && stopping_.empty() && processes_.empty())) {
     maintenance_wakeup_.wait_for(lock, kTick);
     try {
-      maintain_locked(Clock::now());
+      maintain_locked(seams_.clock());
     } catch (const std::exception& error) {  // nothing may end this thread: the next tick retries
       pool_log()->error("pool maintenance failed error=\"{}\"", error.what());
     }
@@ -315,7 +329,7 @@ void HotPool::recycle() {
   // Busy processes finish their request first and retire on release.
   for (HotProcess* process : std::vector<HotProcess*>(idle_))
     retire_locked(process, StopReason::kRecycle);
-  maintain_locked(Clock::now());
+  maintain_locked(seams_.clock());
 }
 
 void HotPool::stop_all() {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,18 +23,37 @@
 #include "common/pipe_order.h"
 #include "watchdog/hot_process.h"
 #include "watchdog/options.h"
+#include "watchdog/pool_clock.h"
 #include "watchdog/runner.h"
 #include "watchdog/stderr_pump.h"
 
 namespace watchdog {
 
+// Starts one hot process (HotProcess::spawn, or a test's fake). Called under the pool's lock.
+using HotSpawner = std::function<common::Result<std::unique_ptr<HotProcess>>(
+    const HotProcess::SpawnContext&)>;
+
+// How a pool reads time and starts processes, and who drives its maintenance (leveldb's Env):
+// production takes the defaults; a test passes a fake clock and spawner and calls maintain().
+struct HotPoolSeams {
+  PoolClock clock = steady_pool_clock();
+  HotSpawner spawn = &HotProcess::spawn;
+  bool maintenance_thread = true;  // false: nothing happens between calls but what maintain() does
+};
+
 class HotPool : public Runner {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `options` must outlive the pool. Warms min-instances and starts the maintenance thread.
-  HotPool(const Options& options, std::vector<std::string> env);
+  // `options` must outlive the pool. Warms min-instances and, unless `seams` says otherwise,
+  // starts the maintenance thread.
+  HotPool(const Options& options, std::vector<std::string> env, HotPoolSeams seams = {});
   ~HotPool() override;  // REQUIRES: no serve() running. Stops every process.
+
+  // One maintenance step at the clock's now: reaps stopped processes, retires dead and idle ones,
+  // records start failures (backoff), spawns for min-instances, a crash-loop probe and waiters, and
+  // hands free processes to waiters. The maintenance thread runs it every tick. Thread-safe.
+  void maintain();
 
   common::Status serve(Invocation& invocation) override;
   Health health() const override;
@@ -54,6 +74,7 @@ class HotPool : public Runner {
     bool killed = false;
   };
   class Lease;
+  friend class HotPoolProbe;  // tests/unit/watchdog/hot_pool_test.cpp: acquire() and release()
 
   common::Result<HotProcess*> acquire(Clock::time_point deadline);
   common::Result<HotProcess*> wait_in_queue(std::unique_lock<std::mutex>& lock,
@@ -63,6 +84,7 @@ class HotPool : public Runner {
   // All *_locked functions REQUIRE mutex_ held.
   bool can_spawn_locked(Clock::time_point now) const;
   common::Status spawn_locked(Clock::time_point now);
+  common::Result<std::unique_ptr<HotProcess>> start_process_locked() noexcept;
   HotProcess* take_idle_locked();
   void dispatch_locked();
   void retire_locked(HotProcess* process, StopReason reason);
@@ -79,6 +101,7 @@ class HotPool : public Runner {
   static constexpr std::chrono::milliseconds kTick{100};
 
   const Options& options_;
+  HotPoolSeams seams_;
   common::SpawnOptions spawn_options_;
   StderrPump pump_;
   common::PipeWatcher pipes_;  // outlives every process (declared before processes_)

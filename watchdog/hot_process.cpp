@@ -27,12 +27,9 @@ const char* stop_reason_name(StopReason reason) noexcept {
   return "exited";
 }
 
-common::Result<std::unique_ptr<HotProcess>> HotProcess::spawn(const common::SpawnOptions& options,
-                                                              StderrPump& pump,
-                                                              common::PipeWatcher& pipes,
-                                                              std::uint64_t generation) {
+common::Result<std::unique_ptr<HotProcess>> HotProcess::spawn(const SpawnContext& context) {
   try {
-    return spawn_or_throw(options, pump, pipes, generation);
+    return spawn_or_throw(context);
   } catch (const std::system_error& error) {  // no fd or process to be had: EMFILE, EAGAIN
     return common::fail(common::Error::Code::kUnavailable,
                         std::string("cannot start the handler: ") + error.what());
@@ -40,25 +37,27 @@ common::Result<std::unique_ptr<HotProcess>> HotProcess::spawn(const common::Spaw
 }
 
 common::Result<std::unique_ptr<HotProcess>> HotProcess::spawn_or_throw(
-    const common::SpawnOptions& options, StderrPump& pump, common::PipeWatcher& pipes,
-    std::uint64_t generation) {
-  auto child = common::Child::spawn(options);
+    const SpawnContext& context) {
+  auto child = common::Child::spawn(context.options);
   if (!child) return tl::unexpected(child.error());
   common::set_nonblocking(child->stdin_fd().get());
   common::set_nonblocking(child->stdout_fd().get());
   auto tag = std::make_shared<LogTag>(child->pid());
-  pump.add(std::move(child->stderr_fd()), tag);
-  auto order = pipes.watch(child->stdin_fd().get(), child->stdout_fd().get());
-  std::unique_ptr<HotProcess> process(new HotProcess(std::move(*child), std::move(tag), generation));
+  context.pump.add(std::move(child->stderr_fd()), tag);
+  auto order = context.pipes.watch(child->stdin_fd().get(), child->stdout_fd().get());
+  std::unique_ptr<HotProcess> process(
+      new HotProcess(std::move(*child), std::move(tag), context.generation, context.clock));
   process->order_ = std::move(order);
   return process;
 }
 
-HotProcess::HotProcess(common::Child child, std::shared_ptr<LogTag> tag, std::uint64_t generation)
+HotProcess::HotProcess(common::Child child, std::shared_ptr<LogTag> tag, std::uint64_t generation,
+                       PoolClock clock)
     : child_(std::move(child)),
       tag_(std::move(tag)),
       generation_(generation),
-      spawned_at_(Clock::now()),
+      clock_(std::move(clock)),
+      spawned_at_(clock_()),
       last_used_(spawned_at_) {}
 
 void HotProcess::poison(StopReason reason) noexcept {
@@ -152,7 +151,7 @@ HotProcess::Served HotProcess::serve(Invocation& invocation, const std::optional
   auto settle = [&](common::UpstreamState state, bool ok, const std::string& detail) {
     settled = true;
     ++requests_;
-    last_used_ = Clock::now();
+    last_used_ = clock_();
     if (auto reason = stop_reason(state)) {
       poison(*reason);
       if (*reason == StopReason::kProtocol || *reason == StopReason::kExited)

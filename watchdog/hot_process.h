@@ -14,6 +14,7 @@
 #include "common/child.h"
 #include "common/error.h"
 #include "common/pipe_order.h"
+#include "watchdog/pool_clock.h"
 #include "watchdog/runner.h"
 #include "watchdog/stderr_pump.h"
 
@@ -30,13 +31,19 @@ class HotProcess {
   using Clock = std::chrono::steady_clock;
   enum class State { kStarting, kIdle, kBusy, kStopping };
 
-  // Starts the handler; its stderr goes to `pump`, its pipes are watched by `pipes` (both must
-  // outlive it). kBadGateway when it cannot be executed, kUnavailable when the fds or processes
-  // it needs cannot be had. Never throws.
-  static common::Result<std::unique_ptr<HotProcess>> spawn(const common::SpawnOptions& options,
-                                                           StderrPump& pump,
-                                                           common::PipeWatcher& pipes,
-                                                           std::uint64_t generation);
+  // What a spawn needs. The handler's stderr goes to `pump`, its pipes are watched by `pipes` (both
+  // must outlive the process); `clock` (copied) stamps its spawn and its last use.
+  struct SpawnContext {
+    const common::SpawnOptions& options;
+    StderrPump& pump;
+    common::PipeWatcher& pipes;
+    std::uint64_t generation;
+    const PoolClock& clock;
+  };
+
+  // Starts the handler. kBadGateway when it cannot be executed, kUnavailable when the fds or
+  // processes it needs cannot be had. Never throws (but for std::bad_alloc).
+  static common::Result<std::unique_ptr<HotProcess>> spawn(const SpawnContext& context);
 
   // What serve() did: `status` for the client, and whether the handler provably read none of the
   // request, so that it may go to another process (only when nothing reached the client).
@@ -80,16 +87,16 @@ class HotProcess {
   common::Child& child() noexcept { return child_; }
 
  private:
-  HotProcess(common::Child child, std::shared_ptr<LogTag> tag, std::uint64_t generation);
-  static common::Result<std::unique_ptr<HotProcess>> spawn_or_throw(
-      const common::SpawnOptions& options, StderrPump& pump, common::PipeWatcher& pipes,
-      std::uint64_t generation);
+  HotProcess(common::Child child, std::shared_ptr<LogTag> tag, std::uint64_t generation,
+             PoolClock clock);
+  static common::Result<std::unique_ptr<HotProcess>> spawn_or_throw(const SpawnContext& context);
   bool out_of_step_while_idle(bool dispatching);
 
   common::Child child_;
   std::unique_ptr<common::PipeOrder> order_;  // before child_ in destruction: its pipes are open
   std::shared_ptr<LogTag> tag_;
   std::uint64_t generation_;
+  PoolClock clock_;
   State state_ = State::kStarting;
   std::uint64_t requests_ = 0;
   std::uint64_t successes_ = 0;

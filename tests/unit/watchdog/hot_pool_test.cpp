@@ -1,0 +1,410 @@
+// The hot pool's scheduling in fake time: backoff, the startup window, idle stops, max-instances,
+// the queue, failed spawns and recycling. The clock is a FakeClock advanced by the test and the
+// maintenance thread is off (the test calls maintain()), so seconds of pool time pass in
+// microseconds. Processes are real and tiny: /bin/cat stays alive and silent (an idle handler),
+// /bin/true exits at once (a handler that crashes at start). No request is served: acquire() and
+// release() are reached through HotPoolProbe, because what is tested is which process a request
+// gets and when, not the exchange with it.
+#include "watchdog/hot_pool.h"
+
+#include <doctest/doctest.h>
+#include <poll.h>
+#include <signal.h>
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+namespace watchdog {
+
+class HotPoolProbe {
+ public:
+  static common::Result<HotProcess*> acquire(HotPool& pool, HotPool::Clock::time_point deadline) {
+    return pool.acquire(deadline);
+  }
+  static void release(HotPool& pool, HotProcess* process) { pool.release(process); }
+  static std::size_t alive(const HotPool& pool) {
+    std::lock_guard lock(pool.mutex_);
+    return pool.processes_.size();
+  }
+  static std::size_t waiting(const HotPool& pool) {
+    std::lock_guard lock(pool.mutex_);
+    return pool.waiters_.size();
+  }
+  static HotPool::Clock::time_point next_spawn_at(const HotPool& pool) {
+    std::lock_guard lock(pool.mutex_);
+    return pool.next_spawn_at_;
+  }
+  static std::uint64_t kills(const HotPool& pool, StopReason reason) {
+    return pool.kills_[static_cast<std::size_t>(reason)].load();
+  }
+};
+
+}  // namespace watchdog
+
+namespace {
+
+using namespace std::chrono_literals;
+using watchdog::HotPool;
+using watchdog::HotPoolProbe;
+using watchdog::HotProcess;
+using watchdog::StopReason;
+using Clock = std::chrono::steady_clock;
+using Error = common::Error;
+
+// Fake time: starts far from the clock's epoch (a default time_point means "no backoff" to the
+// pool) and moves only when the test says. Atomic: waiting requests read it from their threads.
+class FakeClock {
+ public:
+  watchdog::PoolClock clock() {
+    return [this] { return now(); };
+  }
+  Clock::time_point now() const { return kBase + std::chrono::microseconds(offset_us_.load()); }
+  void advance(std::chrono::microseconds by) { offset_us_ += by.count(); }
+
+ private:
+  static constexpr Clock::time_point kBase = Clock::time_point{} + 1000h;
+  std::atomic<std::int64_t> offset_us_{0};
+};
+
+// Counts spawns and does each as told: run `argv`, or fail with `failure`, or throw.
+class FakeSpawner {
+ public:
+  watchdog::HotSpawner spawner() {
+    return [this](const HotProcess::SpawnContext& context) { return spawn(context); };
+  }
+  // The handler exits at once (/bin/true). Each spawn waits for that exit, so that the pool's next
+  // maintain() sees it dead: the exit is a real process's, the wait polls its pidfd.
+  void run_exiting() { set({"/bin/true"}, std::nullopt, true); }
+  void run_silent() { set({"/bin/cat"}, std::nullopt, false); }
+  void fail(Error failure) { set({}, std::move(failure), false); }
+  void throw_on_spawn() {
+    std::lock_guard lock(mutex_);
+    throw_ = true;
+  }
+  int calls() const { return calls_.load(); }
+
+ private:
+  void set(std::vector<std::string> argv, std::optional<Error> failure, bool wait_exit) {
+    std::lock_guard lock(mutex_);
+    argv_ = std::move(argv);
+    failure_ = std::move(failure);
+    wait_exit_ = wait_exit;
+    throw_ = false;
+  }
+
+  common::Result<std::unique_ptr<HotProcess>> spawn(const HotProcess::SpawnContext& context) {
+    std::lock_guard lock(mutex_);
+    ++calls_;
+    if (throw_) throw std::runtime_error("spawner broke");
+    if (failure_) return tl::unexpected(*failure_);
+    common::SpawnOptions options = context.options;
+    options.argv = argv_;
+    auto process = HotProcess::spawn({options, context.pump, context.pipes, context.generation,
+                                      context.clock});
+    if (process && wait_exit_) {
+      // No doctest assertion here: it would throw through the pool (it runs on the pool's threads).
+      pollfd exited{(*process)->child().exit_fd(), POLLIN, 0};
+      if (::poll(&exited, 1, 10'000) != 1)
+        return common::fail(Error::Code::kUnavailable, "test: /bin/true did not exit within 10 s");
+    }
+    return process;
+  }
+
+  std::mutex mutex_;
+  std::atomic<int> calls_{0};
+  std::vector<std::string> argv_{"/bin/cat"};
+  std::optional<Error> failure_;
+  bool wait_exit_ = false;
+  bool throw_ = false;
+};
+
+watchdog::Options pool_options(int min_instances, int max_instances) {
+  watchdog::Options options;
+  options.format = watchdog::Format::kHttp;
+  options.name = "hot_pool_test";
+  options.command = {"/bin/cat"};
+  options.min_instances = min_instances;
+  options.max_instances = max_instances;
+  options.max_queue = 2;
+  options.idle_timeout = 10s;
+  return options;
+}
+
+// A pool on fake time and the fake spawner, with no maintenance thread.
+struct Fixture {
+  explicit Fixture(watchdog::Options pool_options, bool exiting = false)
+      : options(std::move(pool_options)) {
+    if (exiting) spawner.run_exiting();
+    pool.emplace(options, std::vector<std::string>{"PATH=/usr/bin:/bin"},
+                 watchdog::HotPoolSeams{clock.clock(), spawner.spawner(), false});
+  }
+  common::Result<HotProcess*> acquire() {
+    return HotPoolProbe::acquire(*pool, Clock::now() + 60s);  // a real deadline nobody reaches
+  }
+  void release(HotProcess* process) { HotPoolProbe::release(*pool, process); }
+  void step(std::chrono::microseconds by) {
+    clock.advance(by);
+    pool->maintain();
+  }
+
+  watchdog::Options options;  // outlives the pool
+  FakeClock clock;
+  FakeSpawner spawner;
+  std::optional<HotPool> pool;
+};
+
+// Polls `done` (a thread's result, a real child's exit) for up to 10 s of real time.
+template <typename Predicate>
+bool eventually(Predicate done) {
+  for (auto until = Clock::now() + 10s; Clock::now() < until;) {
+    if (done()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return done();
+}
+
+// A request waiting in the queue on its own thread.
+struct Waiting {
+  explicit Waiting(Fixture& fixture) : thread([this, &fixture] {
+    auto got = fixture.acquire();
+    std::lock_guard lock(mutex);
+    result = got;
+  }) {}
+  ~Waiting() { thread.join(); }
+  std::optional<common::Result<HotProcess*>> get() {
+    std::lock_guard lock(mutex);
+    return result;
+  }
+  std::mutex mutex;
+  std::optional<common::Result<HotProcess*>> result;
+  std::thread thread;
+};
+
+void enqueue(Fixture& fixture, std::optional<Waiting>& slot, std::size_t expected_waiting) {
+  slot.emplace(fixture);
+  REQUIRE(eventually([&] { return HotPoolProbe::waiting(*fixture.pool) == expected_waiting; }));
+}
+
+}  // namespace
+
+TEST_CASE("hot pool: a crash loop backs off from 100 ms, doubling up to 5 s") {
+  Fixture fixture(pool_options(1, 1), true);  // the constructor's spawn exits at once
+  fixture.pool->maintain();                   // and is seen dead: the first failure
+  int spawns = 1;
+  REQUIRE(fixture.spawner.calls() == spawns);
+  int failures = 1;
+  for (auto backoff : {100ms, 200ms, 400ms, 800ms, 1600ms, 3200ms, 5000ms, 5000ms}) {
+    CAPTURE(backoff.count());
+    CHECK(HotPoolProbe::next_spawn_at(*fixture.pool) == fixture.clock.now() + backoff);
+    auto health = fixture.pool->health();
+    CHECK(health.ok == (failures < 2));  // unhealthy from the second failure in a row
+    if (!health.ok) {
+      CHECK(health.reason.find("the handler exited at start") != std::string::npos);
+      CHECK(health.reason.find("(" + std::to_string(failures) + " times)") != std::string::npos);
+      CHECK(health.reason.find("next try in " + std::to_string(backoff.count()) + "ms") !=
+            std::string::npos);
+    }
+    fixture.step(backoff - 1ms);
+    CHECK(fixture.spawner.calls() == spawns);  // nothing before next_spawn_at
+    fixture.step(1ms);
+    CHECK(fixture.spawner.calls() == ++spawns);
+    fixture.pool->maintain();  // sees the new one dead
+    ++failures;
+  }
+  CHECK(HotPoolProbe::kills(*fixture.pool, StopReason::kExited) == static_cast<unsigned>(spawns));
+}
+
+TEST_CASE("hot pool: a request whose spawns crash gets 503, and the loop probes on its own") {
+  Fixture fixture(pool_options(0, 1), true);
+  CHECK(fixture.spawner.calls() == 0);  // min-instances 0: nothing to warm
+  std::optional<Waiting> request;
+  enqueue(fixture, request, 1);  // its spawn exited at once: it waits for the retry
+  CHECK(fixture.spawner.calls() == 1);
+  fixture.step(100ms);  // the retry exits too: a crash loop, and waiting would only time out
+  REQUIRE(eventually([&] { return request->get().has_value(); }));
+  auto got = *request->get();
+  REQUIRE_FALSE(got);
+  CHECK(common::http_status(got.error().code) == 503);
+  CHECK(got.error().context.find("the handler exited at start") != std::string::npos);
+  CHECK(fixture.spawner.calls() == 2);
+
+  fixture.step(199ms);
+  CHECK(fixture.spawner.calls() == 2);
+  fixture.step(1ms);  // nobody asks, but a probe must find out whether it recovered
+  CHECK(fixture.spawner.calls() == 3);
+  fixture.pool->maintain();
+  CHECK(HotPoolProbe::next_spawn_at(*fixture.pool) == fixture.clock.now() + 400ms);
+}
+
+TEST_CASE("hot pool: a process alive through the startup window ends the crash loop") {
+  Fixture fixture(pool_options(1, 1), true);
+  fixture.pool->maintain();
+  fixture.step(100ms);
+  fixture.pool->maintain();  // the second failure: unhealthy, next try in 200 ms
+  REQUIRE_FALSE(fixture.pool->health().ok);
+
+  fixture.spawner.run_silent();
+  fixture.step(200ms);  // the backoff's probe: alive, but not yet for long
+  REQUIRE(fixture.spawner.calls() == 3);
+  fixture.step(999ms);
+  CHECK_FALSE(fixture.pool->health().ok);
+  fixture.step(1ms);  // one second alive: recovered
+  CHECK(fixture.pool->health().ok);
+  CHECK(fixture.pool->ready().ok);
+
+  SUBCASE("a crash after the recovery starts the backoff anew at 100 ms") {
+    fixture.spawner.run_exiting();
+    auto process = fixture.acquire();
+    REQUIRE(process);
+    (*process)->child().signal_group(SIGKILL);
+    pollfd exited{(*process)->child().exit_fd(), POLLIN, 0};
+    REQUIRE(::poll(&exited, 1, 10'000) == 1);
+    fixture.release(*process);
+    fixture.pool->maintain();
+    CHECK(HotPoolProbe::next_spawn_at(*fixture.pool) == fixture.clock.now() + 100ms);
+    CHECK(fixture.pool->health().ok);  // one failure is not a loop yet
+  }
+}
+
+TEST_CASE("hot pool: idle processes beyond min-instances stop after idle-timeout") {
+  Fixture fixture(pool_options(1, 3));
+  REQUIRE(HotPoolProbe::alive(*fixture.pool) == 1);  // warmed by the constructor at 0 s
+  auto first = fixture.acquire();
+  fixture.step(5s);
+  auto second = fixture.acquire();  // spawned at 5 s
+  auto third = fixture.acquire();
+  REQUIRE((first && second && third));
+  CHECK(fixture.spawner.calls() == 3);
+  for (auto* process : {*first, *second, *third}) fixture.release(process);
+
+  fixture.step(5s - 1ms);
+  CHECK(HotPoolProbe::alive(*fixture.pool) == 3);
+  fixture.step(1ms);  // 10 s: the first one has idled its idle-timeout
+  CHECK(HotPoolProbe::alive(*fixture.pool) == 2);
+  fixture.step(5s);  // 15 s: so has the second; the third stays for min-instances
+  CHECK(HotPoolProbe::alive(*fixture.pool) == 1);
+  fixture.step(1h);
+  CHECK(HotPoolProbe::alive(*fixture.pool) == 1);
+  CHECK(HotPoolProbe::kills(*fixture.pool, StopReason::kIdle) == 2);
+  CHECK(fixture.spawner.calls() == 3);
+}
+
+TEST_CASE("hot pool: max-instances bounds spawns and requests queue FIFO up to max-queue") {
+  Fixture fixture(pool_options(0, 2));
+  auto a = fixture.acquire();
+  auto b = fixture.acquire();
+  REQUIRE((a && b));
+  std::optional<Waiting> first, second;
+  enqueue(fixture, first, 1);
+  enqueue(fixture, second, 2);
+
+  auto refused = fixture.acquire();  // the queue is full
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Error::Code::kTooBusy);
+  CHECK(common::http_status(refused.error().code) == 429);
+  CHECK_FALSE(fixture.pool->ready().ok);
+  fixture.step(1s);
+  fixture.step(1h);
+  CHECK(fixture.spawner.calls() == 2);  // waiters never spawn past max-instances
+
+  fixture.release(*a);  // the first in the queue gets it, the second still waits
+  REQUIRE(eventually([&] { return first->get().has_value(); }));
+  CHECK(**first->get() == *a);
+  CHECK_FALSE(second->get());
+  CHECK(HotPoolProbe::waiting(*fixture.pool) == 1);
+
+  fixture.release(*b);
+  REQUIRE(eventually([&] { return second->get().has_value(); }));
+  CHECK(**second->get() == *b);
+  fixture.release(*a);
+  fixture.release(*b);
+  CHECK(fixture.spawner.calls() == 2);
+}
+
+TEST_CASE("hot pool: a request that waits past its deadline is a timeout") {
+  Fixture fixture(pool_options(0, 1));
+  auto a = fixture.acquire();
+  REQUIRE(a);
+  auto late = HotPoolProbe::acquire(*fixture.pool, Clock::now());  // already due
+  REQUIRE_FALSE(late);
+  CHECK(late.error().code == Error::Code::kTimeout);
+  CHECK(HotPoolProbe::waiting(*fixture.pool) == 0);
+  fixture.release(*a);
+}
+
+TEST_CASE("hot pool: a failed spawn is an error value, never an exception") {
+  Fixture fixture(pool_options(0, 1));
+  SUBCASE("cannot execute: 502 for the request that asked") {
+    fixture.spawner.fail({Error::Code::kBadGateway, "cannot execute \"/nope\": No such file"});
+    auto got = fixture.acquire();
+    REQUIRE_FALSE(got);
+    CHECK(common::http_status(got.error().code) == 502);
+    CHECK(got.error().context.find("cannot execute") != std::string::npos);
+  }
+  SUBCASE("a spawner that throws: 503 with its reason") {
+    fixture.spawner.throw_on_spawn();
+    common::Result<HotProcess*> got = nullptr;
+    CHECK_NOTHROW(got = fixture.acquire());
+    REQUIRE_FALSE(got);
+    CHECK(common::http_status(got.error().code) == 503);
+    CHECK(got.error().context.find("spawner broke") != std::string::npos);
+    CHECK_NOTHROW(fixture.step(1h));
+  }
+}
+
+TEST_CASE("hot pool: a failed spawn while requests wait answers them 503 with the reason") {
+  Fixture fixture(pool_options(0, 1));
+  auto a = fixture.acquire();
+  REQUIRE(a);
+  std::optional<Waiting> first, second;
+  enqueue(fixture, first, 1);
+  enqueue(fixture, second, 2);
+  fixture.spawner.fail({Error::Code::kUnavailable,
+                        "cannot start the handler: pipe2: Too many open files"});
+
+  (*a)->poison(StopReason::kTimeout);  // retired at release, which spawns for the waiters
+  CHECK_NOTHROW(fixture.release(*a));
+  CHECK(fixture.spawner.calls() == 2);
+  CHECK(HotPoolProbe::waiting(*fixture.pool) == 2);  // one failure: they wait for the retry
+  fixture.step(100ms);                               // the retry fails too: a crash loop
+  CHECK(fixture.spawner.calls() == 3);
+
+  for (auto* waiting : {&first, &second}) {
+    REQUIRE(eventually([&] { return (*waiting)->get().has_value(); }));
+    auto got = *(*waiting)->get();
+    REQUIRE_FALSE(got);
+    CHECK(common::http_status(got.error().code) == 503);
+    CHECK(got.error().context.find("Too many open files") != std::string::npos);
+    CHECK(got.error().context.find("next try in 200ms") != std::string::npos);
+  }
+  auto later = fixture.acquire();  // nothing alive to probe with: refused at once, not queued
+  REQUIRE_FALSE(later);
+  CHECK(later.error().code == Error::Code::kUnavailable);
+}
+
+TEST_CASE("hot pool: recycle retires idle processes and new requests get new ones") {
+  Fixture fixture(pool_options(1, 2));
+  auto busy = fixture.acquire();
+  auto idle = fixture.acquire();
+  REQUIRE((busy && idle));
+  fixture.release(*idle);
+  REQUIRE(fixture.spawner.calls() == 2);
+
+  fixture.pool->recycle();  // the idle one goes now; the busy one finishes its request first
+  CHECK(HotPoolProbe::kills(*fixture.pool, StopReason::kRecycle) == 1);
+  CHECK(HotPoolProbe::alive(*fixture.pool) == 1);
+  fixture.release(*busy);
+  CHECK(HotPoolProbe::kills(*fixture.pool, StopReason::kRecycle) == 2);
+
+  fixture.pool->maintain();  // min-instances: a new one
+  CHECK(fixture.spawner.calls() == 3);
+  auto fresh = fixture.acquire();
+  REQUIRE(fresh);
+  CHECK((*fresh)->generation() == 1);
+  CHECK((*fresh)->requests() == 0);
+  fixture.release(*fresh);
+}
