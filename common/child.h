@@ -1,13 +1,16 @@
 // One child process, owned (STYLE.md section 5): its pid, its process group, a pidfd to wait on with
-// poll(), and the parent's ends of its stdio pipes. Spawned with posix_spawn (glibc implements it with
-// clone(CLONE_VFORK), the cheapest spawn Linux offers), in its own process group, with every fd above
-// 2 closed, default signal dispositions and an empty signal mask. The destructor stops and reaps the
-// whole group if the owner did not, so no child, grandchild or zombie outlives its owner.
+// poll(), and the parent's ends of its stdio pipes. Spawned with clone(CLONE_VM | CLONE_VFORK), as
+// glibc's posix_spawn does (the cheapest spawn Linux offers), but with our own code between clone and
+// exec so that the child can also be made a subreaper or be given a parent-death signal (prctl calls
+// posix_spawn has no hook for). It runs in its own process group, with every fd above 2 closed,
+// default signal dispositions and an empty signal mask. The destructor stops and reaps the whole group
+// if the owner did not, so no child, grandchild or zombie outlives its owner.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +29,15 @@ struct SpawnOptions {
   Stdio stdin_mode = Stdio::kPipe;
   Stdio stdout_mode = Stdio::kPipe;
   Stdio stderr_mode = Stdio::kPipe;
+  // The child becomes the subreaper of its own descendants (PR_SET_CHILD_SUBREAPER, kept across
+  // exec): what it starts and orphans (setsid, double fork) stays below it instead of escaping to
+  // init, and comes to this process when the child exits, where end_orphans() ends it. In a process
+  // that called become_subreaper(), set it for every child (see owned_children.h).
+  bool contain_descendants = false;
+  // PR_SET_PDEATHSIG: the child gets this signal when the THREAD that spawned it exits, the process
+  // being killed included (0: none). Only for a child whose spawning thread outlives it (a request
+  // served on that thread), never for one spawned from a pool thread that may retire.
+  int parent_death_signal = 0;
 };
 
 struct ExitStatus {
@@ -59,11 +71,14 @@ class Child {
   // Readable (POLLIN) once the child has exited; valid until reaped.
   int exit_fd() const noexcept { return pidfd_.get(); }
 
-  // Sends `sig` to the child's whole process group; a no-op once reaped.
+  // Sends `sig` to the child's whole process group; a no-op once reaped. Thread-safe: may be
+  // called from another thread while the owner reaps (the reap and the signal exclude each other,
+  // so a reaped, possibly reused, group id is never signalled).
   void signal_group(int sig) noexcept;
 
   // Reaps the child if it has exited: kills what is left of its group first (a process left behind
-  // by a function is an orphan nobody will wait for), then waits. nullopt while it runs.
+  // by a function is an orphan nobody will wait for), then waits; in a subreaper process
+  // (become_subreaper()) also ends the orphans it left (end_orphans()). nullopt while it runs.
   std::optional<ExitStatus> try_reap();
 
   // Waits for the exit until `deadline`; nullopt if it is still running then.
@@ -76,14 +91,24 @@ class Child {
 
  private:
   Child() = default;
+  struct Reaping;  // the lock that keeps signal_group() and the reap apart, on the heap: movable
 
   pid_t pid_ = -1;
+  std::unique_ptr<Reaping> reaping_;
   UniqueFd pidfd_;
   UniqueFd stdin_;
   UniqueFd stdout_;
   UniqueFd stderr_;
   std::optional<ExitStatus> status_;
 };
+
+// Whether `argv0` could be started in `workdir` now: the same checks exec makes, without running
+// it (the file exists, is a regular executable file, and so is its "#!" interpreter; the workdir is
+// a folder that can be entered). The error (kBadGateway) reads like the spawn's own: "cannot
+// execute \"x\": No such file or directory", "cannot enter workdir \"d\": ...". `path_env` is searched
+// for a name without '/'; a relative path is taken from `workdir`.
+Status check_executable(const std::string& argv0, const std::string& workdir,
+                        const std::string& path_env);
 
 // Searches `name` in the PATH entries of `path_env` ("/usr/bin:/bin"); returns the first executable
 // regular file, or "" when none. A name containing '/' is returned as it is.

@@ -1,18 +1,24 @@
 #include "common/owned_children.h"
 
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
 #include <unordered_set>
+#include <vector>
 
 namespace common {
 namespace {
 
 std::atomic<bool> enabled{false};
+std::atomic<bool> subreaper{false};
 std::mutex mutex;
 std::unordered_set<pid_t> owned;
 
@@ -27,6 +33,33 @@ bool read_stat(const std::filesystem::path& dir, char& state, pid_t& parent) {
   state = line[close + 2];
   parent = static_cast<pid_t>(std::stol(line.substr(close + 4)));
   return true;
+}
+
+// Every pid in the /proc children files of this process's threads (CONFIG_PROC_CHILDREN). An
+// orphan is reparented to the first live thread (the main thread, which in both binaries lives until
+// exit), a Child to whichever thread spawned it; reading every thread's file costs one small read
+// each. Falls back to a scan of /proc when the files do not exist.
+std::vector<pid_t> children_of_self() {
+  std::vector<pid_t> pids;
+  std::error_code ec;
+  bool any = false;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream in(task.path() / "children");
+    if (!in) continue;
+    any = true;
+    for (pid_t pid; in >> pid;) pids.push_back(pid);
+  }
+  if (any) return pids;
+  pid_t self = ::getpid();
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    char state = 0;
+    pid_t parent = 0;
+    if (read_stat(entry.path(), state, parent) && parent == self)
+      pids.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return pids;
 }
 
 }  // namespace
@@ -48,6 +81,38 @@ void OwnedChildren::Guard::remove(pid_t pid) {
 bool OwnedChildren::Guard::owns(pid_t pid) const { return lock_ && owned.count(pid) > 0; }
 
 void enable_orphan_reaping() { enabled.store(true, std::memory_order_release); }
+
+void become_subreaper() {
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+    throw std::system_error(errno, std::system_category(), "prctl(PR_SET_CHILD_SUBREAPER)");
+  enable_orphan_reaping();
+  subreaper.store(true, std::memory_order_release);
+}
+
+bool is_subreaper() noexcept { return subreaper.load(std::memory_order_acquire); }
+
+int end_orphans() {
+  if (!is_subreaper()) return 0;
+  int ended = 0;
+  // Under the lock, so no Child is spawned (and not yet recorded) or reaped meanwhile. The pids
+  // read are our children: nobody but us can reap them, so none is reused before the kill. Each
+  // round ends what the last one orphaned; the bound only guards against a bug.
+  OwnedChildren::Guard guard;
+  for (int round = 0; round < 1000; ++round) {
+    std::vector<pid_t> orphans;
+    for (pid_t pid : children_of_self())
+      if (!guard.owns(pid)) orphans.push_back(pid);
+    if (orphans.empty()) break;
+    for (pid_t pid : orphans) ::kill(pid, SIGKILL);
+    for (pid_t pid : orphans) {
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
+    ended += static_cast<int>(orphans.size());
+  }
+  return ended;
+}
 
 int reap_orphans() {
   if (!enabled.load(std::memory_order_acquire)) return 0;

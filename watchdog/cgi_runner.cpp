@@ -26,6 +26,28 @@ std::string path_env(const std::vector<std::string>& env) {
 
 }  // namespace
 
+// Signalling goes through the Child, never by a saved group id: the Child refuses once it has
+// reaped (the id may name someone else by then), and it cannot be destroyed while tracked, since
+// untracking takes the same lock as stop_all().
+class CgiRunner::Tracked {
+ public:
+  Tracked(CgiRunner& runner, common::Child& child) : runner_(runner), child_(child) {
+    std::lock_guard lock(runner_.mutex_);
+    runner_.running_.insert(&child_);
+    if (runner_.stopping_) child_.signal_group(SIGKILL);  // stop_all() ran while it was spawned
+  }
+  ~Tracked() {
+    std::lock_guard lock(runner_.mutex_);
+    runner_.running_.erase(&child_);
+  }
+  Tracked(const Tracked&) = delete;
+  Tracked& operator=(const Tracked&) = delete;
+
+ private:
+  CgiRunner& runner_;
+  common::Child& child_;
+};
+
 CgiRunner::CgiRunner(const Options& options, std::vector<std::string> base_env)
     : options_(options), base_env_(std::move(base_env)), command_(options.command) {
   // Resolve once: posix_spawnp would search PATH on every request. A command that is not there yet
@@ -73,6 +95,10 @@ common::Status CgiRunner::serve(Invocation& invocation) {
 common::Status CgiRunner::run_once(Invocation& invocation, const Target& target,
                                    std::optional<std::string>* redirect) {
   common::SpawnOptions spawn{command_, environment(invocation, target), options_.workdir};
+  spawn.contain_descendants = true;  // what it orphans stays below it, and ends with the request
+  // This thread serves the request until the program is reaped, so it outlives it: when the
+  // watchdog is killed, the program is killed too instead of running on under init.
+  spawn.parent_death_signal = SIGKILL;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return common::fail(Error::Code::kUnavailable, "the watchdog is shutting down");
@@ -83,7 +109,7 @@ common::Status CgiRunner::run_once(Invocation& invocation, const Target& target,
     return tl::unexpected(child.error());
   }
   spawns_.fetch_add(1, std::memory_order_relaxed);
-  track(child->pid(), true);
+  Tracked tracked(*this, *child);
   CgiOutput output(invocation.response, {options_.cgi_headers, options_.content_type,
                                          invocation.request_id});
   bool with_body = target.with_body && invocation.request.has_body();
@@ -91,7 +117,6 @@ common::Status CgiRunner::run_once(Invocation& invocation, const Target& target,
                {options_.name, invocation.request_id, options_.combine_output, options_.max_body,
                 invocation.deadline});
   auto exit = call.run();
-  track(child->pid(), false);
   if (!exit) {
     if (exit.error().code == Error::Code::kTimeout) timeouts_.fetch_add(1, std::memory_order_relaxed);
     if (invocation.response.started()) invocation.response.abort();
@@ -116,17 +141,17 @@ void CgiRunner::log_failure(const Invocation& invocation, pid_t pid, const commo
               exit.describe());
 }
 
-void CgiRunner::track(pid_t pgid, bool add) {
-  std::lock_guard lock(mutex_);
-  if (add) running_.insert(pgid);
-  else running_.erase(pgid);
+Health CgiRunner::runnable() const {
+  auto checked = common::check_executable(command_[0], options_.workdir, path_env(base_env_));
+  if (!checked) return {false, checked.error().context};
+  return {};
 }
 
 void CgiRunner::stop_all() {
   std::lock_guard lock(mutex_);
   stopping_ = true;
-  // The requests owning these groups see their pipes close and answer; their Child reaps.
-  for (pid_t pgid : running_) ::kill(-pgid, SIGKILL);
+  // The requests owning these programs see their pipes close and answer; their Child reaps.
+  for (common::Child* child : running_) child->signal_group(SIGKILL);
 }
 
 void CgiRunner::render_metrics(std::string& out) const {

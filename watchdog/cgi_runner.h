@@ -1,9 +1,12 @@
 // Format cgi (the OpenFaaS classic watchdog, and CGI): each request starts COMMAND in its own
 // process group with the RFC 3875 + OpenFaaS environment, streams the request body into its stdin
 // while reading stdout (the response) and stderr (the log) concurrently, and waits for it. The
-// exec-timeout kills the whole group (SIGTERM, then SIGKILL after 1s).
+// exec-timeout kills the whole group (SIGTERM, then SIGKILL after 1s). Each program is the subreaper
+// of what it starts and dies with the request's thread (and so with a killed watchdog); what it
+// leaves behind ends with its request (common/owned_children.h).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -23,8 +26,10 @@ class CgiRunner : public Runner {
   CgiRunner(const Options& options, std::vector<std::string> base_env);
 
   common::Status serve(Invocation& invocation) override;
-  Health health() const override { return {}; }
-  Health ready() const override { return {}; }
+  // Both 503 while the command could not be started (missing, not executable, no workdir): every
+  // request would get 502. Checked on each call, so installing the command later heals it.
+  Health health() const override { return runnable(); }
+  Health ready() const override { return runnable(); }
   void render_metrics(std::string& out) const override;
   void stop_all() override;
 
@@ -39,14 +44,15 @@ class CgiRunner : public Runner {
                           std::optional<std::string>* redirect);
   void log_failure(const Invocation& invocation, pid_t pid, const common::ExitStatus& exit,
                    const CgiOutput& output) const;
-  void track(pid_t pgid, bool add);
+  Health runnable() const;
+  class Tracked;  // RAII: a request's Child in running_ for as long as it may be signalled
 
   const Options& options_;
   std::vector<std::string> base_env_;
   std::vector<std::string> command_;  // argv[0] resolved in PATH once, at start
 
   mutable std::mutex mutex_;
-  std::set<pid_t> running_;  // process groups of the requests in flight, for stop_all()
+  std::set<common::Child*> running_;  // the programs of the requests in flight, for stop_all()
   bool stopping_ = false;
   std::atomic<std::uint64_t> spawns_{0};
   std::atomic<std::uint64_t> timeouts_{0};

@@ -68,6 +68,10 @@ void drain(watchdog::Server& server, std::chrono::milliseconds timeout) {
 int run(const watchdog::Options& options, std::vector<std::string> env) {
   static const auto log = common::logger("watchdog");
   Poco::Net::ServerSocket socket = common::open_listener(options.listen);
+  // What a CGI program orphans (setsid, double fork) comes to us, to be ended with its request
+  // (CgiRunner spawns each program as the subreaper of its own tree). Format http keeps today's
+  // behaviour until hot_process spawns with contain_descendants too.
+  if (options.format == watchdog::Format::kCgi) common::become_subreaper();
   common::OrphanReaper reaper;  // as a container's PID 1, orphaned grandchildren are ours to reap
   auto runner = make_runner(options, std::move(env));
   watchdog::Server server(options, *runner);
@@ -92,7 +96,8 @@ int run(const watchdog::Options& options, std::vector<std::string> env) {
   if (server.in_flight() > 0)
     log->warn("shutdown timeout reached, stopping requests in_flight={}", server.in_flight());
   runner->stop_all();
-  http.abort_connections();
+  http.abort_connections();  // joins the request threads: every Child is reaped by now
+  common::end_orphans();     // and anything still left below us goes with us
   log->info("stopped");
   return 0;
 }
