@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/logging.h"
 #include "common/unique_fd.h"
 
 namespace gateway {
@@ -61,6 +62,13 @@ EntryStat entry_stat(const struct stat& st) {
   return {st.st_mode, dir ? 0 : st.st_size, dir ? 0 : mtime_ns, st.st_ino, st.st_dev};
 }
 
+const std::shared_ptr<spdlog::logger>& log() {
+  static const auto logger = common::logger("gateway.watch");
+  return logger;
+}
+
+bool is_gone(int error) { return error == ENOENT || error == ENOTDIR; }
+
 // The tree walk shared by the snapshot and the watch set. It follows symlinks as discovery does
 // (stat, not lstat); a dangling link is still an entry. Symlink loops are cut by remembering the
 // (dev, inode) of the folders above.
@@ -68,12 +76,19 @@ class TreeWalk {
  public:
   using Visitor = std::function<void(const fs::path&, const struct stat&)>;
 
-  static void run(const fs::path& root, const Visitor& visit) {
+  // Returns the folders it could not read: the root when even its stat fails (for another
+  // reason than absence), else the folders it could not list. A missing root is an empty tree.
+  static std::vector<ReadFailure> run(const fs::path& root, const TreeReader& reader,
+                                      const Visitor& visit) {
     struct stat st;
-    if (::stat(root.c_str(), &st) != 0) return;  // the root is missing: an empty tree
+    if (::stat(root.c_str(), &st) != 0) {
+      if (is_gone(errno)) return {};
+      return {ReadFailure{root, errno}};
+    }
     visit(root, st);
-    TreeWalk walk(visit);
+    TreeWalk walk(reader, visit);
     if (S_ISDIR(st.st_mode)) walk.descend(root, st);
+    return std::move(walk.failures_);
   }
 
  private:
@@ -83,7 +98,7 @@ class TreeWalk {
     bool operator==(const DirId&) const = default;
   };
 
-  explicit TreeWalk(const Visitor& visit) : visit_(visit) {}
+  TreeWalk(const TreeReader& reader, const Visitor& visit) : reader_(reader), visit_(visit) {}
 
   void descend(const fs::path& dir, const struct stat& st) {
     const DirId id{st.st_dev, st.st_ino};
@@ -97,9 +112,14 @@ class TreeWalk {
   }
 
   void list(const fs::path& dir) {
-    std::error_code ec;
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-      const fs::path& path = it->path();
+    const auto entries = reader_.list(dir);
+    if (!entries) {
+      // Gone since its stat is a change the snapshot shows; anything else is unknown.
+      if (!is_gone(entries.error().error)) failures_.push_back(entries.error());
+      return;
+    }
+    for (const TreeReader::Entry& entry : *entries) {
+      const fs::path path = dir / entry.name;
       struct stat st;
       // Entries that vanish between readdir and stat are simply not there.
       if (::stat(path.c_str(), &st) != 0 && ::lstat(path.c_str(), &st) != 0) continue;
@@ -110,16 +130,46 @@ class TreeWalk {
     }
   }
 
+  const TreeReader& reader_;
   const Visitor& visit_;
   std::vector<DirId> ancestors_;
+  std::vector<ReadFailure> failures_;
 };
 
-Snapshot take_snapshot(const fs::path& root) {
+struct Walked {
   Snapshot snapshot;
-  TreeWalk::run(root, [&snapshot](const fs::path& path, const struct stat& st) {
-    snapshot.emplace(path.native(), entry_stat(st));
-  });
-  return snapshot;
+  std::vector<ReadFailure> failures;
+};
+
+// A folder that cannot be read is not an emptied one: what `previous` saw in it is carried over,
+// so it raises no change now and is compared again once it can be read.
+Walked take_snapshot(const fs::path& root, const TreeReader& reader, const Snapshot& previous) {
+  Walked walked;
+  walked.failures =
+      TreeWalk::run(root, reader, [&walked](const fs::path& path, const struct stat& st) {
+        walked.snapshot.emplace(path.native(), entry_stat(st));
+      });
+  for (const ReadFailure& failure : walked.failures) {
+    if (failure.path == root) {
+      walked.snapshot.insert(previous.begin(), previous.end());
+      continue;
+    }
+    const std::string prefix = failure.path.native() + "/";
+    for (auto it = previous.lower_bound(prefix);
+         it != previous.end() && it->first.starts_with(prefix); ++it)
+      walked.snapshot.insert(*it);
+  }
+  return walked;
+}
+
+std::string describe(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
 }
 
 enum class EventKind { kIgnored, kChange, kTreeChange };
@@ -156,6 +206,9 @@ class DirWatcher::Loop {
   void note_change(Clock::time_point now);
   void maybe_fire(Clock::time_point now);
   void maybe_rescan(Clock::time_point now);
+  Snapshot walk();
+  void call_back();
+  void log_once(bool& failing, const std::string& what, const std::exception_ptr& error);
 
   const DirWatcher& owner_;  // owns this Loop, so outlives it
   common::UniqueFd wake_fd_;
@@ -163,6 +216,10 @@ class DirWatcher::Loop {
   std::unordered_set<int> watches_;
   Snapshot snapshot_;  // the tree as of the last callback (or start)
   bool pending_ = false;
+  bool complete_ = true;  // the last walk read every folder
+  bool unreadable_ = false;  // in an episode of walks that could not read everything; logged once
+  bool retry_ = false;       // the last callback did not do its work: call again once readable
+  bool callback_failing_ = false, loop_failing_ = false;  // logged once per episode
   Clock::time_point first_change_, last_change_, next_rescan_;
 };
 
@@ -173,7 +230,7 @@ DirWatcher::Loop::Loop(const DirWatcher& owner, bool use_inotify)
   if (use_inotify) inotify_fd_.reset(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
   // Watches first, then the snapshot: a change in between shows up in one or the other.
   sync_watches();
-  snapshot_ = take_snapshot(owner_.root_);
+  snapshot_ = walk();
   next_rescan_ = Clock::now() + owner_.rescan_interval_;
 }
 
@@ -184,10 +241,53 @@ void DirWatcher::Loop::run() {
     // like a timeout: the timers below are checked and the loop polls again.
     const int ready = ::poll(fds, 2, poll_timeout_ms(Clock::now()));
     if (ready > 0 && fds[0].revents != 0) return;  // the eventfd is never read, so stays ready
-    if (ready > 0 && fds[1].revents != 0) drain_inotify();
-    maybe_fire(Clock::now());
-    maybe_rescan(Clock::now());
+    // Nothing ends this thread (bad_alloc in a walk, say): the timers were moved on before the
+    // work that threw, so the loop waits as usual and tries again.
+    try {
+      if (ready > 0 && fds[1].revents != 0) drain_inotify();
+      maybe_fire(Clock::now());
+      maybe_rescan(Clock::now());
+      loop_failing_ = false;
+    } catch (...) {
+      log_once(loop_failing_, "watching the functions dir failed", std::current_exception());
+    }
   }
+}
+
+void DirWatcher::Loop::log_once(bool& failing, const std::string& what,
+                                const std::exception_ptr& error) {
+  if (!std::exchange(failing, true))
+    log()->error("{}, trying again at the next rescan path={} error=\"{}\"", what,
+                 owner_.root_.string(), describe(error));
+}
+
+// A walk that reports, once per episode, the folders it could not read.
+Snapshot DirWatcher::Loop::walk() {
+  Walked walked = take_snapshot(owner_.root_, owner_.reader_, snapshot_);
+  complete_ = walked.failures.empty();
+  if (!complete_ && !unreadable_) {
+    const ReadFailure& first = walked.failures.front();
+    log()->warn(
+        "cannot read the functions dir, changes there wait until it can be read path={} "
+        "error=\"{}\" folders={}",
+        first.path.string(), first.reason(), walked.failures.size());
+  } else if (complete_ && unreadable_) {
+    log()->info("functions dir readable again path={}", owner_.root_.string());
+  }
+  unreadable_ = !complete_;
+  return std::move(walked.snapshot);
+}
+
+void DirWatcher::Loop::call_back() {
+  bool failed = false;
+  try {
+    owner_.on_change_();
+    callback_failing_ = false;
+  } catch (...) {
+    failed = true;
+    log_once(callback_failing_, "reload after a change failed", std::current_exception());
+  }
+  retry_ = failed || owner_.retry_wanted_();
 }
 
 void DirWatcher::Loop::wake() {
@@ -239,12 +339,15 @@ void DirWatcher::Loop::drain_inotify() {
 void DirWatcher::Loop::sync_watches() {
   if (!inotify_fd_) return;
   std::unordered_set<int> current;
-  TreeWalk::run(owner_.root_, [&](const fs::path& path, const struct stat& st) {
-    if (!S_ISDIR(st.st_mode)) return;
-    // ENOSPC (fs.inotify.max_user_watches) or EACCES leave that folder to the rescan.
-    const int wd = ::inotify_add_watch(inotify_fd_.get(), path.c_str(), kWatchMask);
-    if (wd >= 0) current.insert(wd);
-  });
+  const auto failures =
+      TreeWalk::run(owner_.root_, owner_.reader_, [&](const fs::path& path, const struct stat& st) {
+        if (!S_ISDIR(st.st_mode)) return;
+        // ENOSPC (fs.inotify.max_user_watches) or EACCES leave that folder to the rescan.
+        const int wd = ::inotify_add_watch(inotify_fd_.get(), path.c_str(), kWatchMask);
+        if (wd >= 0) current.insert(wd);
+      });
+  // The folders below one that could not be listed were not reached, not removed: keep them.
+  if (!failures.empty()) current.insert(watches_.begin(), watches_.end());
   for (const int wd : watches_) {
     if (!current.contains(wd)) ::inotify_rm_watch(inotify_fd_.get(), wd);
   }
@@ -262,14 +365,16 @@ void DirWatcher::Loop::maybe_fire(Clock::time_point now) {
   pending_ = false;
   // Taken before the callback: a change made while it runs differs from this snapshot (and
   // raises an event), so it is reported by a later call rather than lost.
-  snapshot_ = take_snapshot(owner_.root_);
-  owner_.on_change_();
+  snapshot_ = walk();
+  call_back();
 }
 
 void DirWatcher::Loop::maybe_rescan(Clock::time_point now) {
   if (now < next_rescan_) return;
   next_rescan_ = now + owner_.rescan_interval_;
-  if (take_snapshot(owner_.root_) == snapshot_) return;
+  // A callback that could not do its work is retried once the whole tree reads again, so a
+  // change it missed is not lost when nothing else changes afterwards.
+  if (walk() == snapshot_ && !(retry_ && complete_)) return;
   // inotify missed something (no support, overflow, no watch yet on a new root or folder):
   // fix the watches, then report it like an event so the debounce still applies.
   sync_watches();
@@ -278,12 +383,16 @@ void DirWatcher::Loop::maybe_rescan(Clock::time_point now) {
 
 DirWatcher::DirWatcher(std::filesystem::path root, std::function<void()> on_change,
                        std::chrono::milliseconds debounce,
-                       std::chrono::milliseconds rescan_interval, bool use_inotify)
+                       std::chrono::milliseconds rescan_interval, bool use_inotify,
+                       DirWatcherSeams seams)
     : root_(std::move(root)),
       on_change_(std::move(on_change)),
       debounce_(debounce),
       rescan_interval_(rescan_interval),
-      use_inotify_(use_inotify) {
+      use_inotify_(use_inotify),
+      reader_(seams.reader ? *seams.reader : disk_reader()),
+      retry_wanted_(seams.retry_wanted ? std::move(seams.retry_wanted)
+                                       : [] { return process_discovery().retry_wanted(); }) {
   assert(on_change_);
   assert(debounce_.count() >= 0 && rescan_interval_.count() > 0);
 }
@@ -294,7 +403,7 @@ void DirWatcher::start() {
   std::lock_guard lock(mutex_);
   if (loop_) return;
   auto loop = std::make_unique<Loop>(*this, use_inotify_);
-  thread_ = std::thread([raw = loop.get()] { raw->run(); });
+  thread_ = std::thread([raw = loop.get()] { raw->run(); });  // run() lets nothing escape
   loop_ = std::move(loop);
 }
 

@@ -6,7 +6,9 @@
 // rescan every few seconds comparing a cheap snapshot (paths, types, sizes, mtimes, modes, inodes)
 // for file systems without inotify (NFS, some FUSE mounts), an exhausted watch limit, queue
 // overflow, a root that does not exist yet or was removed and recreated, and changes behind
-// symlinks. Bursts (an editor's save, `git checkout`, `cp -r`) are coalesced by a debounce.
+// symlinks. Bursts (an editor's save, `git checkout`, `cp -r`) are coalesced by a debounce. A
+// folder it cannot read (out of fds, EACCES, EIO) is not taken as emptied: what it held keeps its
+// last snapshot until it can be read again, and the episode is logged once.
 #pragma once
 
 #include <chrono>
@@ -16,7 +18,19 @@
 #include <mutex>
 #include <thread>
 
+#include "gateway/discovery.h"
+
 namespace gateway {
+
+// What tests replace. The defaults: the disk, and the process's discovery.
+struct DirWatcherSeams {
+  // Lists the folders of the tree; nullptr is disk_reader(). Must outlive the watcher.
+  const TreeReader* reader = nullptr;
+  // Asked after each callback: true means the callback could not read everything it needed (a
+  // transient failure), so it is called again at the first rescan that reads the whole tree, even
+  // if nothing changed. Empty is process_discovery().retry_wanted().
+  std::function<bool()> retry_wanted;
+};
 
 class DirWatcher {
  public:
@@ -26,13 +40,14 @@ class DirWatcher {
   // their contents are not function code. Symlinked directories are followed, as discovery
   // follows them. `root` may be missing at start and may be removed and recreated later; its
   // appearance is noticed by the rescan, within `rescan_interval`. `use_inotify = false` leaves
-  // only the rescan (tests use it to exercise the fallback). on_change must not throw (as on any
-  // std::thread, an escaping exception terminates) and must not call start() or stop().
+  // only the rescan (tests use it to exercise the fallback). An exception from on_change is logged
+  // (once while it keeps failing) and the call is tried again at the next rescan that reads the
+  // whole tree: nothing ends the watcher's thread. on_change must not call start() or stop().
   // REQUIRES: on_change is set, debounce >= 0, rescan_interval > 0.
   DirWatcher(std::filesystem::path root, std::function<void()> on_change,
              std::chrono::milliseconds debounce = std::chrono::milliseconds(150),
              std::chrono::milliseconds rescan_interval = std::chrono::seconds(2),
-             bool use_inotify = true);
+             bool use_inotify = true, DirWatcherSeams seams = {});
   // Stops and joins.
   ~DirWatcher();
   DirWatcher(const DirWatcher&) = delete;
@@ -56,6 +71,8 @@ class DirWatcher {
   const std::chrono::milliseconds debounce_;
   const std::chrono::milliseconds rescan_interval_;
   const bool use_inotify_;
+  const TreeReader& reader_;  // outlives this object (DirWatcherSeams)
+  const std::function<bool()> retry_wanted_;
 
   std::mutex mutex_;  // serialises start() and stop()
   std::unique_ptr<Loop> loop_;

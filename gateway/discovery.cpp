@@ -1,10 +1,18 @@
 #include "gateway/discovery.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <iterator>
 #include <set>
+#include <system_error>
 #include <utility>
+
+#include "common/unique_fd.h"
 
 namespace gateway {
 namespace {
@@ -22,9 +30,9 @@ struct Handler {
   fs::path file;
 };
 
-std::optional<std::string> read_text(const fs::path& path) {
-  return read_file_from_disk(path.string());
-}
+// ENOENT and ENOTDIR say the thing is gone (a real removal, or a race with one); any other errno
+// says nothing about what is there.
+bool is_gone(int error) { return error == ENOENT || error == ENOTDIR; }
 
 bool is_regular(const fs::path& path) {
   std::error_code ec;
@@ -74,9 +82,11 @@ std::string fingerprint(const FunctionSpec& spec, const std::string& config_text
 
 class Walker {
  public:
-  Walker(const GatewayConfig& config, DiscoveryResult& result) : config_(config), result_(result) {}
+  Walker(const GatewayConfig& config, const TreeReader& reader, DiscoveryResult& result)
+      : config_(config), reader_(reader), result_(result) {}
 
-  void run();
+  // The failure that leaves the whole walk meaningless, if any (then result is incomplete).
+  std::optional<ReadFailure> run();
 
  private:
   void read_root_config();
@@ -92,9 +102,14 @@ class Walker {
   std::string shown(const fs::path& rel) const;
   void finish();
   void problem(std::string line) { result_.problems.push_back(std::move(line)); }
+  void unread(ReadFailure failure, const fs::path& rel, std::string name, bool self, bool below) {
+    result_.unread.push_back({std::move(failure), shown(rel), std::move(name), self, below});
+  }
 
   const GatewayConfig& config_;
+  const TreeReader& reader_;
   DiscoveryResult& result_;
+  std::optional<ReadFailure> fatal_;
   fs::path root_;
   std::optional<fs::path> assets_dir_;
   // Fingerprint inputs not kept in FunctionSpec, by function name.
@@ -109,8 +124,12 @@ std::string Walker::shown(const fs::path& rel) const {
 void Walker::read_root_config() {
   const fs::path file = root_ / kConfigFile;
   if (!is_regular(file)) return;
-  const auto text = read_text(file);
-  if (!text) return problem("cannot read " + shown(kConfigFile));
+  const auto text = reader_.read(file);
+  if (!text) {
+    // The assets config is the root's: without it the walk cannot say what is served.
+    if (!is_gone(text.error().error)) fatal_ = text.error();
+    return;
+  }
   auto parsed = parse_root_config(*text, shown(kConfigFile));
   if (!parsed) return problem(parsed.error());
   if (!*parsed) return;
@@ -129,19 +148,33 @@ bool Walker::skipped(const fs::path& dir) const {
 }
 
 void Walker::walk(const fs::path& dir, int depth, std::vector<fs::path>& ancestors) {
-  std::error_code ec;
-  std::vector<fs::path> subdirs;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    std::error_code type_ec;
-    if (it->is_directory(type_ec) && !skipped(it->path())) subdirs.push_back(it->path());
+  const auto entries = reader_.list(dir);
+  if (!entries) {
+    // Unlisted is not empty: the functions below keep their last state (Discovery::discover).
+    const fs::path rel = dir.lexically_relative(root_);
+    if (is_gone(entries.error().error)) {
+      if (dir == root_) problem("functions dir " + config_.functions_dir + " is gone");
+    } else if (dir == root_) {
+      fatal_ = entries.error();
+    } else {
+      unread(entries.error(), rel, rel.generic_string(), false, true);
+    }
+    return;
   }
-  if (ec)
-    problem("cannot read folder " + shown(dir.lexically_relative(root_)) + ": " + ec.message());
+  std::vector<fs::path> subdirs;
+  for (const TreeReader::Entry& entry : *entries) {
+    fs::path path = dir / entry.name;
+    if (entry.is_dir && !skipped(path)) subdirs.push_back(std::move(path));
+  }
   std::sort(subdirs.begin(), subdirs.end());
   for (const fs::path& sub : subdirs) {
-    const fs::path real = fs::canonical(sub, ec);
-    if (ec) continue;
     const std::string rel = sub.lexically_relative(root_).generic_string();
+    std::error_code ec;
+    const fs::path real = fs::canonical(sub, ec);
+    if (ec) {
+      if (!is_gone(ec.value())) unread(ReadFailure{sub, ec.value()}, rel, rel, true, true);
+      continue;
+    }
     if (std::find(ancestors.begin(), ancestors.end(), real) != ancestors.end() ||
         depth >= kMaxDepth) {
       problem("folder " + shown(rel) + ": symlink loop or nesting deeper than 32, not walked");
@@ -250,12 +283,17 @@ void Walker::visit(const fs::path& dir) {
   if (!is_valid_function_name(name)) {
     return problem("folder " + shown(name) + ": name not usable in a URL path, skipped");
   }
-  const auto config_text = has_config ? read_text(config_path) : std::string();
-  if (!config_text)
-    return problem("cannot read " + shown(fs::path(name) / kConfigFile) + ", skipped");
+  std::string config_text;
+  if (has_config) {
+    auto text = reader_.read(config_path);
+    if (!text && !is_gone(text.error().error))
+      return unread(text.error(), fs::path(name) / kConfigFile, name, true, false);
+    if (!text) return problem("cannot read " + shown(fs::path(name) / kConfigFile) + ", skipped");
+    config_text = std::move(*text);
+  }
   FunctionConfig fn;
   if (has_config) {
-    auto parsed = parse_function_config(*config_text, shown(fs::path(name) / kConfigFile), dir);
+    auto parsed = parse_function_config(config_text, shown(fs::path(name) / kConfigFile), dir);
     if (!parsed) return problem(parsed.error() + " (function skipped)");
     fn = std::move(*parsed);
   }
@@ -266,18 +304,21 @@ void Walker::visit(const fs::path& dir) {
   const auto handler = choose(name, fn, std::move(handlers), dir);
   if (!handler) return;
   result_.functions.push_back(make_spec(name, dir, *handler, fn));
-  sources_[name] = {*config_text, handler->file.empty() ? fs::path() : dir / handler->file};
+  sources_[name] = {config_text, handler->file.empty() ? fs::path() : dir / handler->file};
 }
 
-void Walker::run() {
+std::optional<ReadFailure> Walker::run() {
   std::error_code ec;
   root_ = fs::absolute(config_.functions_dir, ec).lexically_normal();
   if (!root_.has_filename()) root_ = root_.parent_path();
+  struct stat st;
+  if (::stat(root_.c_str(), &st) != 0 && !is_gone(errno)) return ReadFailure{root_, errno};
   if (!fs::is_directory(root_, ec)) {
     problem("functions dir " + config_.functions_dir +
             " is not a folder; no functions found there");
   } else {
     read_root_config();
+    if (fatal_) return fatal_;
     for (const char* file : {"handler.py", "handler.js", "handler.mjs", "handler.sh", "handler"}) {
       if (is_regular(root_ / file)) {
         problem(shown(file) + ": the functions dir itself is not a function; use a subfolder");
@@ -285,8 +326,10 @@ void Walker::run() {
     }
     std::vector<fs::path> ancestors{fs::canonical(root_, ec)};
     walk(root_, 1, ancestors);
+    if (fatal_) return fatal_;
   }
   finish();
+  return std::nullopt;
 }
 
 void attach_sockets(const GatewayConfig& config, std::vector<FunctionSpec>& functions) {
@@ -375,10 +418,143 @@ void Walker::finish() {
 
 }  // namespace
 
-DiscoveryResult discover(const GatewayConfig& config) {
+ReadResult<DiscoveryResult> scan(const GatewayConfig& config, const TreeReader& reader) {
   DiscoveryResult result;
-  Walker(config, result).run();
+  if (auto failure = Walker(config, reader, result).run()) return tl::unexpected(*failure);
   return result;
+}
+
+// --- the disk, and the memory of reloads
+
+namespace {
+
+class DiskReader final : public TreeReader {
+ public:
+  ReadResult<std::vector<Entry>> list(const fs::path& dir) const override {
+    std::error_code ec;
+    std::vector<Entry> entries;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      std::error_code type_ec;
+      entries.push_back({it->path().filename().string(), it->is_directory(type_ec)});
+    }
+    if (ec) return tl::unexpected(ReadFailure{dir, ec.value()});
+    return entries;
+  }
+
+  ReadResult<std::string> read(const fs::path& file) const override {
+    const common::UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return tl::unexpected(ReadFailure{file, errno});
+    std::string content;
+    char buffer[16 * 1024];
+    for (;;) {
+      const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return tl::unexpected(ReadFailure{file, errno});
+      if (n == 0) return content;
+      content.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+};
+
+bool covers(const Unread& unread, const std::string& name) {
+  return (unread.self && name == unread.name) ||
+         (unread.below && (unread.name.empty() || name.starts_with(unread.name + "/")));
+}
+
+// Puts back the last spec of every function that `now` could not read. A route that a function
+// read in this scan has taken in the meantime wins: two functions never share a route.
+void hold_unread(const std::vector<FunctionSpec>& last, DiscoveryResult& now) {
+  std::set<std::string> names, routes;
+  for (const FunctionSpec& f : now.functions) {
+    names.insert(f.name);
+    routes.insert(f.routes.begin(), f.routes.end());
+  }
+  for (const FunctionSpec& f : last) {
+    if (f.remote || names.contains(f.name)) continue;
+    if (std::none_of(now.unread.begin(), now.unread.end(),
+                     [&](const Unread& u) { return covers(u, f.name); }))
+      continue;
+    const auto taken = std::find_if(f.routes.begin(), f.routes.end(),
+                                    [&](const std::string& r) { return routes.contains(r); });
+    if (taken != f.routes.end()) {
+      now.problems.push_back("function \"" + f.name + "\": could not be read and its route " +
+                             *taken + " is now another function's, unloaded");
+      continue;
+    }
+    routes.insert(f.routes.begin(), f.routes.end());
+    now.functions.push_back(f);
+  }
+  std::sort(now.functions.begin(), now.functions.end(),
+            [](const FunctionSpec& a, const FunctionSpec& b) { return a.name < b.name; });
+}
+
+}  // namespace
+
+bool ReadFailure::transient() const {
+  return error == EMFILE || error == ENFILE || error == ENOMEM || error == ENOBUFS ||
+         error == EAGAIN || error == EINTR;
+}
+
+std::string ReadFailure::reason() const {
+  return std::error_code(error, std::system_category()).message();
+}
+
+const TreeReader& disk_reader() {
+  static const DiskReader reader;
+  return reader;
+}
+
+Discovery::Discovery(const TreeReader& reader) : reader_(reader) {}
+
+DiscoveryResult Discovery::discover(const GatewayConfig& config) {
+  // Held through the walk: a reload that read an older tree must not store its result after a
+  // newer one (reloads are serialised by the caller anyway).
+  std::lock_guard lock(mutex_);
+  auto scanned = scan(config, reader_);
+  std::set<std::string> failing;
+  DiscoveryResult result;
+  if (!scanned) {
+    const ReadFailure& failure = scanned.error();
+    if (last_) result = *last_;
+    failing.insert(failure.path.string());
+    if (!failing_.contains(failure.path.string())) {
+      result.problems.push_back("cannot read the functions dir " + config.functions_dir + " (" +
+                                failure.path.string() + ": " + failure.reason() +
+                                "); nothing changes until it can be read, " +
+                                std::to_string(result.functions.size()) + " functions kept");
+    }
+    retry_wanted_ = failure.transient();
+  } else {
+    result = std::move(*scanned);
+    if (last_) hold_unread(last_->functions, result);
+    retry_wanted_ = false;
+    for (const Unread& unread : result.unread) {
+      retry_wanted_ = retry_wanted_ || unread.failure.transient();
+      if (!failing.insert(unread.shown).second || failing_.contains(unread.shown)) continue;
+      const std::string what = unread.below ? "the functions in it keep their last loaded state"
+                                            : "function \"" + unread.name +
+                                                  "\" keeps its last loaded state";
+      result.problems.push_back("cannot read " + unread.shown + ": " + unread.failure.reason() +
+                                "; " + what + " until it can be read");
+    }
+  }
+  failing_ = std::move(failing);
+  last_ = DiscoveryResult{result.functions, {}, result.assets, {}};
+  return result;
+}
+
+bool Discovery::retry_wanted() const {
+  std::lock_guard lock(mutex_);
+  return retry_wanted_;
+}
+
+Discovery& process_discovery() {
+  static Discovery discovery(disk_reader());
+  return discovery;
+}
+
+DiscoveryResult discover(const GatewayConfig& config) {
+  return process_discovery().discover(config);
 }
 
 }  // namespace gateway

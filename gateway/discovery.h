@@ -6,17 +6,23 @@
 // FastFN), node_modules and the assets dir are never walked. Functions named in runtime_sockets
 // use those sockets instead of supervised daemons, and names with no folder become remote-only
 // functions. Nothing here is fatal: a broken function is left out with one problem line and the
-// others are returned. Discovery reads the file system but keeps no state, so the hot-reload code
-// can call it again and compare fingerprints.
+// others are returned. A walk (scan()) keeps no state, so the hot-reload code can call it again and
+// compare fingerprints; Discovery adds the one memory reloads need: only a successful read can
+// remove a function, so what a scan could not read (out of fds, EACCES, EIO) keeps its last good
+// state instead of being unloaded.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
+
+#include <tl/expected.hpp>
 
 #include "gateway/config.h"
 #include "gateway/function_config.h"
@@ -56,14 +62,93 @@ struct FunctionSpec {
   std::string fingerprint;
 };
 
+// A read that failed for another reason than absence: EMFILE, ENFILE, ENOMEM, EACCES, EIO...
+// (ENOENT and ENOTDIR are answers, not failures: the thing is gone.)
+struct ReadFailure {
+  std::filesystem::path path;  // the folder or file, as it was asked for
+  int error = 0;               // errno
+  // Out of fds or memory: goes away by itself, so another try soon is worth it.
+  bool transient() const;
+  // "Too many open files".
+  std::string reason() const;
+};
+
+template <class T>
+using ReadResult = tl::expected<T, ReadFailure>;
+
+// The file system as discovery and the directory watcher read it. It is the seam where tests make a
+// folder unreadable (they run as root, which chmod does not stop). Implementations are
+// thread-safe.
+class TreeReader {
+ public:
+  struct Entry {
+    std::string name;     // a file name, never "." or ".."
+    bool is_dir = false;  // following symlinks; false for a dangling link
+  };
+  virtual ~TreeReader() = default;
+  // The entries of folder `dir`, in no particular order.
+  virtual ReadResult<std::vector<Entry>> list(const std::filesystem::path& dir) const = 0;
+  // The whole content of the regular file `file`.
+  virtual ReadResult<std::string> read(const std::filesystem::path& file) const = 0;
+};
+
+// The real file system. Lives as long as the process.
+const TreeReader& disk_reader();
+
+// A part of the tree that a scan could not read; the functions it covers are missing from that
+// scan's result.
+struct Unread {
+  ReadFailure failure;
+  std::string shown;  // the failing path as the user wrote it ("functions/api/fn.config.json")
+  std::string name;   // a function name or a folder below the functions dir ("api")
+  bool self = false;  // covers the function `name` itself (its fn.config.json, its folder)
+  bool below = false;  // covers every function under name + "/" (the folder could not be listed)
+};
+
 struct DiscoveryResult {
   std::vector<FunctionSpec> functions;  // sorted by name; no two share a route
   std::vector<std::string> problems;    // one log line each, in the order found
   std::optional<AssetsConfig> assets;   // dir made absolute
+  std::vector<Unread> unread;           // empty when every folder and file could be read
 };
 
-// Walks config.functions_dir. Never throws for problems in the tree; a missing functions dir is
-// a problem line and gives no folder functions (remote-only ones are still returned).
+// One walk of config.functions_dir through `reader`, with no memory. Never throws for problems in
+// the tree; a missing functions dir is a problem line and gives no folder functions (remote-only
+// ones are still returned). Fails with the path and errno when the functions dir, or its own
+// fn.config.json, exists but cannot be read: such a walk says nothing about which functions exist.
+ReadResult<DiscoveryResult> scan(const GatewayConfig& config, const TreeReader& reader);
+
+// Discovery with the memory of the last result it returned, for reloads. A scan that fails gives
+// back the last result (so a reload changes nothing); a function covered by an Unread keeps its
+// last spec, fingerprint included, so the registry keeps it running (a function never seen before
+// stays out until it can be read). The next scan that can read applies the real changes. Each
+// failing path is one problem line when it starts failing, not again while it keeps failing.
+// Thread-safe.
+class Discovery {
+ public:
+  // `reader` must outlive this object.
+  explicit Discovery(const TreeReader& reader = disk_reader());
+  Discovery(const Discovery&) = delete;
+  Discovery& operator=(const Discovery&) = delete;
+
+  DiscoveryResult discover(const GatewayConfig& config);
+  // True when the last discover() held something back because of a transient failure (out of
+  // fds or memory): a later call may see changes this one could not.
+  bool retry_wanted() const;
+
+ private:
+  const TreeReader& reader_;
+  mutable std::mutex mutex_;
+  std::optional<DiscoveryResult> last_;  // functions and assets as last returned
+  std::set<std::string> failing_;        // the paths that failed in the last call
+  bool retry_wanted_ = false;
+};
+
+// The process's Discovery over the disk. The gateway's reloads (SIGHUP, the watcher's callback)
+// all go through it, and the watcher asks it whether a reload must be tried again.
+Discovery& process_discovery();
+
+// process_discovery().discover(config).
 DiscoveryResult discover(const GatewayConfig& config);
 
 }  // namespace gateway

@@ -4,11 +4,15 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 
 namespace {
@@ -304,6 +308,156 @@ TEST_CASE("dir_watcher: leaks no file descriptors") {
     settle(calls);
   }  // the destructor stops
   CHECK(open_fds() == before);
+}
+
+
+// --- folders that cannot be read (out of fds, EACCES, EIO): not emptied, only unknown
+
+// The disk, except for folders given an errno. It counts the listings of each folder, so a test
+// waits for rescans to have happened instead of sleeping. Thread-safe: the watcher's thread reads.
+class FlakyReader final : public gateway::TreeReader {
+ public:
+  void fail(const fs::path& dir, int error) {
+    std::lock_guard lock(mutex_);
+    errors_[dir] = error;
+  }
+  void heal() {
+    std::lock_guard lock(mutex_);
+    errors_.clear();
+  }
+  int listings(const fs::path& dir) const {
+    std::lock_guard lock(mutex_);
+    const auto it = listings_.find(dir);
+    return it == listings_.end() ? 0 : it->second;
+  }
+
+  gateway::ReadResult<std::vector<Entry>> list(const fs::path& dir) const override {
+    {
+      std::lock_guard lock(mutex_);
+      ++listings_[dir];
+      if (const auto it = errors_.find(dir); it != errors_.end())
+        return tl::unexpected(gateway::ReadFailure{dir, it->second});
+    }
+    return gateway::disk_reader().list(dir);
+  }
+  gateway::ReadResult<std::string> read(const fs::path& file) const override {
+    return gateway::disk_reader().read(file);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<fs::path, int> errors_;
+  mutable std::map<fs::path, int> listings_;
+};
+
+// Waits until the watcher has listed `dir` `n` more times: with inotify off, once per rescan and
+// once per callback, so any callback a rescan before the last two raised has run by then.
+void wait_listings(const FlakyReader& reader, const fs::path& dir, int n = 4) {
+  const int start = reader.listings(dir);
+  REQUIRE(wait_until([&] { return reader.listings(dir) >= start + n; }));
+}
+
+constexpr milliseconds kFastRescan(20);
+
+gateway::DirWatcherSeams seams(const FlakyReader& reader, std::function<bool()> retry = {}) {
+  return {&reader, retry ? std::move(retry) : [] { return false; }};
+}
+
+TEST_CASE("dir_watcher: a functions dir that cannot be listed raises no change") {
+  TempTree tree;
+  tree.make_root();
+  tree.write("a/handler.sh");
+  tree.write("b/handler.sh");
+  FlakyReader reader;
+  Calls calls;
+  gateway::DirWatcher watcher(tree.root(), calls.callback(), milliseconds(0), kFastRescan,
+                              /*use_inotify=*/false, seams(reader));
+  watcher.start();
+  reader.fail(tree.root(), EMFILE);
+  wait_listings(reader, tree.root());
+  CHECK(calls.count == 0);  // an unreadable tree is not an emptied one
+
+  SUBCASE("and readable again, unchanged, still none") {
+    reader.heal();
+    wait_listings(reader, tree.root());
+    CHECK(calls.count == 0);
+  }
+  SUBCASE("a change made meanwhile is reported once it can be read") {
+    fs::remove_all(tree.root() / "b");
+    wait_listings(reader, tree.root());
+    CHECK(calls.count == 0);
+    reader.heal();
+    CHECK(settle(calls) == 1);
+  }
+}
+
+TEST_CASE("dir_watcher: a subfolder that cannot be listed keeps its snapshot, the rest is watched") {
+  TempTree tree;
+  tree.make_root();
+  tree.write("a/handler.sh");
+  tree.write("a/nested/handler.sh");
+  FlakyReader reader;
+  Calls calls;
+  gateway::DirWatcher watcher(tree.root(), calls.callback(), milliseconds(0), kFastRescan,
+                              /*use_inotify=*/false, seams(reader));
+  watcher.start();
+  reader.fail(tree.root() / "a", EACCES);
+  fs::remove_all(tree.root() / "a/nested");
+  wait_listings(reader, tree.root());
+  CHECK(calls.count == 0);
+
+  tree.write("c/handler.sh");  // elsewhere: seen
+  const int seen = settle(calls);
+  CHECK(seen == 1);
+  reader.heal();  // the removal in a/ shows now
+  CHECK(settle(calls, seen + 1) == seen + 1);
+}
+
+TEST_CASE("dir_watcher: a callback that could not read is called again once the tree reads") {
+  TempTree tree;
+  tree.make_root();
+  FlakyReader reader;
+  Calls calls;
+  std::atomic<int> retries{1};  // the first callback asks for one more
+  gateway::DirWatcher watcher(tree.root(), calls.callback(), milliseconds(0), kFastRescan,
+                              /*use_inotify=*/false,
+                              seams(reader, [&retries] { return retries-- > 0; }));
+  watcher.start();
+
+  SUBCASE("at the next rescan") {
+    tree.write("a/handler.sh");
+    CHECK(settle(calls) == 2);  // the change, then the retry; then quiet: nothing changed
+  }
+  SUBCASE("not while the tree still cannot be read") {
+    tree.write("a/handler.sh");
+    REQUIRE(wait_until([&] { return calls.count >= 1; }));
+    reader.fail(tree.root(), EMFILE);
+    wait_listings(reader, tree.root());
+    const int while_failing = calls.count;
+    CHECK(while_failing <= 2);  // the retry may have run before the failure began
+    reader.heal();
+    CHECK(settle(calls) == 2);
+  }
+}
+
+TEST_CASE("dir_watcher: a callback that throws does not end the watcher; it is called again") {
+  TempTree tree;
+  tree.make_root();
+  FlakyReader reader;
+  std::atomic<int> calls{0};
+  gateway::DirWatcher watcher(
+      tree.root(),
+      [&calls] {
+        if (++calls == 1) throw std::system_error(EMFILE, std::system_category(), "opendir");
+      },
+      milliseconds(0), kFastRescan, /*use_inotify=*/false, seams(reader));
+  watcher.start();
+  tree.write("a/handler.sh");
+  REQUIRE(wait_until([&] { return calls >= 2; }));  // retried at the next rescan
+  wait_listings(reader, tree.root());
+  CHECK(calls == 2);  // and then quiet: that one did its work
+  tree.write("b/handler.sh");
+  CHECK(wait_until([&] { return calls >= 3; }));  // still watching
 }
 
 }  // namespace

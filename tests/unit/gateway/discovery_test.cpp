@@ -4,7 +4,9 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -482,4 +484,194 @@ TEST_CASE("discovery: odd trees") {
     fs::create_directory_symlink(t.root() / "a", t.root() / "b");
     CHECK(names(t.discover()) == Argv{"a", "b"});
   }
+}
+
+// --- reads that fail: only a successful read can remove a function
+
+namespace {
+
+using gateway::ReadFailure;
+using gateway::TreeReader;
+
+// The disk, except for the folders and files given an errno here. Tests run as root, which chmod
+// does not stop, so this is how a folder becomes unreadable.
+class FlakyReader final : public TreeReader {
+ public:
+  std::map<fs::path, int> list_errors, read_errors;
+
+  gateway::ReadResult<std::vector<Entry>> list(const fs::path& dir) const override {
+    if (const auto it = list_errors.find(dir); it != list_errors.end())
+      return tl::unexpected(ReadFailure{dir, it->second});
+    return gateway::disk_reader().list(dir);
+  }
+  gateway::ReadResult<std::string> read(const fs::path& file) const override {
+    if (const auto it = read_errors.find(file); it != read_errors.end())
+      return tl::unexpected(ReadFailure{file, it->second});
+    return gateway::disk_reader().read(file);
+  }
+};
+
+std::map<std::string, std::string> fingerprints(const DiscoveryResult& r) {
+  std::map<std::string, std::string> out;
+  for (const auto& f : r.functions) out[f.name] = f.fingerprint;
+  return out;
+}
+
+std::size_t count_problems(const DiscoveryResult& r, const std::string& text) {
+  return static_cast<std::size_t>(
+      std::count_if(r.problems.begin(), r.problems.end(),
+                    [&](const std::string& p) { return p.find(text) != std::string::npos; }));
+}
+
+}  // namespace
+
+TEST_CASE("discovery: a functions dir that cannot be listed is a failed scan, not an empty one") {
+  TempTree t;
+  t.write("a/handler.py", "");
+  FlakyReader reader;
+  SUBCASE("out of fds") {
+    reader.list_errors[t.root()] = EMFILE;
+    const auto r = gateway::scan(t.config, reader);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().path == t.root());
+    CHECK(r.error().error == EMFILE);
+    CHECK(r.error().transient());
+    CHECK(r.error().reason() == "Too many open files");
+  }
+  SUBCASE("permission denied") {
+    reader.list_errors[t.root()] = EACCES;
+    const auto r = gateway::scan(t.config, reader);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().error == EACCES);
+    CHECK_FALSE(r.error().transient());
+  }
+  SUBCASE("its own fn.config.json (the assets) cannot be read") {
+    t.write("fn.config.json", R"({"assets": {"directory": "public"}})");
+    reader.read_errors[t.root() / "fn.config.json"] = EIO;
+    const auto r = gateway::scan(t.config, reader);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().path == t.root() / "fn.config.json");
+  }
+  SUBCASE("a functions dir that is gone is an answer: no functions") {
+    reader.list_errors[t.root()] = ENOENT;
+    const auto r = gateway::scan(t.config, reader);
+    REQUIRE(r.has_value());
+    CHECK(r->functions.empty());
+  }
+  SUBCASE("a readable tree is a successful scan with nothing unread") {
+    const auto r = gateway::scan(t.config, reader);
+    REQUIRE(r.has_value());
+    CHECK(names(*r) == Argv{"a"});
+    CHECK(r->unread.empty());
+  }
+}
+
+TEST_CASE("discovery: a failed scan changes nothing, says so once, and the next good one applies") {
+  TempTree t;
+  t.write("a/handler.py", "");
+  t.write("b/handler.sh", "echo b\n");
+  FlakyReader reader;
+  gateway::Discovery discovery(reader);
+  const auto good = discovery.discover(t.config);
+  REQUIRE(names(good) == Argv{"a", "b"});
+  CHECK_FALSE(discovery.retry_wanted());
+
+  reader.list_errors[t.root()] = EMFILE;
+  t.write("c/handler.py", "");  // a change the failed scans cannot see
+  const auto failed = discovery.discover(t.config);
+  CHECK(fingerprints(failed) == fingerprints(good));
+  CHECK(count_problems(failed, "Too many open files") == 1);
+  CHECK(has_problem(failed, t.root().string()));
+  CHECK(has_problem(failed, "nothing changes until it can be read, 2 functions kept"));
+  CHECK(discovery.retry_wanted());
+  const auto again = discovery.discover(t.config);  // the same episode: no second line
+  CHECK(fingerprints(again) == fingerprints(good));
+  CHECK(again.problems.empty());
+
+  reader.list_errors.clear();
+  fs::remove_all(t.root() / "b");
+  const auto recovered = discovery.discover(t.config);
+  CHECK(names(recovered) == Argv{"a", "c"});
+  CHECK(recovered.problems.empty());
+  CHECK_FALSE(discovery.retry_wanted());
+
+  reader.list_errors[t.root()] = ENFILE;  // a new episode is reported again
+  CHECK(count_problems(discovery.discover(t.config), "Too many open files in system") == 1);
+}
+
+TEST_CASE("discovery: a function whose folder or config cannot be read keeps its last good state") {
+  TempTree t;
+  t.write("api/users/handler.py", "");
+  t.write("api/orders/handler.py", "");
+  t.write("b/handler.py", "");
+  t.write("b/fn.config.json", R"({"timeout_ms": 5000})");
+  t.write("other/handler.sh", "echo\n");
+  FlakyReader reader;
+  gateway::Discovery discovery(reader);
+  const auto good = discovery.discover(t.config);
+  REQUIRE(names(good) == Argv{"api/orders", "api/users", "b", "other"});
+
+  SUBCASE("a subfolder that cannot be listed keeps the functions in it") {
+    reader.list_errors[t.root() / "api"] = EMFILE;
+    fs::remove_all(t.root() / "api/orders");  // unseen while unreadable
+    fs::remove_all(t.root() / "other");        // seen: the rest of the tree still applies
+    const auto r = discovery.discover(t.config);
+    CHECK(names(r) == Argv{"api/orders", "api/users", "b"});
+    CHECK(fingerprints(r)["api/users"] == fingerprints(good)["api/users"]);
+    CHECK(count_problems(r, "/api: Too many open files; the functions in it keep") == 1);
+    CHECK(discovery.retry_wanted());
+    CHECK(discovery.discover(t.config).problems.empty());  // once per episode
+
+    reader.list_errors.clear();
+    CHECK(names(discovery.discover(t.config)) == Argv{"api/users", "b"});
+    CHECK_FALSE(discovery.retry_wanted());
+  }
+  SUBCASE("a fn.config.json that cannot be read keeps the function as it was") {
+    reader.read_errors[t.root() / "b/fn.config.json"] = EACCES;
+    t.write("b/fn.config.json", R"({"timeout_ms": 9000})");
+    const auto r = discovery.discover(t.config);
+    CHECK(fingerprints(r) == fingerprints(good));
+    CHECK(find(r, "b").timeout_ms == good.functions[2].timeout_ms);
+    CHECK(count_problems(r, "b/fn.config.json: Permission denied; function \"b\" keeps") == 1);
+    CHECK_FALSE(discovery.retry_wanted());  // EACCES does not go away by itself
+
+    reader.read_errors.clear();
+    const auto fixed = discovery.discover(t.config);
+    CHECK(fingerprints(fixed)["b"] != fingerprints(good)["b"]);
+    CHECK(find(fixed, "b").timeout_ms == std::optional<std::uint64_t>(9000));
+  }
+  SUBCASE("a function never read stays out until it can be read") {
+    t.write("new/handler.py", "");
+    t.write("new/fn.config.json", "{}");
+    reader.read_errors[t.root() / "new/fn.config.json"] = EIO;
+    const auto r = discovery.discover(t.config);
+    CHECK(names(r) == Argv{"api/orders", "api/users", "b", "other"});
+    CHECK(has_problem(r, "new/fn.config.json: Input/output error"));
+  }
+  SUBCASE("a folder that is gone is a removal") {
+    reader.list_errors[t.root() / "api"] = ENOENT;
+    CHECK(names(discovery.discover(t.config)) == Argv{"b", "other"});
+  }
+  SUBCASE("a kept function loses to a route another function took meanwhile") {
+    reader.list_errors[t.root() / "api"] = EMFILE;
+    t.write("other/fn.config.json", R"({"routes": ["/other", "/api/users"]})");
+    const auto r = discovery.discover(t.config);
+    CHECK(names(r) == Argv{"api/orders", "b", "other"});
+    CHECK(has_problem(r, "function \"api/users\": could not be read and its route /api/users"));
+  }
+}
+
+TEST_CASE("discovery: what a failed scan kept is kept again by the next failed one") {
+  TempTree t;
+  t.write("a/x/handler.py", "");
+  t.write("b/handler.py", "");
+  FlakyReader reader;
+  gateway::Discovery discovery(reader);
+  REQUIRE(names(discovery.discover(t.config)) == Argv{"a/x", "b"});
+  reader.list_errors[t.root() / "a"] = EMFILE;
+  CHECK(names(discovery.discover(t.config)) == Argv{"a/x", "b"});
+  reader.list_errors[t.root()] = EMFILE;
+  CHECK(names(discovery.discover(t.config)) == Argv{"a/x", "b"});
+  reader.list_errors.erase(t.root());
+  CHECK(names(discovery.discover(t.config)) == Argv{"a/x", "b"});
 }
