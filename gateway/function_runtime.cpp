@@ -25,6 +25,16 @@ int FunctionRuntime::sockets_up() const {
   return up;
 }
 
+std::optional<std::string> FunctionRuntime::problem() const {
+  for (const auto& upstream : upstreams)
+    if (auto problem = upstream->problem()) return problem;
+  return std::nullopt;
+}
+
+std::string FunctionRuntime::unavailable_reason() const {
+  return problem().value_or("runtime unavailable");
+}
+
 std::uint64_t FunctionRuntime::max_body() const {
   return spec.max_body_bytes.value_or(kDefaultMaxBody);
 }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,12 @@ struct FunctionRuntime {
   int sockets_up() const;
   // Its watchdogs are parked (started on demand, idle now): not up, and not down either.
   bool cold() const { return on_demand && !on_demand->warm(); }
+  // Why its watchdogs cannot run it (a missing command, workdir, exec bit), or nullopt.
+  std::optional<std::string> problem() const;
+  // Whether a request would be served: it can run, and a socket is up or it starts on demand.
+  bool available() const { return !problem() && (cold() || sockets_up() > 0); }
+  // The 503 for a request that found no socket up: the problem when there is one.
+  std::string unavailable_reason() const;
   // "single" with one socket, "round_robin" with more (FastFN's words).
   const char* routing() const { return upstreams.size() > 1 ? "round_robin" : "single"; }
   std::uint64_t max_body() const;

@@ -1,67 +1,170 @@
 #include "gateway/health_prober.h"
 
-#include <sstream>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include <Poco/Net/HTTPClientSession.h>
-#include <Poco/Net/HTTPRequest.h>
-#include <Poco/Net/HTTPResponse.h>
-#include <Poco/Net/SocketAddress.h>
-#include <Poco/Net/StreamSocket.h>
-#include <Poco/StreamCopier.h>
-#include <Poco/Timespan.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+#include <unordered_map>
 
 namespace gateway {
 namespace {
 
-constexpr std::chrono::milliseconds kStartingInterval{50};
+using std::chrono::milliseconds;
 
-Poco::Net::SocketAddress socket_address(const common::Address& address) {
-  if (address.kind == common::Address::Kind::kUnix)
-    return Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, address.path);
-  return Poco::Net::SocketAddress(address.host.empty() ? "127.0.0.1" : address.host, address.port);
+constexpr std::string_view kRequest =
+    "GET /_/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+constexpr std::size_t kMaxResponse = 64 * 1024;
+
+int poll_timeout(std::chrono::steady_clock::duration left) {
+  auto ms = std::chrono::duration_cast<milliseconds>(left).count();
+  return static_cast<int>(std::clamp<long long>(ms + 1, 0, 1000));
 }
 
 }  // namespace
 
-ProbeResult probe_health(const common::Address& address, std::chrono::milliseconds timeout) {
-  Poco::Timespan span(static_cast<Poco::Timespan::TimeDiff>(timeout.count()) * 1000);
-  try {
-    Poco::Net::StreamSocket socket;
-    socket.connect(socket_address(address), span);
-    Poco::Net::HTTPClientSession session(socket);
-    session.setTimeout(span);
-    Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, "/_/health",
-                                   Poco::Net::HTTPMessage::HTTP_1_1);
-    request.setKeepAlive(false);
-    request.setHost(address.kind == common::Address::Kind::kUnix || address.host.empty() ? "localhost"
-                                                                                          : address.host);
-    session.sendRequest(request);
-    Poco::Net::HTTPResponse response;
-    std::istream& body = session.receiveResponse(response);
-    std::string text;
-    Poco::StreamCopier::copyToString(body, text, 4096);
-    if (response.getStatus() == Poco::Net::HTTPResponse::HTTP_OK) return {true, ""};
-    return {false, "health " + std::to_string(response.getStatus()) + ": " + text.substr(0, 300)};
-  } catch (const Poco::Exception& e) {
-    return {false, "health probe of " + address.to_string() + " failed: " + e.displayText()};
-  }
+bool ProbePolicy::probed(const Upstream& upstream) {
+  if (upstream.state() == Upstream::State::kCold) return false;
+  return !upstream.supervised() || upstream.pid() > 0;
 }
 
-HealthProber::HealthProber(Sockets sockets, std::chrono::milliseconds interval)
-    : sockets_(std::move(sockets)), interval_(interval), thread_([this] { run(); }) {}
+ProbePolicy::Clock::time_point ProbePolicy::apply(Upstream& upstream, const ProbeResult& result,
+                                                  Clock::time_point started,
+                                                  Clock::time_point now) const {
+  if (result.up) {
+    upstream.mark(Upstream::State::kUp);
+  } else if (!upstream.in_startup(now)) {
+    // A watchdog that is restarting stays starting through the supervisor; others go down.
+    upstream.mark(Upstream::State::kDown, result.reason);
+  }
+  auto cadence = upstream.state() == Upstream::State::kStarting
+                     ? std::min(interval, kStartingInterval)
+                     : interval;
+  return std::max(now, started + cadence);
+}
+
+Probe::Probe(const common::Address& address, Clock::time_point deadline)
+    : what_("health probe of " + address.to_string()), deadline_(deadline) {
+  auto pending = begin_connect(address);
+  if (!pending) {
+    finish(false, what_ + " failed: connect: " + pending.error().context);
+    return;
+  }
+  fd_ = std::move(pending->fd);
+  if (!pending->in_progress) step_ = Step::kWriting;
+}
+
+pollfd Probe::poll_entry() const {
+  return {fd_.get(), static_cast<short>(step_ == Step::kReading ? POLLIN : POLLOUT), 0};
+}
+
+void Probe::finish(bool up, std::string reason) {
+  result_ = ProbeResult{up, std::move(reason)};
+  fd_.reset();
+}
+
+void Probe::expire(milliseconds timeout) {
+  if (done()) return;
+  const char* step = step_ == Step::kConnecting ? "connect" : step_ == Step::kWriting ? "write" : "read";
+  finish(false, what_ + " failed: no answer within " + std::to_string(timeout.count()) + " ms (" +
+                    step + ")");
+}
+
+void Probe::advance(short revents) {
+  if (done() || revents == 0) return;
+  if (step_ == Step::kConnecting) {
+    if (auto connected = connect_result(fd_.get()); !connected) {
+      finish(false, what_ + " failed: connect: " + connected.error().context);
+      return;
+    }
+    step_ = Step::kWriting;
+  }
+  if (step_ == Step::kWriting) write_some();
+  else read_some();
+}
+
+void Probe::write_some() {
+  ssize_t sent = ::send(fd_.get(), kRequest.data() + written_, kRequest.size() - written_,
+                        MSG_NOSIGNAL);
+  if (sent < 0) {
+    if (errno == EAGAIN || errno == EINTR) return;
+    finish(false, what_ + " failed: write: " + std::strerror(errno));
+    return;
+  }
+  written_ += static_cast<std::size_t>(sent);
+  if (written_ == kRequest.size()) step_ = Step::kReading;
+}
+
+void Probe::read_some() {
+  char buffer[4096];
+  ssize_t got = ::recv(fd_.get(), buffer, sizeof(buffer), 0);
+  if (got < 0) {
+    if (errno == EAGAIN || errno == EINTR) return;
+    finish(false, what_ + " failed: read: " + std::strerror(errno));
+    return;
+  }
+  auto status = got == 0 ? parser_.finish() : parser_.feed({buffer, static_cast<std::size_t>(got)});
+  if (status == protocol::ParseStatus::kIncomplete) {
+    if (got == 0) finish(false, what_ + " failed: closed without an answer");
+    else if (parser_.consumed() + parser_.unconsumed().size() > kMaxResponse)
+      finish(false, what_ + " failed: answer too large");
+    return;
+  }
+  if (status == protocol::ParseStatus::kError) {
+    finish(false, what_ + " failed: bad answer: " + std::string(protocol::describe(parser_.error())));
+    return;
+  }
+  const auto& message = parser_.message();
+  if (message.head.status == 200) finish(true, "");
+  else finish(false, "health " + std::to_string(message.head.status) + ": " + message.body.substr(0, 300));
+}
+
+ProbeResult probe_health(const common::Address& address, milliseconds timeout) {
+  auto deadline = Probe::Clock::now() + timeout;
+  Probe probe(address, deadline);
+  while (!probe.done()) {
+    auto left = deadline - Probe::Clock::now();
+    if (left <= Probe::Clock::duration::zero()) {
+      probe.expire(timeout);
+      break;
+    }
+    pollfd entry = probe.poll_entry();
+    if (::poll(&entry, 1, poll_timeout(left)) > 0) probe.advance(entry.revents);
+  }
+  return *probe.result();
+}
+
+HealthProber::HealthProber(Sockets sockets, milliseconds interval)
+    : sockets_(std::move(sockets)),
+      wakeup_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      interval_(interval) {
+  if (!wakeup_) throw std::system_error(errno, std::system_category(), "eventfd");
+  thread_ = std::thread([this] { run(); });
+}
 
 HealthProber::~HealthProber() {
   {
     std::lock_guard lock(mutex_);
     quit_ = true;
   }
-  wakeup_.notify_all();
+  wake();
   thread_.join();
 }
 
-void HealthProber::set_interval(std::chrono::milliseconds interval) {
-  std::lock_guard lock(mutex_);
-  interval_ = interval;
+void HealthProber::wake() {
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto written = ::write(wakeup_.get(), &one, sizeof(one));
+}
+
+void HealthProber::set_interval(milliseconds interval) {
+  {
+    std::lock_guard lock(mutex_);
+    interval_ = interval;
+  }
+  wake();
 }
 
 void HealthProber::poke() {
@@ -69,29 +172,76 @@ void HealthProber::poke() {
     std::lock_guard lock(mutex_);
     poked_ = true;
   }
-  wakeup_.notify_all();
+  wake();
+}
+
+ProbePolicy HealthProber::refresh(std::vector<Slot>& slots, Clock::time_point now) {
+  bool poked;
+  ProbePolicy policy;
+  {
+    std::lock_guard lock(mutex_);
+    poked = std::exchange(poked_, false);
+    policy.interval = interval_;
+  }
+  std::unordered_map<const Upstream*, std::size_t> known;
+  for (std::size_t i = 0; i < slots.size(); ++i) known.emplace(slots[i].upstream.get(), i);
+  std::vector<Slot> next;
+  for (auto& upstream : sockets_()) {
+    auto it = known.find(upstream.get());
+    if (it == known.end() || !slots[it->second].upstream) {
+      next.push_back({std::move(upstream), now, {}, {}});
+      continue;
+    }
+    next.push_back(std::move(slots[it->second]));
+    slots[it->second].upstream.reset();  // taken (a socket listed twice gets a second slot)
+    if (poked && !next.back().probe) next.back().next_at = now;
+  }
+  slots = std::move(next);  // a removed socket's probe in flight is dropped with it
+  return policy;
 }
 
 void HealthProber::run() {
-  std::unique_lock lock(mutex_);
-  while (!quit_) {
-    lock.unlock();
-    bool starting = false;
-    for (const auto& upstream : sockets_()) {
-      if (upstream->state() == Upstream::State::kCold) continue;  // parked: nothing to ask
-      auto result = probe_health(upstream->address(), std::chrono::milliseconds(1000));
-      if (result.up) {
-        upstream->mark(Upstream::State::kUp);
-      } else if (!upstream->in_startup()) {
-        // A watchdog that is restarting stays down through the supervisor; others by the probe.
-        upstream->mark(Upstream::State::kDown, result.reason);
-      }
-      starting = starting || upstream->state() == Upstream::State::kStarting;
+  std::vector<Slot> slots;
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (quit_) return;
     }
-    lock.lock();
-    auto wait = starting ? std::min(interval_, kStartingInterval) : interval_;
-    wakeup_.wait_for(lock, wait, [this] { return quit_ || poked_; });
-    poked_ = false;
+    auto now = Clock::now();
+    ProbePolicy policy = refresh(slots, now);
+    auto wake_at = now + policy.interval;
+    std::vector<pollfd> fds{{wakeup_.get(), POLLIN, 0}};
+    std::vector<Slot*> polled;
+    for (Slot& slot : slots) {
+      if (!slot.probe && now >= slot.next_at) {
+        if (!ProbePolicy::probed(*slot.upstream)) {
+          // Looked at again then (or when poked); soon while its watchdog is restarting.
+          bool cold = slot.upstream->state() == Upstream::State::kCold;
+          slot.next_at = now + (cold ? policy.interval
+                                     : std::min(policy.interval, ProbePolicy::kStartingInterval));
+        } else {
+          slot.started = now;
+          slot.probe.emplace(slot.upstream->address(), now + policy.timeout());
+        }
+      }
+      if (slot.probe && !slot.probe->done() && now >= slot.probe->deadline())
+        slot.probe->expire(policy.timeout());
+      if (slot.probe && slot.probe->done()) {
+        slot.next_at = policy.apply(*slot.upstream, *slot.probe->result(), slot.started, now);
+        slot.probe.reset();
+      }
+      if (slot.probe) {
+        fds.push_back(slot.probe->poll_entry());
+        polled.push_back(&slot);
+        wake_at = std::min(wake_at, slot.probe->deadline());
+      } else {
+        wake_at = std::min(wake_at, slot.next_at);
+      }
+    }
+    ::poll(fds.data(), fds.size(), poll_timeout(wake_at - Clock::now()));
+    std::uint64_t drained;
+    [[maybe_unused]] auto read = ::read(wakeup_.get(), &drained, sizeof(drained));
+    for (std::size_t i = 0; i < polled.size(); ++i) polled[i]->probe->advance(fds[i + 1].revents);
   }
 }
 

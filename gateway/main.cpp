@@ -16,6 +16,7 @@
 #include "common/http_server.h"
 #include "common/listener.h"
 #include "common/logging.h"
+#include "common/owned_children.h"
 #include "common/signals.h"
 #include "gateway/config.h"
 #include "gateway/dir_watcher.h"
@@ -187,6 +188,9 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   gateway::remove_stale_sockets(config.socket_base_dir);
   std::string watchdog = find_watchdog(env);
 
+  // As a container's PID 1, orphans (a killed watchdog's handlers) are reparented to the gateway
+  // and must be reaped; before the supervisor, so that its watchdogs are recorded as its own.
+  common::OrphanReaper reaper;
   gateway::Supervisor supervisor;
   gateway::Registry registry(supervisor, watchdog, environment_list());
   Reloader reloader(line, env, registry);

@@ -55,6 +55,18 @@ bool may_replay(const common::UpstreamResult& result, const common::ClientReques
          !result.response_started && request.body_bytes_read() == 0;
 }
 
+// A watchdog answers within the function's timeout (with a 504 at worst): one that had all of it
+// and sent nothing is hung, and takes no new request until a probe hears from it again.
+void mark_if_hung(Upstream& upstream, const FunctionRuntime& function,
+                  const common::UpstreamResult& result, std::chrono::steady_clock::time_point sent_at) {
+  if (result.state != common::UpstreamState::kTimedOut || result.response_started) return;
+  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - sent_at);
+  if (waited < function.timeout()) return;  // the deadline was mostly spent queueing
+  upstream.mark(Upstream::State::kDown,
+                "no answer to a request within " + std::to_string(waited.count()) + " ms");
+}
+
 }  // namespace
 
 std::string upstream_head(const common::ClientRequest& request, const ProxyContext& context) {
@@ -90,7 +102,8 @@ common::Status proxy_request(FunctionRuntime& function, common::ClientRequest& r
   std::string head = upstream_head(request, context);
   for (;;) {
     auto index = pick_round_robin(function.routable_mask(), tried, count, start);
-    if (!index) return last_failure.value_or(common::fail(Error::Code::kUnavailable, "runtime unavailable"));
+    if (!index)
+      return last_failure.value_or(common::fail(Error::Code::kUnavailable, function.unavailable_reason()));
     std::uint64_t bit = std::uint64_t{1} << *index;
     tried |= bit;
     Upstream& upstream = *function.upstreams[*index];
@@ -100,6 +113,7 @@ common::Status proxy_request(FunctionRuntime& function, common::ClientRequest& r
                                              function.max_body(), context.deadline, 64 * 1024,
                                              response_headers(function, *index, context.request_id),
                                              {}};
+    auto sent_at = std::chrono::steady_clock::now();
     auto result = common::exchange_with_upstream(
         {connection->fd.get(), connection->fd.get(), connection->buffer}, upstream_request, request,
         response);
@@ -118,6 +132,7 @@ common::Status proxy_request(FunctionRuntime& function, common::ClientRequest& r
       continue;
     }
     log_outcome(upstream, result, context.request_id);
+    mark_if_hung(upstream, function, result, sent_at);
     if (result.state == common::UpstreamState::kReusable) upstream.checkin(std::move(*connection));
     return result.status;
   }

@@ -107,7 +107,8 @@ std::shared_ptr<FunctionRuntime> Registry::launch(const GatewayConfig& config,
       common::Address address{common::Address::Kind::kUnix, path, "", 0};
       auto upstream = std::make_shared<Upstream>(spec.name, i, address, true);
       upstreams.push_back(upstream);
-      daemons.push_back({watchdog_argv(watchdog_binary_, spec, path), env, path, upstream});
+      daemons.push_back({watchdog_argv(watchdog_binary_, spec, path), env, spec.command,
+                         spec.workdir.string(), path, upstream});
     }
   }
   const auto start = spec.on_demand ? Supervisor::Start::kParked : Supervisor::Start::kNow;

@@ -25,11 +25,6 @@ const char* state_name(Upstream::State state) {
   return "starting";
 }
 
-// Up, or cold: a parked function is served by starting it.
-bool available(const FunctionRuntime& function) {
-  return function.cold() || function.sockets_up() > 0;
-}
-
 void write_socket(Writer& w, const Upstream& upstream) {
   w.StartObject();
   w.Key("function");
@@ -69,7 +64,7 @@ void write_runtimes(Writer& w, const Snapshot& snapshot) {
   for (const auto& [runtime, functions] : by_runtime) {
     bool up = false, round_robin = false;
     for (const auto* function : functions) {
-      up = up || available(*function);
+      up = up || function->available();
       round_robin = round_robin || function->upstreams.size() > 1;
     }
     w.Key(runtime.c_str());
@@ -98,7 +93,14 @@ void write_function_summary(Writer& w, const FunctionRuntime& function) {
   w.Key("routes");
   write_strings(w, spec.routes);
   w.Key("up");
-  w.Bool(available(function));
+  w.Bool(function.available());
+  // Not ready: its watchdogs cannot run it, and "error" says why (its route answers 503 with it).
+  auto problem = function.problem();
+  w.Key("ready");
+  w.Bool(!problem);
+  w.Key("error");
+  if (problem) write_string(w, *problem);
+  else w.Null();
   w.Key("warm");
   w.Bool(!function.cold());
   w.Key("start");
@@ -168,8 +170,9 @@ void write_function_config(Writer& w, const FunctionRuntime& function) {
 std::string health_json(const Snapshot& snapshot, bool* ok) {
   bool all_up = true;
   for (const auto& function : snapshot.functions)
-    all_up = all_up && (function->cold() ||
-                        function->sockets_up() == static_cast<int>(function->upstreams.size()));
+    all_up = all_up && !function->problem() &&
+             (function->cold() ||
+              function->sockets_up() == static_cast<int>(function->upstreams.size()));
   if (ok) *ok = all_up;
   rapidjson::StringBuffer buffer;
   Writer w(buffer);

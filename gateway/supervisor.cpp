@@ -3,10 +3,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
+#include <cstring>
 #include <system_error>
 
 #include "common/logging.h"
@@ -16,9 +19,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr milliseconds kMinBackoff{100};
-constexpr milliseconds kMaxBackoff{5000};
-constexpr std::chrono::seconds kStableAfter{10};
 constexpr std::chrono::seconds kStartupAllowance{5};
 
 std::shared_ptr<spdlog::logger> log() {
@@ -26,11 +26,50 @@ std::shared_ptr<spdlog::logger> log() {
   return logger;
 }
 
-milliseconds backoff(int failures) {
-  return std::min(kMaxBackoff, kMinBackoff * (1 << std::min(failures, 10)));
+std::string path_of(const std::vector<std::string>& env) {
+  for (const auto& entry : env)
+    if (entry.starts_with("PATH=")) return entry.substr(5);
+  return "/usr/local/bin:/usr/bin:/bin";  // what exec's own search falls back to
 }
 
 }  // namespace
+
+std::optional<std::string> launch_problem(const DaemonSpec& spec) {
+  if (!spec.workdir.empty()) {
+    struct stat st {};
+    int err = ::stat(spec.workdir.c_str(), &st) != 0   ? errno
+              : !S_ISDIR(st.st_mode)                   ? ENOTDIR
+              : ::access(spec.workdir.c_str(), X_OK) != 0 ? errno
+                                                       : 0;
+    if (err != 0)
+      return "cannot enter workdir \"" + spec.workdir + "\": " + std::strerror(err);
+  }
+  if (spec.command.empty()) return std::nullopt;  // nothing to check (an argv-only spec)
+  const std::string& program = spec.command.front();
+  std::string path = common::find_executable(program, path_of(spec.env));
+  int err = ENOENT;
+  if (!path.empty()) {
+    if (path.front() != '/' && !spec.workdir.empty()) path = spec.workdir + "/" + path;
+    struct stat st {};
+    err = ::stat(path.c_str(), &st) != 0                              ? errno
+          : S_ISDIR(st.st_mode)                                       ? EISDIR
+          : !S_ISREG(st.st_mode) || ::access(path.c_str(), X_OK) != 0 ? EACCES
+                                                                      : 0;
+  }
+  if (err == 0) return std::nullopt;
+  return "cannot execute \"" + program + "\": " + std::strerror(err);
+}
+
+milliseconds RestartBackoff::exited(Clock::time_point started, Clock::time_point now) {
+  if (now - started >= kStableAfter) failures_ = 0;
+  return failed_to_start();
+}
+
+milliseconds RestartBackoff::failed_to_start() {
+  auto delay = std::min(kMax, kMin * (1 << std::min(failures_, 10)));
+  ++failures_;
+  return delay;
+}
 
 Supervisor::Supervisor() : wakeup_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (!wakeup_) throw std::system_error(errno, std::system_category(), "eventfd");
@@ -50,8 +89,14 @@ void Supervisor::start(DaemonSpec spec, Start when) {
     Daemon& daemon = daemons_.emplace_back();
     daemon.spec = std::move(spec);
     daemon.parked = when == Start::kParked;
-    if (daemon.parked) daemon.spec.upstream->park();
-    else launch_locked(daemon, Clock::now());
+    if (daemon.parked) {  // cold, but a function that cannot run says so before its first request
+      daemon.spec.upstream->park();
+      daemon.spec.upstream->set_problem(launch_problem(daemon.spec));
+    } else {  // launched by the supervisor's thread (see launch_locked), as soon as it wakes
+      auto now = Clock::now();
+      daemon.restart_at = now;
+      daemon.spec.upstream->starting(now + kStartupAllowance);
+    }
   }
   wake();
 }
@@ -86,7 +131,7 @@ void Supervisor::park(const std::shared_ptr<Upstream>& upstream) {
     Daemon* daemon = find_locked(upstream);
     if (!daemon || daemon->parked) return;
     daemon->parked = true;
-    daemon->failures = 0;
+    daemon->backoff.reset();
     upstream->park();
     terminate_locked(*daemon, Clock::now());
     // The draining watchdog keeps its listening fd but takes no new connection: requests that
@@ -104,22 +149,43 @@ void Supervisor::unpark(const std::shared_ptr<Upstream>& upstream) {
     daemon->parked = false;
     auto now = Clock::now();
     daemon->restart_at = now;
-    if (!daemon->child) launch_locked(*daemon, now);
-    else upstream->starting(now + kStartupAllowance);  // launched once the old process exits
+    // Launched by the supervisor's thread at once, or once the old process has exited; requests
+    // wait for its socket meanwhile.
+    upstream->starting(now + kStartupAllowance);
   }
   wake();
 }
 
+// Only ever on the supervisor's thread, which lives as long as the gateway serves: a watchdog
+// follows its gateway with PR_SET_PDEATHSIG, which fires when the THREAD that spawned it exits, so
+// a watchdog spawned from a connection thread would be stopped when the pool retires that thread.
 void Supervisor::launch_locked(Daemon& daemon, Clock::time_point now) {
+  assert(std::this_thread::get_id() == supervisor_thread_);
   // No unlink here: a file at the path may be a live socket (the watchdog's listener removes only
   // one that refuses connections, and otherwise refuses to start).
+  Upstream& upstream = *daemon.spec.upstream;
+  if (auto problem = launch_problem(daemon.spec)) {
+    // Nothing it could serve: not ready with the reason (its route answers 503 with it) rather
+    // than a watchdog that answers every request with 502. Checked again at each retry.
+    if (upstream.problem() != problem)
+      log()->error("function cannot run function={} index={} error=\"{}\"", upstream.function(),
+                   upstream.index(), *problem);
+    upstream.mark(Upstream::State::kDown, *problem);
+    upstream.set_problem(std::move(problem));
+    daemon.restart_at = now + daemon.backoff.failed_to_start();
+    return;
+  }
   common::SpawnOptions options{daemon.spec.argv, daemon.spec.env, "", common::Stdio::kNull,
                                common::Stdio::kInherit, common::Stdio::kInherit};
-  auto child = common::Child::spawn(options);
-  Upstream& upstream = *daemon.spec.upstream;
+  common::Result<common::Child> child = common::fail(common::Error::Code::kUnavailable, "");
+  try {
+    child = common::Child::spawn(options);
+  } catch (const std::exception& e) {  // no pipe or pidfd (fd exhaustion): retried like a failure
+    child = common::fail(common::Error::Code::kUnavailable, e.what());
+  }
   if (!child) {
     upstream.mark(Upstream::State::kDown, child.error().context);
-    daemon.restart_at = now + backoff(daemon.failures++);
+    daemon.restart_at = now + daemon.backoff.failed_to_start();
     log()->error("watchdog failed to start function={} index={} error=\"{}\"", upstream.function(),
                  upstream.index(), child.error().context);
     return;
@@ -144,8 +210,7 @@ void Supervisor::reap_locked(Daemon& daemon, Clock::time_point now) {
     daemon.restart_at = now;
     return;
   }
-  if (now - daemon.started_at >= kStableAfter) daemon.failures = 0;
-  auto delay = backoff(daemon.failures++);
+  auto delay = daemon.backoff.exited(daemon.started_at, now);
   daemon.restart_at = now + delay;
   upstream.mark(Upstream::State::kDown, "watchdog exited: " + status->describe());
   upstream.count_restart();
@@ -166,6 +231,7 @@ int Supervisor::poll_timeout_locked(Clock::time_point now) const {
 
 void Supervisor::run() {
   std::unique_lock lock(mutex_);
+  supervisor_thread_ = std::this_thread::get_id();
   while (!quit_) {
     std::vector<pollfd> fds{{wakeup_.get(), POLLIN, 0}};
     for (const Daemon& daemon : daemons_)

@@ -5,7 +5,9 @@
 // and records why it died on its Upstream, and stops them on removal or shutdown (SIGTERM, then
 // SIGKILL after a grace), removing their sockets. A daemon may also be parked (not running, not
 // restarted) and unparked, for functions started on demand. One thread waits on all of them
-// through their pidfds.
+// through their pidfds, and it alone spawns them (start() and unpark() only ask it to), since a
+// watchdog follows the thread that spawned it (PR_SET_PDEATHSIG) and this one lives as long as the
+// gateway.
 #pragma once
 
 #include <chrono>
@@ -23,12 +25,42 @@
 
 namespace gateway {
 
+// When a watchdog that exited is started again: after 100 ms, doubling with each failure up to 5 s;
+// a watchdog that had stayed up 10 s starts the count again. Pure: time is passed in.
+class RestartBackoff {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds kMin{100};
+  static constexpr std::chrono::milliseconds kMax{5000};
+  static constexpr std::chrono::seconds kStableAfter{10};
+
+  // The watchdog started at `started` exited at `now`: the delay before the next start.
+  std::chrono::milliseconds exited(Clock::time_point started, Clock::time_point now);
+  // It could not be started at all: the delay before the next attempt.
+  std::chrono::milliseconds failed_to_start();
+  // Parked, or told to stop: the next exit is no failure of a running one.
+  void reset() noexcept { failures_ = 0; }
+  int failures() const noexcept { return failures_; }
+
+ private:
+  int failures_ = 0;
+};
+
 struct DaemonSpec {
   std::vector<std::string> argv;  // fastfn-watchdog and its options
-  std::vector<std::string> env;
+  std::vector<std::string> env;   // the watchdog's, which its handlers inherit ("NAME=value")
+  // What the watchdog will run, and where: checked before each launch (launch_problem()).
+  std::vector<std::string> command;
+  std::string workdir;
   std::string socket_path;
   std::shared_ptr<Upstream> upstream;  // marked starting, down, restarted
 };
+
+// Why the watchdog of `spec` could not run its function now, or nullopt: the workdir must be a
+// folder that can be entered and the command an executable file (searched in the PATH of
+// `spec.env` when it has no '/', taken from the workdir when relative), as exec will require.
+// The text reads like the spawn's own error ("cannot execute \"x\": No such file or directory").
+std::optional<std::string> launch_problem(const DaemonSpec& spec);
 
 class Supervisor {
  public:
@@ -58,7 +90,7 @@ class Supervisor {
   struct Daemon {
     DaemonSpec spec;
     std::optional<common::Child> child;
-    int failures = 0;
+    RestartBackoff backoff;
     Clock::time_point started_at{};
     Clock::time_point restart_at{};
     bool stopping = false;  // for good: removed once its process has exited
@@ -80,6 +112,7 @@ class Supervisor {
   std::list<Daemon> daemons_;
   common::UniqueFd wakeup_;
   bool quit_ = false;
+  std::thread::id supervisor_thread_;  // the only thread that spawns watchdogs
   std::thread thread_;
 };
 

@@ -77,7 +77,49 @@ bool still_open(const UpstreamConnection& connection) {
   return ::poll(&pfd, 1, 0) == 0;
 }
 
+common::Result<PendingConnect> begin(common::UniqueFd fd, const sockaddr* address,
+                                      socklen_t length) {
+  if (::connect(fd.get(), address, length) == 0) return PendingConnect{std::move(fd), false};
+  if (errno == EINPROGRESS) return PendingConnect{std::move(fd), true};
+  // A unix socket whose backlog is full answers EAGAIN: its server accepts nothing.
+  return common::fail(Error::Code::kUnavailable, std::strerror(errno));
+}
+
 }  // namespace
+
+common::Result<PendingConnect> begin_connect(const common::Address& target) {
+  if (target.kind == common::Address::Kind::kUnix) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (target.path.size() >= sizeof(address.sun_path))
+      return common::fail(Error::Code::kUnavailable, "socket path too long");
+    std::memcpy(address.sun_path, target.path.c_str(), target.path.size() + 1);
+    common::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) return common::fail(Error::Code::kUnavailable, std::strerror(errno));
+    return begin(std::move(fd), reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  std::string host = target.host.empty() ? "127.0.0.1" : target.host;
+  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(target.port).c_str(), &hints, &found))
+    return common::fail(Error::Code::kUnavailable, ::gai_strerror(rc));
+  common::Result<PendingConnect> result = common::fail(Error::Code::kUnavailable, "no address");
+  for (addrinfo* entry = found; entry && !result; entry = entry->ai_next) {
+    common::UniqueFd fd(::socket(entry->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (fd) result = begin(std::move(fd), entry->ai_addr, entry->ai_addrlen);
+  }
+  ::freeaddrinfo(found);
+  return result;
+}
+
+common::Status connect_result(int fd) {
+  int error = 0;
+  socklen_t size = sizeof(error);
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) != 0) error = errno;
+  if (error != 0) return common::fail(Error::Code::kUnavailable, std::strerror(error));
+  return {};
+}
 
 common::Result<common::UniqueFd> connect_to(const common::Address& address,
                                             std::chrono::milliseconds timeout) {
@@ -145,6 +187,7 @@ void Upstream::starting(Clock::time_point until) {
   std::lock_guard lock(mutex_);
   startup_until_ = until;
   state_.store(State::kStarting, std::memory_order_relaxed);
+  problem_.reset();
   idle_.clear();
 }
 
@@ -155,14 +198,24 @@ void Upstream::park() {
   idle_.clear();
 }
 
-bool Upstream::in_startup() const {
+bool Upstream::in_startup(Clock::time_point now) const {
   std::lock_guard lock(mutex_);
-  return state() == State::kStarting && Clock::now() < startup_until_;
+  return state() == State::kStarting && now < startup_until_;
 }
 
 std::optional<std::string> Upstream::last_error() const {
   std::lock_guard lock(mutex_);
-  return last_error_;
+  return problem_ ? problem_ : last_error_;
+}
+
+void Upstream::set_problem(std::optional<std::string> problem) {
+  std::lock_guard lock(mutex_);
+  problem_ = std::move(problem);
+}
+
+std::optional<std::string> Upstream::problem() const {
+  std::lock_guard lock(mutex_);
+  return problem_;
 }
 
 }  // namespace gateway

@@ -51,7 +51,8 @@ class Upstream {
   // A supervised watchdog was just (re)started: until `until`, failed probes and refused connects
   // mean "still starting", not "down".
   void starting(Clock::time_point until);
-  bool in_startup() const;
+  bool in_startup() const { return in_startup(Clock::now()); }
+  bool in_startup(Clock::time_point now) const;
   // Its watchdog was parked: kCold, idle connections closed.
   void park();
   State state() const noexcept { return state_.load(std::memory_order_relaxed); }
@@ -61,7 +62,12 @@ class Upstream {
   std::uint64_t restarts() const noexcept { return restarts_.load(std::memory_order_relaxed); }
   void set_pid(pid_t pid) noexcept { pid_.store(pid, std::memory_order_relaxed); }
   pid_t pid() const noexcept { return pid_.load(std::memory_order_relaxed); }
+  // Why its last error: the launch problem while there is one, else what last failed.
   std::optional<std::string> last_error() const;
+  // Why its watchdog cannot be started at all (a missing command or workdir, a script without its
+  // exec bit), or nullopt; set by the supervisor before each launch, cleared by starting().
+  void set_problem(std::optional<std::string> problem);
+  std::optional<std::string> problem() const;
 
   const std::string& function() const noexcept { return function_; }
   int index() const noexcept { return index_; }
@@ -80,9 +86,22 @@ class Upstream {
   std::atomic<pid_t> pid_{0};
   mutable std::mutex mutex_;
   std::optional<std::string> last_error_;
+  std::optional<std::string> problem_;
   Clock::time_point startup_until_{};
   std::vector<UpstreamConnection> idle_;
 };
+
+// A connect begun on a non-blocking socket: done, or (in_progress) done once the fd is writable,
+// when connect_result() says how it went.
+struct PendingConnect {
+  common::UniqueFd fd;
+  bool in_progress = false;
+};
+// Begins connecting to `address` without waiting (a tcp host name is still resolved first); the fd
+// is O_CLOEXEC and non-blocking. kUnavailable with the reason when it failed at once.
+common::Result<PendingConnect> begin_connect(const common::Address& address);
+// The outcome of an in-progress connect on `fd`, once poll() said it is writable.
+common::Status connect_result(int fd);
 
 // Connects to `address` (unix or tcp, non-blocking, bounded by `timeout`); the fd is O_CLOEXEC and
 // non-blocking. kUnavailable with the reason on failure.
