@@ -90,7 +90,8 @@ class Walker {
 
  private:
   void read_root_config();
-  void walk(const fs::path& dir, int depth, std::vector<fs::path>& ancestors);
+  void walk(const fs::path& dir, const std::vector<TreeReader::Entry>& entries, int depth,
+            std::vector<fs::path>& ancestors);
   bool skipped(const fs::path& dir) const;
   void visit(const fs::path& dir);
   std::vector<Handler> find_handlers(const fs::path& dir) const;
@@ -147,22 +148,13 @@ bool Walker::skipped(const fs::path& dir) const {
          (assets_dir_ && dir.lexically_normal() == *assets_dir_);
 }
 
-void Walker::walk(const fs::path& dir, int depth, std::vector<fs::path>& ancestors) {
-  const auto entries = reader_.list(dir);
-  if (!entries) {
-    // Unlisted is not empty: the functions below keep their last state (Discovery::discover).
-    const fs::path rel = dir.lexically_relative(root_);
-    if (is_gone(entries.error().error)) {
-      if (dir == root_) problem("functions dir " + config_.functions_dir + " is gone");
-    } else if (dir == root_) {
-      fatal_ = entries.error();
-    } else {
-      unread(entries.error(), rel, rel.generic_string(), false, true);
-    }
-    return;
-  }
+// `entries` are dir's. Each subfolder is listed before it is visited: one that cannot be listed
+// (out of fds, EACCES) cannot say which handler files it holds either, so it is an Unread for
+// the function it may be and the functions below it, which keep their last state.
+void Walker::walk(const fs::path& dir, const std::vector<TreeReader::Entry>& entries, int depth,
+                  std::vector<fs::path>& ancestors) {
   std::vector<fs::path> subdirs;
-  for (const TreeReader::Entry& entry : *entries) {
+  for (const TreeReader::Entry& entry : entries) {
     fs::path path = dir / entry.name;
     if (entry.is_dir && !skipped(path)) subdirs.push_back(std::move(path));
   }
@@ -180,9 +172,14 @@ void Walker::walk(const fs::path& dir, int depth, std::vector<fs::path>& ancesto
       problem("folder " + shown(rel) + ": symlink loop or nesting deeper than 32, not walked");
       continue;
     }
+    const auto listed = reader_.list(sub);
+    if (!listed) {
+      if (!is_gone(listed.error().error)) unread(listed.error(), rel, rel, true, true);
+      continue;
+    }
     visit(sub);
     ancestors.push_back(real);
-    walk(sub, depth + 1, ancestors);
+    walk(sub, *listed, depth + 1, ancestors);
     ancestors.pop_back();
   }
 }
@@ -324,9 +321,10 @@ std::optional<ReadFailure> Walker::run() {
         problem(shown(file) + ": the functions dir itself is not a function; use a subfolder");
       }
     }
+    const auto entries = reader_.list(root_);
+    if (!entries && !is_gone(entries.error().error)) return entries.error();
     std::vector<fs::path> ancestors{fs::canonical(root_, ec)};
-    walk(root_, 1, ancestors);
-    if (fatal_) return fatal_;
+    if (entries) walk(root_, *entries, 1, ancestors);  // else it was removed just now
   }
   finish();
   return std::nullopt;

@@ -626,6 +626,16 @@ TEST_CASE("discovery: a function whose folder or config cannot be read keeps its
     CHECK(names(discovery.discover(t.config)) == Argv{"api/users", "b"});
     CHECK_FALSE(discovery.retry_wanted());
   }
+  SUBCASE("a function whose own folder cannot be listed keeps its last state") {
+    reader.list_errors[t.root() / "b"] = EMFILE;
+    t.write("b/fn.config.json", R"({"timeout_ms": 9000})");
+    fs::remove(t.root() / "b/handler.py");
+    const auto r = discovery.discover(t.config);
+    CHECK(fingerprints(r) == fingerprints(good));
+    CHECK(count_problems(r, "/b: Too many open files; the functions in it keep") == 1);
+    reader.list_errors.clear();
+    CHECK(names(discovery.discover(t.config)) == Argv{"api/orders", "api/users", "other"});
+  }
   SUBCASE("a fn.config.json that cannot be read keeps the function as it was") {
     reader.read_errors[t.root() / "b/fn.config.json"] = EACCES;
     t.write("b/fn.config.json", R"({"timeout_ms": 9000})");
