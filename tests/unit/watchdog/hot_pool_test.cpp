@@ -291,6 +291,29 @@ TEST_CASE("hot pool: idle processes beyond min-instances stop after idle-timeout
   CHECK(HotPoolProbe::alive(*fixture.pool) == 1);
   CHECK(HotPoolProbe::kills(*fixture.pool, StopReason::kIdle) == 2);
   CHECK(fixture.spawner.calls() == 3);
+  auto kept = fixture.acquire();  // the one released last, the most recently used
+  REQUIRE(kept);
+  CHECK(*kept == *third);
+  fixture.release(*kept);
+}
+
+TEST_CASE("hot pool: min-instances 0 scales to zero after idle-timeout and back on a request") {
+  Fixture fixture(pool_options(0, 1));
+  CHECK(HotPoolProbe::alive(*fixture.pool) == 0);
+  CHECK(fixture.pool->ready().ok);  // nothing warm is needed
+  auto first = fixture.acquire();
+  REQUIRE(first);
+  fixture.release(*first);
+  fixture.step(10s - 1ms);
+  CHECK(HotPoolProbe::alive(*fixture.pool) == 1);
+  fixture.step(1ms);
+  CHECK(HotPoolProbe::alive(*fixture.pool) == 0);
+  CHECK(fixture.spawner.calls() == 1);
+  auto second = fixture.acquire();  // a fresh spawn
+  REQUIRE(second);
+  CHECK(fixture.spawner.calls() == 2);
+  CHECK(HotPoolProbe::kills(*fixture.pool, StopReason::kIdle) == 1);
+  fixture.release(*second);
 }
 
 TEST_CASE("hot pool: max-instances bounds spawns and requests queue FIFO up to max-queue") {
