@@ -103,8 +103,8 @@ class FakeSpawner {
     if (failure_) return tl::unexpected(*failure_);
     common::SpawnOptions options = context.options;
     options.argv = argv_;
-    auto process = HotProcess::spawn({options, context.pump, context.pipes, context.generation,
-                                      context.clock});
+    auto process = HotProcess::spawn(
+        {options, context.pump, context.pipes, context.generation, context.clock});
     if (process && wait_exit_) {
       // No doctest assertion here: it would throw through the pool (it runs on the pool's threads).
       pollfd exited{(*process)->child().exit_fd(), POLLIN, 0};
@@ -169,11 +169,12 @@ bool eventually(Predicate done) {
 
 // A request waiting in the queue on its own thread.
 struct Waiting {
-  explicit Waiting(Fixture& fixture) : thread([this, &fixture] {
-    auto got = fixture.acquire();
-    std::lock_guard lock(mutex);
-    result = got;
-  }) {}
+  explicit Waiting(Fixture& fixture)
+      : thread([this, &fixture] {
+          auto got = fixture.acquire();
+          std::lock_guard lock(mutex);
+          result = got;
+        }) {}
   ~Waiting() { thread.join(); }
   std::optional<common::Result<HotProcess*>> get() {
     std::lock_guard lock(mutex);
@@ -386,8 +387,8 @@ TEST_CASE("hot pool: a failed spawn while requests wait answers them 503 with th
   std::optional<Waiting> first, second;
   enqueue(fixture, first, 1);
   enqueue(fixture, second, 2);
-  fixture.spawner.fail({Error::Code::kUnavailable,
-                        "cannot start the handler: pipe2: Too many open files"});
+  fixture.spawner.fail(
+      {Error::Code::kUnavailable, "cannot start the handler: pipe2: Too many open files"});
 
   (*a)->poison(StopReason::kTimeout);  // retired at release, which spawns for the waiters
   CHECK_NOTHROW(fixture.release(*a));
