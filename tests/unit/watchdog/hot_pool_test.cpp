@@ -10,6 +10,8 @@
 #include <doctest/doctest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <mutex>
@@ -17,6 +19,9 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+
+#include "common/unique_fd.h"
+#include "protocol/http_parser.h"
 
 namespace watchdog {
 
@@ -80,6 +85,7 @@ class FakeSpawner {
   // maintain() sees it dead: the exit is a real process's, the wait polls its pidfd.
   void run_exiting() { set({"/bin/true"}, std::nullopt, true); }
   void run_silent() { set({"/bin/cat"}, std::nullopt, false); }
+  void run(std::vector<std::string> argv) { set(std::move(argv), std::nullopt, false); }
   void fail(Error failure) { set({}, std::move(failure), false); }
   void throw_on_spawn() {
     std::lock_guard lock(mutex_);
@@ -190,6 +196,37 @@ void enqueue(Fixture& fixture, std::optional<Waiting>& slot, std::size_t expecte
   REQUIRE(eventually([&] { return HotPoolProbe::waiting(*fixture.pool) == expected_waiting; }));
 }
 
+// A hot handler in sh: answers "ok" to each request once its head has been read. sh reads its
+// stdin a byte at a time, so it never takes bytes of a next request.
+const std::vector<std::string> kAnsweringHandler = {
+    "/bin/sh", "-c",
+    "cr=$(printf '\\r'); while IFS= read -r line; do if [ \"$line\" = \"$cr\" ]; then "
+    "printf 'HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok'; fi; done"};
+
+// Serves one GET through the pool over a socketpair, as a connection thread would; returns the
+// status and what the client received.
+std::pair<common::Status, std::string> serve_get(HotPool& pool, std::string_view target) {
+  int fds[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+  common::UniqueFd server(fds[0]), client(fds[1]);
+  std::string buffer = "GET " + std::string(target) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  auto parsed = protocol::parse_request_head(buffer);
+  REQUIRE(parsed.status == protocol::ParseStatus::kComplete);
+  auto framing = protocol::request_framing(parsed.head);
+  common::PeerInfo peer{"", "", true};
+  common::ClientRequest request(server.get(), buffer, parsed.consumed, std::move(parsed.head),
+                                framing.framing, peer, 5s);
+  common::ClientResponse response(server.get(), request, true);
+  std::string id = "hot-pool-test";
+  watchdog::Invocation invocation{request, response, id, Clock::now() + 30s, 0};
+  auto status = pool.serve(invocation);
+  server.reset();  // the answer is small: it waits whole in the socket
+  std::string received;
+  char piece[4096];
+  for (ssize_t n; (n = ::read(client.get(), piece, sizeof piece)) > 0;) received.append(piece, n);
+  return {status, received};
+}
+
 }  // namespace
 
 TEST_CASE("hot pool: a crash loop backs off from 100 ms, doubling up to 5 s") {
@@ -269,6 +306,26 @@ TEST_CASE("hot pool: a process alive through the startup window ends the crash l
     CHECK(HotPoolProbe::next_spawn_at(*fixture.pool) == fixture.clock.now() + 100ms);
     CHECK(fixture.pool->health().ok);  // one failure is not a loop yet
   }
+}
+
+TEST_CASE("hot pool: a probe's answer ends the crash loop at once") {
+  Fixture fixture(pool_options(1, 1), true);
+  fixture.pool->maintain();
+  fixture.step(100ms);
+  fixture.pool->maintain();
+  REQUIRE_FALSE(fixture.pool->health().ok);
+
+  fixture.spawner.run(kAnsweringHandler);
+  fixture.step(200ms);  // the backoff's probe, young: idling would need the whole startup window
+  REQUIRE(fixture.spawner.calls() == 3);
+  auto [status, received] = serve_get(*fixture.pool, "/probe");
+  CHECK(status.has_value());
+  CHECK(received.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(received.find("\r\n\r\nok") != std::string::npos);
+  CHECK(fixture.pool->health().ok);  // no time passed: the answer itself ended the loop
+  auto [again, answer] = serve_get(*fixture.pool, "/again");
+  CHECK(again.has_value());
+  CHECK(fixture.spawner.calls() == 3);  // the same process serves on
 }
 
 TEST_CASE("hot pool: idle processes beyond min-instances stop after idle-timeout") {
