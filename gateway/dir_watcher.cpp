@@ -216,7 +216,7 @@ class DirWatcher::Loop {
   std::unordered_set<int> watches_;
   Snapshot snapshot_;  // the tree as of the last callback (or start)
   bool pending_ = false;
-  bool complete_ = true;  // the last walk read every folder
+  bool complete_ = true;     // the last walk read every folder
   bool unreadable_ = false;  // in an episode of walks that could not read everything; logged once
   bool retry_ = false;       // the last callback did not do its work: call again once readable
   bool callback_failing_ = false, loop_failing_ = false;  // logged once per episode

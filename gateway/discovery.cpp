@@ -529,9 +529,9 @@ DiscoveryResult Discovery::discover(const GatewayConfig& config) {
     for (const Unread& unread : result.unread) {
       retry_wanted_ = retry_wanted_ || unread.failure.transient();
       if (!failing.insert(unread.shown).second || failing_.contains(unread.shown)) continue;
-      const std::string what = unread.below ? "the functions in it keep their last loaded state"
-                                            : "function \"" + unread.name +
-                                                  "\" keeps its last loaded state";
+      const std::string what = unread.below
+                                   ? "the functions in it keep their last loaded state"
+                                   : "function \"" + unread.name + "\" keeps its last loaded state";
       result.problems.push_back("cannot read " + unread.shown + ": " + unread.failure.reason() +
                                 "; " + what + " until it can be read");
     }

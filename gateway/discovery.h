@@ -99,9 +99,9 @@ const TreeReader& disk_reader();
 // scan's result.
 struct Unread {
   ReadFailure failure;
-  std::string shown;  // the failing path as the user wrote it ("functions/api/fn.config.json")
-  std::string name;   // a function name or a folder below the functions dir ("api")
-  bool self = false;  // covers the function `name` itself (its fn.config.json, its folder)
+  std::string shown;   // the failing path as the user wrote it ("functions/api/fn.config.json")
+  std::string name;    // a function name or a folder below the functions dir ("api")
+  bool self = false;   // covers the function `name` itself (its fn.config.json, its folder)
   bool below = false;  // covers every function under name + "/" (the folder could not be listed)
 };
 

@@ -310,7 +310,6 @@ TEST_CASE("dir_watcher: leaks no file descriptors") {
   CHECK(open_fds() == before);
 }
 
-
 // --- folders that cannot be read (out of fds, EACCES, EIO): not emptied, only unknown
 
 // The disk, except for folders given an errno. It counts the listings of each folder, so a test
@@ -391,7 +390,7 @@ TEST_CASE("dir_watcher: a functions dir that cannot be listed raises no change")
   }
 }
 
-TEST_CASE("dir_watcher: a subfolder that cannot be listed keeps its snapshot, the rest is watched") {
+TEST_CASE("dir_watcher: an unlistable subfolder keeps its snapshot, the rest is watched") {
   TempTree tree;
   tree.make_root();
   tree.write("a/handler.sh");

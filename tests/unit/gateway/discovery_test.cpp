@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -614,7 +614,7 @@ TEST_CASE("discovery: a function whose folder or config cannot be read keeps its
   SUBCASE("a subfolder that cannot be listed keeps the functions in it") {
     reader.list_errors[t.root() / "api"] = EMFILE;
     fs::remove_all(t.root() / "api/orders");  // unseen while unreadable
-    fs::remove_all(t.root() / "other");        // seen: the rest of the tree still applies
+    fs::remove_all(t.root() / "other");       // seen: the rest of the tree still applies
     const auto r = discovery.discover(t.config);
     CHECK(names(r) == Argv{"api/orders", "api/users", "b"});
     CHECK(fingerprints(r)["api/users"] == fingerprints(good)["api/users"]);
