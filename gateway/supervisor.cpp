@@ -3,13 +3,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
 #include <cerrno>
-#include <cstring>
 #include <system_error>
 
 #include "common/logging.h"
@@ -35,29 +33,11 @@ std::string path_of(const std::vector<std::string>& env) {
 }  // namespace
 
 std::optional<std::string> launch_problem(const DaemonSpec& spec) {
-  if (!spec.workdir.empty()) {
-    struct stat st {};
-    int err = ::stat(spec.workdir.c_str(), &st) != 0   ? errno
-              : !S_ISDIR(st.st_mode)                   ? ENOTDIR
-              : ::access(spec.workdir.c_str(), X_OK) != 0 ? errno
-                                                       : 0;
-    if (err != 0)
-      return "cannot enter workdir \"" + spec.workdir + "\": " + std::strerror(err);
-  }
   if (spec.command.empty()) return std::nullopt;  // nothing to check (an argv-only spec)
-  const std::string& program = spec.command.front();
-  std::string path = common::find_executable(program, path_of(spec.env));
-  int err = ENOENT;
-  if (!path.empty()) {
-    if (path.front() != '/' && !spec.workdir.empty()) path = spec.workdir + "/" + path;
-    struct stat st {};
-    err = ::stat(path.c_str(), &st) != 0                              ? errno
-          : S_ISDIR(st.st_mode)                                       ? EISDIR
-          : !S_ISREG(st.st_mode) || ::access(path.c_str(), X_OK) != 0 ? EACCES
-                                                                      : 0;
-  }
-  if (err == 0) return std::nullopt;
-  return "cannot execute \"" + program + "\": " + std::strerror(err);
+  // The checks exec makes (common/child), with the PATH the watchdog will search.
+  auto runnable = common::check_executable(spec.command.front(), spec.workdir, path_of(spec.env));
+  if (runnable) return std::nullopt;
+  return runnable.error().context;
 }
 
 milliseconds RestartBackoff::exited(Clock::time_point started, Clock::time_point now) {

@@ -57,9 +57,10 @@ struct DaemonSpec {
 };
 
 // Why the watchdog of `spec` could not run its function now, or nullopt: the workdir must be a
-// folder that can be entered and the command an executable file (searched in the PATH of
-// `spec.env` when it has no '/', taken from the workdir when relative), as exec will require.
-// The text reads like the spawn's own error ("cannot execute \"x\": No such file or directory").
+// folder that can be entered and the command an executable file, and so its "#!" interpreter
+// (common::check_executable; searched in the PATH of `spec.env` when it has no '/', taken from the
+// workdir when relative), as exec will require. The text reads like the spawn's own error
+// ("cannot execute \"x\": No such file or directory").
 std::optional<std::string> launch_problem(const DaemonSpec& spec);
 
 class Supervisor {

@@ -116,6 +116,11 @@ TEST_CASE("supervisor: launch_problem says why a function cannot run, before any
     CHECK(gateway::launch_problem(spec_for({dir.path}, dir.path)) ==
           "cannot execute \"" + dir.path + "\": Is a directory");
   }
+  SUBCASE("a script whose interpreter is missing") {
+    dir.file("orphan.sh", "#!/no/such/interpreter\n", 0755);
+    CHECK(gateway::launch_problem(spec_for({"./orphan.sh"}, dir.path)) ==
+          "cannot execute \"./orphan.sh\": No such file or directory");
+  }
   SUBCASE("a missing workdir") {
     CHECK(gateway::launch_problem(spec_for({"sh"}, dir.path + "/gone")) ==
           "cannot enter workdir \"" + dir.path + "/gone\": No such file or directory");
