@@ -107,16 +107,19 @@ Result<std::string_view> ClientRequest::read_body(std::uint64_t max_body) {
   for (;;) {
     if (decoder_.done()) return std::string_view();
     auto step = decoder_.next(std::string_view(buffer_).substr(offset_));
+    // A chunk announcing more than the limit (or than 64 bits hold) is refused on its size line:
+    // waiting for its data would end only at the read timeout, without an answer.
+    bool too_large = step.status == protocol::ParseStatus::kError
+                         ? step.error == protocol::ParseError::kBodyTooLarge
+                         : decoder_.announced_bytes() > max_body;
+    if (too_large)
+      return fail(Error::Code::kBodyTooLarge, "request body is over the limit of " +
+                                                  std::to_string(max_body) + " bytes");
     if (step.status == protocol::ParseStatus::kError)
       return fail(Error::Code::kBadRequest,
                   "malformed request body: " + std::string(protocol::describe(step.error)));
     offset_ += step.consumed;
-    if (!step.data.empty()) {
-      if (decoder_.body_bytes() > max_body)
-        return fail(Error::Code::kBodyTooLarge, "request body is over the limit of " +
-                                                    std::to_string(max_body) + " bytes");
-      return step.data;
-    }
+    if (!step.data.empty()) return step.data;
     if (step.status == protocol::ParseStatus::kComplete) return std::string_view();
     if (step.consumed > 0) continue;
     if (auto received = receive_more(); !received) return tl::unexpected(received.error());
