@@ -102,6 +102,7 @@ class Exchange {
   Clock::time_point deadline_;
   std::size_t offset_ = 0;  // into channel_.buffer
   Phase phase_ = Phase::kHead;
+  protocol::ResponseHeadParser head_parser_;
   protocol::ResponseHead head_;
   protocol::BodyFraming client_framing_;  // as the upstream announced it (kept for HEAD)
   std::optional<protocol::BodyDecoder> decoder_;
@@ -242,17 +243,18 @@ Status Exchange::read_response() {
 
 Status Exchange::parse_response() {
   if (phase_ == Phase::kHead) {
-    auto parsed = protocol::parse_response_head(std::string_view(channel_.buffer).substr(offset_));
-    if (parsed.status == protocol::ParseStatus::kIncomplete) return {};
-    if (parsed.status == protocol::ParseStatus::kError)
+    // Parsed on from where the last read ended: a head that trickles in costs linear time.
+    auto parsed = head_parser_.parse(std::string_view(channel_.buffer).substr(offset_));
+    if (parsed == protocol::ParseStatus::kIncomplete) return {};
+    if (parsed == protocol::ParseStatus::kError)
       return fail(UpstreamState::kBroken, Error::Code::kBadGateway,
                   "invalid http response from function: " +
-                      std::string(protocol::describe(parsed.error)));
-    offset_ += parsed.consumed;
+                      std::string(protocol::describe(head_parser_.error())));
+    offset_ += head_parser_.consumed();
+    head_ = std::move(head_parser_.head());
+    head_parser_ = protocol::ResponseHeadParser();
     // An interim response (100 Continue to a client's Expect) is not the answer: skip it.
-    if (parsed.head.status >= 100 && parsed.head.status < 200 && parsed.head.status != 101)
-      return parse_response();
-    head_ = std::move(parsed.head);
+    if (head_.status >= 100 && head_.status < 200 && head_.status != 101) return parse_response();
     if (auto started = start_response(); !started) return started;
   }
   return take_body();
