@@ -175,7 +175,8 @@ int plan_stdio(Stdio mode, int target, UniqueFd& parent_end, UniqueFd& child_end
   Pipe pipe = Pipe::create();
   bool child_reads = target == 0;
   child_end = above_stdio(std::move(child_reads ? pipe.read : pipe.write));
-  parent_end = std::move(child_reads ? pipe.write : pipe.read);
+  // Ours too: an end on 0..2 would take whatever this process later writes to its own stdio.
+  parent_end = above_stdio(std::move(child_reads ? pipe.write : pipe.read));
   return child_end.get();
 }
 

@@ -35,22 +35,21 @@ bool read_stat(const std::filesystem::path& dir, char& state, pid_t& parent) {
   return true;
 }
 
-// Every pid in the /proc children files of this process's threads (CONFIG_PROC_CHILDREN). An
-// orphan is reparented to the first live thread (the main thread, which in both binaries lives until
-// exit), a Child to whichever thread spawned it; reading every thread's file costs one small read
-// each. Falls back to a scan of /proc when the files do not exist.
+// The children of this process that can be orphans: those of its main thread, from
+// /proc/self/task/PID/children (CONFIG_PROC_CHILDREN). An orphan is reparented to the first live
+// thread of its subreaper, which is the main thread while it lives (in both binaries it waits for
+// signals until exit); a Child is listed under the thread that spawned it, and is no orphan anyway.
+// One small read per call. Falls back to a scan of /proc (every thread's children) when the file
+// does not exist.
 std::vector<pid_t> children_of_self() {
   std::vector<pid_t> pids;
-  std::error_code ec;
-  bool any = false;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
-    std::ifstream in(task.path() / "children");
-    if (!in) continue;
-    any = true;
-    for (pid_t pid; in >> pid;) pids.push_back(pid);
-  }
-  if (any) return pids;
   pid_t self = ::getpid();
+  std::ifstream in("/proc/self/task/" + std::to_string(self) + "/children");
+  if (in) {
+    for (pid_t pid; in >> pid;) pids.push_back(pid);
+    return pids;
+  }
+  std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;

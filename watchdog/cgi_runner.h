@@ -26,9 +26,12 @@ class CgiRunner : public Runner {
   CgiRunner(const Options& options, std::vector<std::string> base_env);
 
   common::Status serve(Invocation& invocation) override;
-  // Both 503 while the command could not be started (missing, not executable, no workdir): every
-  // request would get 502. Checked on each call, so installing the command later heals it.
-  Health health() const override { return runnable(); }
+  // Healthy while it runs: a restart cannot install a missing command (a liveness probe on
+  // /_/health must not kill it for that), and each request gets the 502 that says why.
+  Health health() const override { return {}; }
+  // Not ready while the command cannot be started (missing, not executable, no workdir): routing
+  // stops sending it requests that would all get 502. Checked on each call, so installing the
+  // command later heals it without a restart.
   Health ready() const override { return runnable(); }
   void render_metrics(std::string& out) const override;
   void stop_all() override;
