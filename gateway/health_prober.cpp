@@ -122,21 +122,6 @@ void Probe::read_some() {
   else finish(false, "health " + std::to_string(message.head.status) + ": " + message.body.substr(0, 300));
 }
 
-ProbeResult probe_health(const common::Address& address, milliseconds timeout) {
-  auto deadline = Probe::Clock::now() + timeout;
-  Probe probe(address, deadline);
-  while (!probe.done()) {
-    auto left = deadline - Probe::Clock::now();
-    if (left <= Probe::Clock::duration::zero()) {
-      probe.expire(timeout);
-      break;
-    }
-    pollfd entry = probe.poll_entry();
-    if (::poll(&entry, 1, poll_timeout(left)) > 0) probe.advance(entry.revents);
-  }
-  return *probe.result();
-}
-
 HealthProber::HealthProber(Sockets sockets, milliseconds interval)
     : sockets_(std::move(sockets)),
       wakeup_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),

@@ -86,9 +86,6 @@ class Probe {
   std::optional<ProbeResult> result_;
 };
 
-// Asks `address` for /_/health within `timeout` (one probe, waited for).
-ProbeResult probe_health(const common::Address& address, std::chrono::milliseconds timeout);
-
 class HealthProber {
  public:
   using Clock = std::chrono::steady_clock;
