@@ -52,7 +52,8 @@ class Child {
   static constexpr std::chrono::milliseconds kDefaultGrace{1000};
 
   // Starts a child. Returns kBadGateway with a clear reason ("cannot execute \"x\": No such file or
-  // directory") when exec fails; throws std::system_error when pipes or pidfds cannot be made.
+  // directory", "cannot enter workdir ...") when exec or chdir fails, kUnavailable when no process
+  // can be made now (EAGAIN); throws std::system_error when pipes or pidfds cannot be made.
   static Result<Child> spawn(const SpawnOptions& options);
 
   Child(Child&& other) noexcept;
