@@ -57,6 +57,9 @@ HotPool::HotPool(const Options& options, std::vector<std::string> env, HotPoolSe
   spawn_options_.argv = options.command;
   spawn_options_.env = std::move(env);
   spawn_options_.workdir = options.workdir;
+  // What a handler orphans stays below it and ends with it (the watchdog is a subreaper); never a
+  // parent-death signal: handlers are spawned from threads that may end before them.
+  spawn_options_.contain_descendants = true;
   maintain();
   if (seams_.maintenance_thread) maintenance_ = std::thread([this] { maintenance_loop(); });
 }

@@ -68,10 +68,9 @@ void drain(watchdog::Server& server, std::chrono::milliseconds timeout) {
 int run(const watchdog::Options& options, std::vector<std::string> env) {
   static const auto log = common::logger("watchdog");
   Poco::Net::ServerSocket socket = common::open_listener(options.listen);
-  // What a CGI program orphans (setsid, double fork) comes to us, to be ended with its request
-  // (CgiRunner spawns each program as the subreaper of its own tree). Format http keeps today's
-  // behaviour until hot_process spawns with contain_descendants too.
-  if (options.format == watchdog::Format::kCgi) common::become_subreaper();
+  // What a program orphans (setsid, double fork) comes to us, to be ended with its request or its
+  // hot handler (each is spawned as the subreaper of its own tree).
+  common::become_subreaper();
   common::OrphanReaper reaper;  // as a container's PID 1, orphaned grandchildren are ours to reap
   auto runner = make_runner(options, std::move(env));
   watchdog::Server server(options, *runner);

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Supervision of hot handlers (issue 16, items 4 and 5).
+"""Supervision of hot handlers (issue 16, items 3, 4 and 5).
 
+- Item 3: what a hot handler leaves behind (a setsid child) ends with the handler.
 - Item 4: no exception ends a thread or the watchdog. A hot pool that cannot spawn for lack of file
   descriptors (the watchdog's RLIMIT_NOFILE lowered under it with prlimit) answers 503 with the
   reason and keeps running; its maintenance thread, which replaces a killed handler, survives the
@@ -112,6 +113,25 @@ class AbandonedRequestsTest(HotTestCase):
         self.wait_metric(wd, "fastfn_watchdog_kills_total", 1, timeout=20, reason="client_gone")
         self.wait_gone([handler], wd)
         self.assertNotIn(handler, live_children(wd))
+
+
+class EscapeesTest(HotTestCase):
+    def test_item3_what_a_handler_leaves_behind_ends_with_it(self):
+        """A hot handler's child in a session of its own (setsid) escapes the process group the
+        watchdog kills; it stays below the handler while it runs, and ends once it is stopped."""
+        directory = self.make_tempdir()
+        wd = self.start_hot(["--min-instances", "1", "--max-instances", "1"])
+        handler = self.pid_of(wd.get(f"/escape?dir={directory}"), wd)
+        escapee = int(open(os.path.join(directory, f"escapee.{handler}")).read())
+        self.addCleanup(lambda: harness.pid_alive(escapee) and os.kill(escapee, signal.SIGKILL))
+        self.assertTrue(harness.pid_alive(escapee), "the escapee runs while its handler does")
+        self.settle(wd)
+        wd.send_signal(signal.SIGHUP)  # recycles: the handler is stopped, a fresh one started
+        self.wait_gone([handler], wd)
+        wait_until(lambda: not harness.pid_alive(escapee), 10,
+                   message=lambda: f"escapee {escapee} outlived its handler: {harness.proc_stat(escapee)}"
+                                   f"\n{wd.describe()}")
+        self.assert_status(wd.get("/pid"), 200, wd)
 
 
 if __name__ == "__main__":
