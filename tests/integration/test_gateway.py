@@ -877,58 +877,28 @@ class FailoverTest(Case):
         for _ in range(6):
             self.assert_status(gw.get("/hello"), 200, gw)
 
-    def test_restart_backoff_grows_and_is_capped_at_5s(self):
-        """A watchdog that keeps failing is restarted after 100 ms, 200 ms, 400 ms, ... up to 5 s
-        (attempts at about 0.1, 0.3, 0.7, 1.5, 3.1, 6.3, 11.3, 16.3 s). Failing for 13 s: without the
-        cap the next attempt would come at 25.5 s."""
+    def test_a_failing_watchdog_is_restarted_again_and_again_while_the_other_serves(self):
+        """A watchdog that keeps failing is restarted with backoff (its delays, 100 ms doubling up
+        to 5 s and reset after 10 s up, are tested in fake time by tests/unit/gateway/
+        supervisor_test.cpp); here, by count: it is restarted again and again, requests keep being
+        served by the other daemon meanwhile, and once it can start it is up again."""
         wrapper, failing = failing_watchdog(self.make_tempdir())
         fns = self.functions()
         fns.sh_env("hello", {"daemons": 2})
         gw = self.start_gateway(fns, env={"FN_WATCHDOG_BIN": wrapper}, wait_for=["hello"])
         harness.touch(failing)
         os.kill(gw.watchdog_pid(gw.sockets("hello")[0]), signal.SIGKILL)
-        self.wait_health(gw, lambda h: socket_entry(h, "hello", 0).get("up") is False, 5,
-                         what="socket 0 down", interval=0.005)
-        started = time.monotonic()
-        while time.monotonic() - started < 13.0:  # the failing period; requests keep being served
-            self.assertEqual(self.kv_of(gw.get("/hello"), gw)["runtime"], "sh")
-            time.sleep(0.2)
-        restarts = socket_entry(gw.health(), "hello", 0).get("restarts")
-        self.assertIsInstance(restarts, int)
-        self.assertTrue(4 <= restarts <= 10, f"{restarts} restarts in 13 s of failures: expected about 7 "
-                                             f"with backoff 100 ms doubling up to 5 s\n{gw.describe()}")
-        os.unlink(failing)
-        self.wait_health(gw, lambda h: socket_entry(h, "hello", 0).get("up") is True, 7.0,
-                         what="back within the 5 s cap once the watchdog can start")
 
-    def test_backoff_resets_once_a_watchdog_has_run_healthy(self):
-        """Backoff is for watchdogs that keep failing. One that then ran healthy for 10 s and dies is
-        restarted at once (100 ms), not after the 5 s its crash loop had reached."""
-        wrapper, failing = failing_watchdog(self.make_tempdir())
-        fns = self.functions()
-        fns.sh_env("hello", {"daemons": 2})
-        gw = self.start_gateway(fns, env={"FN_WATCHDOG_BIN": wrapper}, wait_for=["hello"])
-        harness.touch(failing)
-        os.kill(gw.watchdog_pid(gw.sockets("hello")[0]), signal.SIGKILL)
-        self.wait_health(gw, lambda h: (socket_entry(h, "hello", 0).get("restarts") or 0) >= 5, 10,
-                         what="a crash loop of 5 restarts")  # about 3.1 s: the next delay is 3.2 s
+        def restarted_often() -> bool:
+            self.assertEqual(self.kv_of(gw.get("/hello"), gw)["runtime"], "sh")  # served meanwhile
+            return (socket_entry(gw.health(), "hello", 0).get("restarts") or 0) >= 4
+
+        wait_until(restarted_often, 60, interval=0.1,
+                   message=lambda: f"socket 0 was not restarted 4 times\n{gw.describe()}")
+        self.assertIs(socket_entry(gw.health(), "hello", 0).get("up"), False, gw.describe())
         os.unlink(failing)
-        self.wait_health(gw, lambda h: socket_entry(h, "hello", 0).get("up") is True, 10, what="socket 0 up")
-        healthy_since = time.monotonic()
-        while time.monotonic() - healthy_since < 10.0:  # ten healthy seconds, serving
-            self.assertEqual(self.kv_of(gw.get("/hello"), gw)["runtime"], "sh")
-            self.assertIs(socket_entry(gw.health(), "hello", 0).get("up"), True)
-            time.sleep(0.25)
-        restarts = socket_entry(gw.health(), "hello", 0).get("restarts") or 0
-        os.kill(gw.watchdog_pid(gw.sockets("hello")[0]), signal.SIGKILL)
-        killed = time.monotonic()
-        # Counted restarts, not a glimpse of "down": that state can last less than one poll.
-        self.wait_health(gw, lambda h: (socket_entry(h, "hello", 0).get("restarts") or 0) > restarts
-                         and socket_entry(h, "hello", 0).get("up") is True, 10, what="socket 0 restarted and up")
-        elapsed = time.monotonic() - killed
-        # The kept backoff would be 3.2 s or more; a reset one is 100 ms plus the start and a probe.
-        self.assertLess(elapsed, 2.5, f"restarted after {elapsed:.1f}s: the crash loop's backoff was kept "
-                                      f"after 10 healthy seconds\n{gw.describe()}")
+        self.wait_health(gw, lambda h: socket_entry(h, "hello", 0).get("up") is True, 30,
+                         what="back up once the watchdog can start")
 
     def test_request_in_flight_on_a_killed_watchdog_gets_502_and_is_not_replayed(self):
         gate = self.gate()
