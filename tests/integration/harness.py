@@ -37,6 +37,9 @@ FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
 CGI_FIXTURES_DIR = FIXTURES_DIR / "cgi"
 
 KIB = 1024
+# Under AddressSanitizer (scripts/test exports ASAN_OPTIONS for that build) a process needs fds of
+# its own to report, and its leak check runs at exit: tests that starve a server of fds skip there.
+UNDER_ASAN = bool(os.environ.get("ASAN_OPTIONS"))
 MIB = 1024 * 1024
 
 # The watchdog's configuration variables (DESIGN.md). They are removed from the environment a test

@@ -35,6 +35,7 @@ def setUpModule():
     harness.check_executable(harness.watchdog_binary(), "fastfn-watchdog")
 
 
+@unittest.skipIf(harness.UNDER_ASAN, "starves the server of fds, which ASan needs for itself")
 class FdShortageTest(HotTestCase):
     def limit_fds(self, wd: harness.Watchdog, spare: int) -> None:
         """Lets the watchdog open `spare` more fds than it holds now."""
