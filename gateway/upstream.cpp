@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <thread>
 
 namespace gateway {
@@ -50,16 +51,25 @@ common::Result<common::UniqueFd> connect_unix(const std::string& path,
                         timeout);
 }
 
-common::Result<common::UniqueFd> connect_tcp(const common::Address& target,
-                                             std::chrono::milliseconds timeout) {
+using AddressList = std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)>;
+
+// The addresses of a tcp target ("" is loopback), for a stream socket.
+common::Result<AddressList> resolve_tcp(const common::Address& target) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   std::string host = target.host.empty() ? "127.0.0.1" : target.host;
   if (int rc = ::getaddrinfo(host.c_str(), std::to_string(target.port).c_str(), &hints, &found))
     return common::fail(Error::Code::kUnavailable, ::gai_strerror(rc));
+  return AddressList(found, &::freeaddrinfo);
+}
+
+common::Result<common::UniqueFd> connect_tcp(const common::Address& target,
+                                             std::chrono::milliseconds timeout) {
+  auto found = resolve_tcp(target);
+  if (!found) return tl::unexpected(found.error());
   common::Result<common::UniqueFd> result = common::fail(Error::Code::kUnavailable, "no address");
-  for (addrinfo* entry = found; entry; entry = entry->ai_next) {
+  for (addrinfo* entry = found->get(); entry; entry = entry->ai_next) {
     common::UniqueFd fd(::socket(entry->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) continue;
     int one = 1;
@@ -67,7 +77,6 @@ common::Result<common::UniqueFd> connect_tcp(const common::Address& target,
     result = finish_connect(std::move(fd), entry->ai_addr, entry->ai_addrlen, timeout);
     if (result) break;
   }
-  ::freeaddrinfo(found);
   return result;
 }
 
@@ -98,18 +107,13 @@ common::Result<PendingConnect> begin_connect(const common::Address& target) {
     if (!fd) return common::fail(Error::Code::kUnavailable, std::strerror(errno));
     return begin(std::move(fd), reinterpret_cast<sockaddr*>(&address), sizeof(address));
   }
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  std::string host = target.host.empty() ? "127.0.0.1" : target.host;
-  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(target.port).c_str(), &hints, &found))
-    return common::fail(Error::Code::kUnavailable, ::gai_strerror(rc));
+  auto found = resolve_tcp(target);
+  if (!found) return tl::unexpected(found.error());
   common::Result<PendingConnect> result = common::fail(Error::Code::kUnavailable, "no address");
-  for (addrinfo* entry = found; entry && !result; entry = entry->ai_next) {
+  for (addrinfo* entry = found->get(); entry && !result; entry = entry->ai_next) {
     common::UniqueFd fd(::socket(entry->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (fd) result = begin(std::move(fd), entry->ai_addr, entry->ai_addrlen);
   }
-  ::freeaddrinfo(found);
   return result;
 }
 
