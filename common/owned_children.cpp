@@ -35,6 +35,21 @@ bool read_stat(const std::filesystem::path& dir, char& state, pid_t& parent) {
   return true;
 }
 
+// Calls visit(pid, state) for every process of /proc whose parent is this process.
+template <class Visit>
+void scan_proc_children(Visit visit) {
+  pid_t self = ::getpid();
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    char state = 0;
+    pid_t parent = 0;
+    if (read_stat(entry.path(), state, parent) && parent == self)
+      visit(static_cast<pid_t>(std::stol(name)), state);
+  }
+}
+
 // The children of this process that can be orphans: those of its main thread, from
 // /proc/self/task/PID/children (CONFIG_PROC_CHILDREN). An orphan is reparented to the first live
 // thread of its subreaper, which is the main thread while it lives (in both binaries it waits for
@@ -49,15 +64,7 @@ std::vector<pid_t> children_of_self() {
     for (pid_t pid; in >> pid;) pids.push_back(pid);
     return pids;
   }
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    char state = 0;
-    pid_t parent = 0;
-    if (read_stat(entry.path(), state, parent) && parent == self)
-      pids.push_back(static_cast<pid_t>(std::stol(name)));
-  }
+  scan_proc_children([&](pid_t pid, char) { pids.push_back(pid); });
   return pids;
 }
 
@@ -115,20 +122,13 @@ int end_orphans() {
 
 int reap_orphans() {
   if (!enabled.load(std::memory_order_acquire)) return 0;
-  pid_t self = ::getpid();
   int reaped = 0;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    char state = 0;
-    pid_t parent = 0;
-    if (!read_stat(entry.path(), state, parent) || state != 'Z' || parent != self) continue;
-    pid_t pid = static_cast<pid_t>(std::stol(name));
+  scan_proc_children([&](pid_t pid, char state) {
+    if (state != 'Z') return;
     OwnedChildren::Guard guard;
     int status = 0;
     if (!guard.owns(pid) && ::waitpid(pid, &status, WNOHANG) == pid) ++reaped;
-  }
+  });
   return reaped;
 }
 
