@@ -31,9 +31,19 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Under ThreadSanitizer the child is made by fork, not clone(CLONE_VM): TSan's clone interceptor
+// re-initialises its runtime in the child (thread registry, fd table), and with CLONE_VM that is the
+// parent's memory, so a busy parent's TSan then fails its own checks. A forked child has its own
+// copy, and reports the step that failed through a pipe instead of in the shared ChildSetup.
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kChildSharesMemory = false;
+#else
+constexpr bool kChildSharesMemory = true;
+#endif
+
 // What the child reads between clone and exec. It lives on the parent's stack: with CLONE_VM |
 // CLONE_VFORK the parent thread is suspended until the child has exec'd or exited, so the child may
-// read it and write `error` back.
+// read it and write `error` back (a forked child writes them to `report_fd` instead).
 struct ChildSetup {
   char* const* argv;
   char* const* envp;
@@ -43,7 +53,14 @@ struct ChildSetup {
   int parent_death_signal;
   pid_t parent;
   int error = 0;  // errno of the step that failed; the child then exits 127
-  enum class Stage { kNone, kSetup, kWorkdir, kExec } stage = Stage::kNone;
+  enum class Stage : int { kNone, kSetup, kWorkdir, kExec } stage = Stage::kNone;
+  int report_fd = -1;  // a forked child's end of the report pipe (close-on-exec)
+};
+
+// What a forked child writes to the report pipe when a step fails; nothing (EOF at exec) when none.
+struct ChildReport {
+  ChildSetup::Stage stage;
+  int error;
 };
 
 constexpr int kNullFd = -1;
@@ -52,6 +69,10 @@ constexpr int kInheritFd = -2;
 [[noreturn]] void child_fails(ChildSetup& setup, ChildSetup::Stage stage) {
   setup.error = errno;
   setup.stage = stage;
+  if (setup.report_fd >= 0) {
+    ChildReport report{stage, setup.error};
+    [[maybe_unused]] auto ignored = ::write(setup.report_fd, &report, sizeof report);
+  }
   ::_exit(127);
 }
 
@@ -99,8 +120,9 @@ int child_main(void* arg) {
     // dup2 clears O_CLOEXEC on the copy.
     if (::dup2(fd, target) < 0) child_fails(setup, ChildSetup::Stage::kSetup);
   }
-  // Poco's sockets are not O_CLOEXEC; closing everything above stderr keeps them out of the child.
-  ::closefrom(3);
+  // Poco's sockets are not O_CLOEXEC; marking everything above stderr close-on-exec keeps them out
+  // of the program, and keeps a forked child's report pipe open until the exec.
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) child_fails(setup, ChildSetup::Stage::kSetup);
   if (setup.workdir && ::chdir(setup.workdir) != 0) child_fails(setup, ChildSetup::Stage::kWorkdir);
   sigset_t empty;
   sigemptyset(&empty);
@@ -180,6 +202,28 @@ int plan_stdio(Stdio mode, int target, UniqueFd& parent_end, UniqueFd& child_end
   return child_end.get();
 }
 
+// The ThreadSanitizer build's spawn: fork, then wait for the child's report (EOF once it has
+// exec'd, the failed step otherwise) so that the caller sees what clone's shared setup tells it.
+pid_t fork_child(ChildSetup& setup) {
+  Pipe report = Pipe::create();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    setup.report_fd = report.write.get();
+    child_main(&setup);
+  }
+  if (pid < 0) return pid;
+  report.write.reset();
+  ChildReport got{};
+  ssize_t n;
+  while ((n = ::read(report.read.get(), &got, sizeof got)) < 0 && errno == EINTR) {
+  }
+  if (n == static_cast<ssize_t>(sizeof got)) {
+    setup.stage = got.stage;
+    setup.error = got.error;
+  }
+  return pid;
+}
+
 ExitStatus decode(int wait_status) {
   if (WIFSIGNALED(wait_status)) {
     int sig = WTERMSIG(wait_status);
@@ -221,7 +265,9 @@ Result<Child> Child::spawn(const SpawnOptions& options) {
     OwnedChildren::Guard owned;  // the pid is recorded before any orphan reaper can see it exit
     {
       AllSignalsBlocked blocked;
-      pid = ::clone(child_main, stack.top(), CLONE_VM | CLONE_VFORK | SIGCHLD, &setup);
+      pid = kChildSharesMemory
+                ? ::clone(child_main, stack.top(), CLONE_VM | CLONE_VFORK | SIGCHLD, &setup)
+                : fork_child(setup);
     }
     if (pid < 0) {
       return fail(Error::Code::kUnavailable,
