@@ -12,6 +12,8 @@
 namespace common {
 namespace {
 
+constexpr std::chrono::seconds kEpisodeQuiet{1};
+
 UniqueFd open_spare() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
 
 bool out_of_fds(int error) {
@@ -56,7 +58,7 @@ Acceptor::Result Acceptor::accept(Accepted* accepted) {
   socklen_t length = sizeof address;
   int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&address), &length, SOCK_CLOEXEC);
   if (fd >= 0) {
-    if (in_episode_) end_episode();
+    if (in_episode_ && std::chrono::steady_clock::now() - last_failure_ >= kEpisodeQuiet) end_episode();
     accepted->fd = UniqueFd(fd);
     accepted->peer = peer_info(address, length);
     return Result::kAccepted;
@@ -83,6 +85,7 @@ Acceptor::Result Acceptor::accept(Accepted* accepted) {
 }
 
 void Acceptor::begin_episode(int error) {
+  last_failure_ = std::chrono::steady_clock::now();
   if (in_episode_) return;
   in_episode_ = true;
   episode_shed_ = 0;

@@ -3,11 +3,13 @@
 // nginx's answer): the spare /dev/null is closed, the waiting connection accepted into its slot
 // and closed at once (the client sees a reset rather than a hang in the backlog), and the spare
 // reopened. The caller then pauses accepting for a moment. An episode of shortage is logged once,
-// at its start, and once at its end.
+// at its start, and once at its end: the first accept a second after the last failure (an fd freed
+// now and then by the server's own work does not make each failure an episode of its own).
 #pragma once
 
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstdint>
 
 #include "common/http_exchange.h"
@@ -48,6 +50,7 @@ class Acceptor {
   UniqueFd listener_;
   UniqueFd spare_;
   bool in_episode_ = false;
+  std::chrono::steady_clock::time_point last_failure_{};
   std::uint64_t shed_ = 0;          // connections closed for want of fds, since the start
   std::uint64_t episode_shed_ = 0;  // ... in this episode
 };

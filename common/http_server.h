@@ -33,7 +33,7 @@ struct ServerSettings {
   std::size_t max_headers = 100;
   int max_threads = 1024;          // requests served at once; more wait for a thread
   int max_connections = 10'000;    // open at once; more wait in the backlog (see connection_limit)
-  std::chrono::milliseconds idle_thread_exit{60'000};
+  std::chrono::milliseconds idle_thread_exit{10'000};  // a worker with no request for this long ends
 };
 
 // File descriptors kept for the server's own work beyond its connections: a cgi request's pipes

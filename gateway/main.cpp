@@ -169,13 +169,15 @@ class Reloader {
   gateway::GatewayConfig config_;
 };
 
-void announce(const gateway::Registry& registry, const common::Address& listen) {
+void announce(const gateway::Registry& registry, const common::Address& listen,
+              int max_connections) {
   static const auto log = common::logger("gateway");
   std::string base = listen.kind == common::Address::Kind::kTcp
                          ? "http://" + (listen.host.empty() ? std::string("127.0.0.1") : listen.host) +
                                ":" + std::to_string(listen.port)
                          : listen.to_string();
-  log->info("listening address={} health={}/_fn/health", listen.to_string(), base);
+  log->info("listening address={} health={}/_fn/health max_connections={}", listen.to_string(), base,
+            max_connections);
   const auto snapshot = registry.current();
   for (const auto& function : snapshot->functions)
     for (const auto& route : function->spec.routes)
@@ -236,7 +238,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   common::HttpServer http(socket, settings,
                           [&server](auto& request, auto& response) { server.handle(request, response); });
   http.start();
-  announce(registry, *listen);
+  announce(registry, *listen, http.max_connections());
   gateway::DirWatcher watcher(config.functions_dir, [&reloader, &prober] {
     reloader.rescan();
     prober.poke();
