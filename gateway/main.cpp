@@ -209,6 +209,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   auto listen = common::parse_address(config.listen, &error);
   if (!listen) throw gateway::ConfigError("listen: expected an address, got \"" + config.listen + "\"");
   auto socket = common::open_listener(*listen);
+  auto socket_file = common::socket_file_id(*listen);
   common::require_private_dir(config.socket_base_dir);
   gateway::remove_stale_sockets(config.socket_base_dir);
   std::string watchdog = find_watchdog(env);
@@ -248,7 +249,6 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   wait_for_stop(reloader, prober);
   watcher.stop();
   http.stop_accepting();  // new connections are refused at once, not left hanging in the backlog
-  common::remove_listener(*listen);
   server.begin_drain();
   http.begin_drain();
   // The requests in flight, and heads already arriving (served with Connection: close).
@@ -259,6 +259,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   idle_parker.request_stop();
   idle_parker.join();
   supervisor.stop_all();
+  common::remove_listener(*listen, socket_file);  // refused until now, then gone
   common::logger("gateway")->info("stopped");
   return 0;
 }

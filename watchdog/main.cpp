@@ -70,6 +70,7 @@ void drain(const watchdog::Server& server, const common::HttpServer& http,
 int run(const watchdog::Options& options, std::vector<std::string> env) {
   static const auto log = common::logger("watchdog");
   Poco::Net::ServerSocket socket = common::open_listener(options.listen);
+  auto socket_file = common::socket_file_id(options.listen);
   // What a program orphans (setsid, double fork) comes to us, to be ended with its request or its
   // hot handler (each is spawned as the subreaper of its own tree).
   common::become_subreaper();
@@ -91,7 +92,6 @@ int run(const watchdog::Options& options, std::vector<std::string> env) {
             options.name, http.max_connections(), fmt::join(options.command, " "));
   wait_for_stop(*runner);
   http.stop_accepting();  // new connections are refused at once, not left hanging in the backlog
-  common::remove_listener(options.listen);
   server.begin_drain();
   http.begin_drain();
   drain(server, http, options.shutdown_timeout);
@@ -100,6 +100,7 @@ int run(const watchdog::Options& options, std::vector<std::string> env) {
   runner->stop_all();
   http.abort_connections();  // joins the request threads: every Child is reaped by now
   common::end_orphans();     // and anything still left below us goes with us
+  common::remove_listener(options.listen, socket_file);  // refused until now, then gone
   log->info("stopped");
   return 0;
 }

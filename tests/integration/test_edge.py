@@ -398,6 +398,24 @@ class CgiEdgeTest(WatchdogCases, harness.WatchdogTestCase):
         return finish
 
 
+    def test_sigterm_on_a_unix_socket_refuses_until_exit_then_removes_the_file(self):
+        wd = self.start_watchdog(self.command())  # on a unix socket in its temp dir
+        finish = self.begin_slow_request(wd)
+        wd.send_signal(signal.SIGTERM)
+
+        def refused() -> bool:
+            try:
+                wd.address.connect(2).close()
+                return False
+            except ConnectionRefusedError:
+                return True  # the file is there, nobody accepts: a client sees "refused", not "no such file"
+
+        wait_until(refused, PROBE_BOUND, message=lambda: f"not refused after SIGTERM\n{wd.describe()}")
+        self.assertEqual(finish().status, 200, wd.describe())
+        self.assertEqual(wd.wait(30), 0, wd.describe())
+        self.assertFalse(os.path.exists(wd.address.path), "the socket file outlived the watchdog")
+
+
 class HotEdgeTest(WatchdogCases, harness.WatchdogTestCase):
     """fastfn-watchdog --format http with the hot fixture handler."""
 
