@@ -15,6 +15,8 @@ namespace {
 
 constexpr std::uint64_t kWakeData = 0;  // watch ids start at 1
 constexpr int kEventsPerWait = 256;
+// The longest sleep: what post_quietly() leaves in the queue waits at most this long.
+constexpr int kQuietLatencyMs = 1000;
 
 UniqueFd checked(int fd, const char* what) {
   if (fd < 0) throw std::system_error(errno, std::system_category(), what);
@@ -93,15 +95,30 @@ void EventLoop::remove_timer(TimerId id) {
 }
 
 bool EventLoop::post(Callback callback) {
-  bool was_empty;
+  bool need_wake;
   {
     std::lock_guard lock(posted_mutex_);
     if (ended_) return false;
-    was_empty = posted_.empty();
     posted_.push_back(std::move(callback));
+    need_wake = !wake_pending_;  // else one is on its way already
+    wake_pending_ = true;
   }
-  if (was_empty) wake();  // a non-empty queue has a wake-up on its way already
+  if (need_wake) wake();
   return true;
+}
+
+bool EventLoop::post_quietly(Callback callback) {
+  std::lock_guard lock(posted_mutex_);
+  if (ended_) return false;
+  posted_.push_back(std::move(callback));
+  return true;
+}
+
+bool EventLoop::rearm_fd(int fd, WatchId id, std::uint32_t events) noexcept {
+  epoll_event event{};
+  event.events = events;
+  event.data.u64 = id;
+  return ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &event) == 0;
 }
 
 void EventLoop::run_and_wait(const Callback& callback) {
@@ -132,14 +149,16 @@ void EventLoop::run() {
   epoll_event events[kEventsPerWait];
   while (!stop_) {
     int timeout = deadlines_.wait_ms(Clock::now());
+    if (timeout < 0 || timeout > kQuietLatencyMs) timeout = kQuietLatencyMs;
     int count = ::epoll_wait(epoll_.get(), events, kEventsPerWait, timeout);
     if (count < 0 && errno != EINTR) {
       logger("loop")->error("epoll_wait failed error=\"{}\"", std::strerror(errno));
       count = 0;
     }
+    // Posted first: a quiet post made before its fd was re-armed is seen before that fd's event.
+    dispatch_posted();
     dispatch_ready(events, count < 0 ? 0 : count);
     dispatch_timers();
-    dispatch_posted();
     dropped_watches_.clear();
     dropped_timers_.clear();
   }
@@ -181,6 +200,7 @@ void EventLoop::dispatch_posted() {
   {
     std::lock_guard lock(posted_mutex_);
     batch.swap(posted_);
+    wake_pending_ = false;
   }
   for (auto& callback : batch) guarded("posted callback", callback);
 }

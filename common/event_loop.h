@@ -57,6 +57,13 @@ class EventLoop {
   // Runs `callback` on the loop thread soon, in the order posted. False once run() has returned:
   // the callback is dropped.
   bool post(Callback callback);
+  // Like post(), without waking the loop: the callback runs at its next wake-up, at the latest
+  // within a second (the loop never sleeps longer). For what needs no haste, or whose wake-up is
+  // on its way by other means (an fd re-armed right after). Saves a write and a thread wake-up.
+  bool post_quietly(Callback callback);
+  // epoll_ctl(MOD) of a watch from any thread, for an fd the caller knows is still watched (the
+  // loop does not unwatch it meanwhile). Touches no state of the loop's.
+  bool rearm_fd(int fd, WatchId id, std::uint32_t events) noexcept;
   // Runs `callback` on the loop thread and waits for it; runs it on the calling thread when that
   // is the loop thread or when the loop has ended.
   void run_and_wait(const Callback& callback);
@@ -90,7 +97,8 @@ class EventLoop {
 
   std::mutex posted_mutex_;
   std::vector<Callback> posted_;
-  bool ended_ = false;  // under posted_mutex_
+  bool ended_ = false;         // under posted_mutex_
+  bool wake_pending_ = false;  // under posted_mutex_: a wake-up was written and not yet served
   std::atomic<bool> stop_{false};
   std::atomic<std::thread::id> loop_thread_{};
 };

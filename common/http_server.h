@@ -33,6 +33,9 @@ struct ServerSettings {
   std::size_t max_headers = 100;
   int max_threads = 1024;          // requests served at once; more wait for a thread
   int max_connections = 10'000;    // open at once; more wait in the backlog (see connection_limit)
+  // After an answer, how long a worker waits for the next request of its connection before it
+  // hands the connection back to the loop (0: at once).
+  std::chrono::milliseconds worker_linger{1};
   std::chrono::milliseconds idle_thread_exit{10'000};  // a worker with no request for this long ends
 };
 
@@ -117,6 +120,8 @@ class HttpServer {
   Id next_id_ = 1;
   EventLoop::WatchId listener_watch_ = 0;
   EventLoop::TimerId accept_pause_timer_ = 0;
+  EventLoop::TimerId trim_timer_ = 0;
+  std::size_t peak_since_trim_ = 0;
   bool accept_paused_ = false;  // out of fds: a short pause
   bool aborting_ = false;
   std::chrono::steady_clock::time_point limit_logged_{};

@@ -25,16 +25,19 @@ WorkerThreads::WorkerThreads(const Settings& settings) : settings_(settings) {}
 WorkerThreads::~WorkerThreads() { stop(); }
 
 bool WorkerThreads::submit(std::function<void()> task) {
-  std::lock_guard lock(mutex_);
-  if (stopping_) return false;
-  queue_.push_back(std::move(task));
-  // Idle threads that were woken but have not taken their task yet are still counted idle: a
-  // thread is started whenever the queue holds more tasks than there are idle threads to take them.
-  if (queue_.size() > static_cast<std::size_t>(idle_) && threads_ < settings_.max_threads &&
-      !start_thread_locked() && threads_ == 0) {
-    queue_.pop_back();  // nobody would ever run it
-    return false;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return false;
+    queue_.push_back(std::move(task));
+    // Idle threads that were woken but have not taken their task yet are still counted idle: a
+    // thread is started whenever the queue holds more tasks than idle threads to take them.
+    if (queue_.size() > static_cast<std::size_t>(idle_) && threads_ < settings_.max_threads &&
+        !start_thread_locked() && threads_ == 0) {
+      queue_.pop_back();  // nobody would ever run it
+      return false;
+    }
   }
+  // Outside the lock: the thread woken takes the lock at once, and would only wait for ours.
   work_.notify_one();
   return true;
 }

@@ -133,3 +133,25 @@ TEST_CASE("event_loop: a callback that throws ends neither the loop nor the othe
   loop.run();
   CHECK(after == 1);
 }
+
+TEST_CASE("event_loop: a quiet post runs before the event of the fd re-armed after it") {
+  EventLoop loop;
+  SocketPair pair;
+  std::vector<std::string> order;
+  EventLoop::WatchId id = loop.watch(pair.a.get(), EPOLLIN | EPOLLONESHOT, [&](std::uint32_t) {
+    order.push_back("ready");
+    loop.stop();
+  });
+  REQUIRE(loop.rearm(id, 0));  // disarmed, as a connection handed to a worker is
+  {
+    Running running(loop);
+    std::thread worker([&] {
+      REQUIRE(loop.post_quietly([&] { order.push_back("returned"); }));
+      REQUIRE(::write(pair.b.get(), "x", 1) == 1);
+      REQUIRE(loop.rearm_fd(pair.a.get(), id, EPOLLIN | EPOLLONESHOT));
+    });
+    worker.join();
+    loop.run_and_wait([] {});
+  }
+  CHECK(order == std::vector<std::string>{"returned", "ready"});
+}

@@ -130,6 +130,8 @@ TEST_CASE("http_server: at max_connections more connections wait until one close
 TEST_CASE("http_server: stop_accepting refuses new connections at once") {
   Served served;
   auto before = served.connect();
+  // Accepted by the server, not only by the kernel: what waits in the backlog goes with the socket.
+  REQUIRE(eventually([&] { return served.server->current_connections() == 1; }));
   served.server->stop_accepting();
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in address{};
