@@ -58,7 +58,8 @@ Acceptor::Result Acceptor::accept(Accepted* accepted) {
   socklen_t length = sizeof address;
   int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&address), &length, SOCK_CLOEXEC);
   if (fd >= 0) {
-    if (in_episode_ && std::chrono::steady_clock::now() - last_failure_ >= kEpisodeQuiet) end_episode();
+    if (in_episode_ && std::chrono::steady_clock::now() - last_failure_ >= kEpisodeQuiet)
+      end_episode();
     accepted->fd = UniqueFd(fd);
     accepted->peer = peer_info(address, length);
     return Result::kAccepted;

@@ -32,7 +32,7 @@ int DeadlineQueue::wait_ms(Clock::time_point now) const {
   if (*earliest <= now) return 0;
   auto left = std::chrono::ceil<std::chrono::milliseconds>(*earliest - now).count();
   return left > std::numeric_limits<int>::max() ? std::numeric_limits<int>::max()
-                                                 : static_cast<int>(left);
+                                                : static_cast<int>(left);
 }
 
 std::vector<DeadlineQueue::Id> DeadlineQueue::take_expired(Clock::time_point now) {

@@ -18,7 +18,8 @@ constexpr std::uint64_t kMaxDiscard = 1 << 20;
 constexpr std::size_t kIdleBufferKept = 4 * 1024;
 
 int status_for(protocol::ParseError error) {
-  return error == protocol::ParseError::kHeadTooLarge || error == protocol::ParseError::kTooManyHeaders
+  return error == protocol::ParseError::kHeadTooLarge ||
+                 error == protocol::ParseError::kTooManyHeaders
              ? 431
              : 400;
 }
@@ -29,7 +30,8 @@ int status_for(protocol::ParseError error) {
 std::string_view invalid_request_reason(const protocol::RequestHead& head) {
   std::string_view target = head.target;
   auto starts_with_scheme = [&](std::string_view scheme) {
-    return target.size() > scheme.size() && protocol::iequals(target.substr(0, scheme.size()), scheme);
+    return target.size() > scheme.size() &&
+           protocol::iequals(target.substr(0, scheme.size()), scheme);
   };
   if (!target.starts_with('/') && !starts_with_scheme("http://") && !starts_with_scheme("https://"))
     return "the request target is not a path or an http URL";
@@ -150,7 +152,8 @@ bool HttpConnection::linger_for_next() {
   // of small requests); a client that stays silent costs the thread only this moment.
   if (settings_.worker_linger.count() <= 0) return false;
   pollfd pfd{fd_.get(), POLLIN, 0};
-  int timeout = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(settings_.worker_linger).count());
+  int timeout = static_cast<int>(
+      std::chrono::ceil<std::chrono::milliseconds>(settings_.worker_linger).count());
   if (::poll(&pfd, 1, timeout) <= 0) return false;
   return receive_now() == Received::kData;
 }
@@ -200,10 +203,12 @@ void HttpConnection::refuse(int status, std::string_view reason, bool may_block)
     std::string head = "HTTP/1.1 " + std::to_string(status) + " " +
                        std::string(protocol::reason_phrase(status)) +
                        "\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                       "X-Fn-Request-Id: " + id + "\r\nContent-Length: " +
-                       std::to_string(body.size()) + "\r\n\r\n";
-    if (may_block) send_all(fd_.get(), head, body);
-    else send_now(fd_.get(), head, body);
+                       "X-Fn-Request-Id: " +
+                       id + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    if (may_block)
+      send_all(fd_.get(), head, body);
+    else
+      send_now(fd_.get(), head, body);
   } catch (const std::exception& e) {
     log->error("refusing a request failed error=\"{}\"", e.what());
   }

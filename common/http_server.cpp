@@ -47,7 +47,8 @@ void set_send_timeout(int fd, std::chrono::milliseconds timeout) {
 
 int connection_limit(int requested, std::uint64_t fd_soft_limit) {
   std::uint64_t room = fd_soft_limit > kReservedFds + 1 ? fd_soft_limit - kReservedFds : 1;
-  return static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(std::max(requested, 1)), room));
+  return static_cast<int>(
+      std::min<std::uint64_t>(static_cast<std::uint64_t>(std::max(requested, 1)), room));
 }
 
 std::uint64_t fd_soft_limit() {
@@ -65,9 +66,10 @@ HttpServer::HttpServer(Poco::Net::ServerSocket socket, const ServerSettings& set
   std::uint64_t soft = fd_soft_limit();
   settings_.max_connections = connection_limit(settings.max_connections, soft);
   if (settings_.max_connections < settings.max_connections)
-    logger("http")->warn("max_connections capped by the fd limit requested={} max_connections={} "
-                         "fd_limit={} reserved={}", settings.max_connections,
-                         settings_.max_connections, soft, kReservedFds);
+    logger("http")->warn(
+        "max_connections capped by the fd limit requested={} max_connections={} "
+        "fd_limit={} reserved={}",
+        settings.max_connections, settings_.max_connections, soft, kReservedFds);
   accept_pause_timer_ = loop_.add_timer([this] {
     accept_paused_ = false;
     update_listener();
@@ -87,8 +89,10 @@ void HttpServer::start() {
 
 void HttpServer::on_loop(const EventLoop::Callback& callback) {
   // Before start() and after the loop thread has ended, no other thread touches the loop's state.
-  if (loop_thread_.joinable()) loop_.run_and_wait(callback);
-  else callback();
+  if (loop_thread_.joinable())
+    loop_.run_and_wait(callback);
+  else
+    callback();
 }
 
 void HttpServer::stop_accepting() {
@@ -112,9 +116,12 @@ void HttpServer::abort_connections() {
     acceptor_.close();
     std::vector<Id> idle;
     for (auto& [id, entry] : connections_) {
-      // A busy connection's worker sees its reads and writes fail and returns it; it is closed then.
-      if (entry.phase == Phase::kBusy) ::shutdown(entry.connection->fd(), SHUT_RDWR);
-      else idle.push_back(id);
+      // A busy connection's worker sees its reads and writes fail and returns it; it is closed
+      // then.
+      if (entry.phase == Phase::kBusy)
+        ::shutdown(entry.connection->fd(), SHUT_RDWR);
+      else
+        idle.push_back(id);
     }
     for (Id id : idle) close_connection(id);
   });
@@ -131,7 +138,8 @@ void HttpServer::update_listener() {
                 static_cast<int>(connections_.size()) < settings_.max_connections;
   if (wanted && !listener_watch_) {
     // Level-triggered: connections left in the backlog after a round of accepts wake it again.
-    listener_watch_ = loop_.watch(acceptor_.fd(), EPOLLIN, [this](std::uint32_t) { on_listener_ready(); });
+    listener_watch_ =
+        loop_.watch(acceptor_.fd(), EPOLLIN, [this](std::uint32_t) { on_listener_ready(); });
     if (!listener_watch_) {
       logger("http")->error("cannot watch the listening socket error=\"{}\"", std::strerror(errno));
       accept_paused_ = true;
@@ -168,8 +176,10 @@ void HttpServer::log_limit_reached() {
   auto now = Clock::now();
   if (limit_logged_ != Clock::time_point{} && now - limit_logged_ < kLimitLogInterval) return;
   limit_logged_ = now;
-  logger("http")->warn("connection limit reached, new connections wait in the backlog "
-                       "max_connections={}", settings_.max_connections);
+  logger("http")->warn(
+      "connection limit reached, new connections wait in the backlog "
+      "max_connections={}",
+      settings_.max_connections);
 }
 
 void HttpServer::add_connection(Acceptor::Accepted accepted) {
@@ -203,8 +213,10 @@ void HttpServer::on_readable(Id id) {
   auto it = connections_.find(id);
   if (it == connections_.end()) return;
   Entry& entry = it->second;
-  if (entry.phase == Phase::kDiscard) continue_discard(id, entry);
-  else if (entry.phase != Phase::kBusy) read_head(id, entry);
+  if (entry.phase == Phase::kDiscard)
+    continue_discard(id, entry);
+  else if (entry.phase != Phase::kBusy)
+    read_head(id, entry);
 }
 
 void HttpServer::read_head(Id id, Entry& entry) {

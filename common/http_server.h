@@ -8,14 +8,14 @@
 // (more wait in the listen backlog), which the fd limit caps (connection_limit).
 #pragma once
 
+#include <Poco/Net/ServerSocket.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <thread>
 #include <unordered_map>
-
-#include <Poco/Net/ServerSocket.h>
 
 #include "common/acceptor.h"
 #include "common/event_loop.h"
@@ -26,17 +26,19 @@
 namespace common {
 
 struct ServerSettings {
-  std::chrono::milliseconds read_timeout{10'000};   // a whole head; each wait for body bytes; a discard
+  std::chrono::milliseconds read_timeout{
+      10'000};  // a whole head; each wait for body bytes; a discard
   std::chrono::milliseconds write_timeout{10'000};  // each send
   std::chrono::milliseconds keep_alive_timeout{30'000};
   std::size_t max_head_bytes = 64 * 1024;
   std::size_t max_headers = 100;
-  int max_threads = 1024;          // requests served at once; more wait for a thread
-  int max_connections = 10'000;    // open at once; more wait in the backlog (see connection_limit)
+  int max_threads = 1024;        // requests served at once; more wait for a thread
+  int max_connections = 10'000;  // open at once; more wait in the backlog (see connection_limit)
   // After an answer, how long a worker waits for the next request of its connection before it
   // hands the connection back to the loop (0: at once).
   std::chrono::milliseconds worker_linger{1};
-  std::chrono::milliseconds idle_thread_exit{10'000};  // a worker with no request for this long ends
+  std::chrono::milliseconds idle_thread_exit{
+      10'000};  // a worker with no request for this long ends
 };
 
 // File descriptors kept for the server's own work beyond its connections: a cgi request's pipes

@@ -83,7 +83,8 @@ TEST_CASE("deadline_queue: wait_ms rounds up, so a wake-up is never early") {
 TEST_CASE("deadline_queue: ten thousand connections, each moved many times, stay one entry each") {
   DeadlineQueue queue;
   for (DeadlineQueue::Id id = 1; id <= 10'000; ++id)
-    for (int move = 0; move < 5; ++move) queue.set(id, kT0 + std::chrono::milliseconds((id * 7 + move) % 1000));
+    for (int move = 0; move < 5; ++move)
+      queue.set(id, kT0 + std::chrono::milliseconds((id * 7 + move) % 1000));
   CHECK(queue.size() == 10'000);
   auto expired = queue.take_expired(kT0 + 1s);
   CHECK(expired.size() == 10'000);

@@ -1,9 +1,8 @@
 #include "common/event_loop.h"
 
+#include <doctest/doctest.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <stdexcept>
 #include <string>
@@ -51,8 +50,10 @@ TEST_CASE("event_loop: a oneshot watch fires once per arm") {
     char c;
     REQUIRE(::read(pair.a.get(), &c, 1) == 1);
     seen.push_back(c);
-    if (seen.size() == 3) loop.stop();
-    else loop.rearm(id, EPOLLIN | EPOLLONESHOT);
+    if (seen.size() == 3)
+      loop.stop();
+    else
+      loop.rearm(id, EPOLLIN | EPOLLONESHOT);
   });
   REQUIRE(id != 0);
   REQUIRE(::write(pair.b.get(), "xyz", 3) == 3);

@@ -1,16 +1,14 @@
 #include "common/http_server.h"
 
+#include <Poco/Net/SocketAddress.h>
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <doctest/doctest.h>
-
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <Poco/Net/SocketAddress.h>
 
 using common::connection_limit;
 using common::HttpServer;
@@ -21,7 +19,8 @@ namespace {
 
 template <class F>
 bool eventually(F condition) {
-  for (auto deadline = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < deadline;) {
+  for (auto deadline = std::chrono::steady_clock::now() + 30s;
+       std::chrono::steady_clock::now() < deadline;) {
     if (condition()) return true;
     std::this_thread::sleep_for(1ms);
   }
@@ -65,10 +64,13 @@ std::string read_responses(int fd, int count) {
   char piece[4096];
   auto responses = [&] {
     int n = 0;
-    for (auto at = all.find("HTTP/1.1 "); at != std::string::npos; at = all.find("HTTP/1.1 ", at + 1)) ++n;
+    for (auto at = all.find("HTTP/1.1 "); at != std::string::npos;
+         at = all.find("HTTP/1.1 ", at + 1))
+      ++n;
     return n;
   };
-  while (responses() < count || all.find("\r\n\r\nok", all.rfind("HTTP/1.1 ")) == std::string::npos) {
+  while (responses() < count ||
+         all.find("\r\n\r\nok", all.rfind("HTTP/1.1 ")) == std::string::npos) {
     ssize_t n = ::recv(fd, piece, sizeof piece, 0);
     if (n <= 0) break;
     all.append(piece, static_cast<std::size_t>(n));

@@ -16,7 +16,8 @@ namespace {
 // Polls `condition` for up to 30 s: what it waits for is a count, not a duration.
 template <class F>
 bool eventually(F condition) {
-  for (auto deadline = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < deadline;) {
+  for (auto deadline = std::chrono::steady_clock::now() + 30s;
+       std::chrono::steady_clock::now() < deadline;) {
     if (condition()) return true;
     std::this_thread::sleep_for(1ms);
   }
