@@ -105,6 +105,27 @@ Result<std::string_view> ClientRequest::read_body(std::uint64_t max_body) {
       return tl::unexpected(sent.error());
   }
   for (;;) {
+    auto piece = next_buffered(max_body);
+    if (!piece) return tl::unexpected(piece.error());
+    if (*piece) return **piece;
+    if (auto received = receive_more(); !received) return tl::unexpected(received.error());
+  }
+}
+
+Result<bool> ClientRequest::skip_buffered_body(std::uint64_t max_body) {
+  for (;;) {
+    auto piece = next_buffered(max_body);
+    if (!piece) return tl::unexpected(piece.error());
+    if (!*piece) break;
+    if ((*piece)->empty()) return true;
+  }
+  buffer_.erase(0, offset_);  // the dropped bytes can go: the buffer holds only what is unread
+  offset_ = 0;
+  return false;
+}
+
+Result<std::optional<std::string_view>> ClientRequest::next_buffered(std::uint64_t max_body) {
+  for (;;) {
     if (decoder_.done()) return std::string_view();
     auto step = decoder_.next(std::string_view(buffer_).substr(offset_));
     // A chunk announcing more than the limit (or than 64 bits hold) is refused on its size line:
@@ -122,7 +143,7 @@ Result<std::string_view> ClientRequest::read_body(std::uint64_t max_body) {
     if (!step.data.empty()) return step.data;
     if (step.status == protocol::ParseStatus::kComplete) return std::string_view();
     if (step.consumed > 0) continue;
-    if (auto received = receive_more(); !received) return tl::unexpected(received.error());
+    return std::nullopt;
   }
 }
 

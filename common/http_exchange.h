@@ -48,6 +48,12 @@ class ClientRequest {
   // the client asked for it. kClientGone when the client closed or stalled past the read timeout,
   // kBadRequest for a malformed chunked body, kBodyTooLarge past `max_body`.
   Result<std::string_view> read_body(std::uint64_t max_body);
+  // Decodes and drops the body bytes already in the buffer, never waiting for more: how the event
+  // loop discards a body its handler left unread. true once the body is complete (end_offset() is
+  // then the next request), false when more bytes are needed; errors as read_body's.
+  Result<bool> skip_buffered_body(std::uint64_t max_body);
+  // The client asked for "100 Continue" and has not been sent it: it may never send the body.
+  bool awaiting_continue() const noexcept { return continue_pending_; }
 
   const PeerInfo& peer() const noexcept { return peer_; }
   // The client's socket, to poll for its hang-up while the answer is being made.
@@ -59,6 +65,9 @@ class ClientRequest {
   std::size_t end_offset() const noexcept { return offset_; }
 
  private:
+  // The next piece of the body from the buffer: a view (empty at the end of the body), or
+  // nullopt when the buffer holds no more of it.
+  Result<std::optional<std::string_view>> next_buffered(std::uint64_t max_body);
   Status receive_more();
 
   int fd_;

@@ -1,246 +1,338 @@
 #include "common/http_server.h"
 
-#include <poll.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
-
-#include <Poco/Net/SocketAddress.h>
-#include <Poco/Net/StreamSocket.h>
-#include <Poco/Net/TCPServer.h>
-#include <Poco/Net/TCPServerConnection.h>
-#include <Poco/Net/TCPServerConnectionFactory.h>
-#include <Poco/Net/TCPServerParams.h>
-#include <Poco/ThreadPool.h>
-#include <Poco/Timespan.h>
+#include <system_error>
 
 #include "common/logging.h"
-#include "protocol/http_parser.h"
 
 namespace common {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-Poco::Timespan to_timespan(std::chrono::milliseconds ms) {
-  return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(ms.count()) * 1000);
+constexpr std::uint32_t kReadable = EPOLLIN | EPOLLONESHOT;
+constexpr int kAcceptsPerWakeup = 64;  // then the loop serves its other fds before more
+constexpr std::chrono::milliseconds kAcceptPause{100};
+constexpr std::chrono::seconds kLimitLogInterval{60};
+// After this many connections closed since the last trim (and half of them gone), the memory they
+// held is given back: glibc keeps freed small blocks in its heap, so ten thousand connections come
+// and gone would leave their ~10 MiB resident for good.
+constexpr std::size_t kTrimAfterClosed = 1024;
+constexpr std::chrono::seconds kTrimDelay{1};
+
+// The listening socket as our own fd; the Poco socket is closed, so that ours is the only copy
+// left and closing it refuses connections.
+UniqueFd adopt_listener(Poco::Net::ServerSocket& socket) {
+  int fd = ::fcntl(socket.impl()->sockfd(), F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) throw std::system_error(errno, std::system_category(), "dup listener");
+  socket.close();
+  return UniqueFd(fd);
 }
 
-PeerInfo peer_of(const Poco::Net::StreamSocket& socket) {
-  PeerInfo peer;
-  try {
-    Poco::Net::SocketAddress address = socket.peerAddress();
-    if (address.family() == Poco::Net::SocketAddress::UNIX_LOCAL) {
-      peer.unix_socket = true;
-    } else {
-      peer.remote_host = address.host().toString();
-      peer.remote_port = std::to_string(address.port());
-    }
-  } catch (const Poco::Exception&) {
-    peer.unix_socket = true;  // an unnamed unix peer
-  }
-  return peer;
+void set_send_timeout(int fd, std::chrono::milliseconds timeout) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
-
-int status_for(protocol::ParseError error) {
-  return error == protocol::ParseError::kHeadTooLarge || error == protocol::ParseError::kTooManyHeaders
-             ? 431
-             : 400;
-}
-
-// What RFC 9112 asks of a server beyond the syntax protocol/ checks: a target it can serve (origin
-// form "/path", or absolute form "http://host/path"; a function has no use for "*" or CONNECT's
-// authority form) and exactly one Host in HTTP/1.1 (at most one in 1.0). Empty when fine.
-std::string_view invalid_request_reason(const protocol::RequestHead& head) {
-  std::string_view target = head.target;
-  auto starts_with_scheme = [&](std::string_view scheme) {
-    return target.size() > scheme.size() && protocol::iequals(target.substr(0, scheme.size()), scheme);
-  };
-  if (!target.starts_with('/') && !starts_with_scheme("http://") && !starts_with_scheme("https://"))
-    return "the request target is not a path or an http URL";
-  std::size_t hosts = 0;
-  for (const auto& header : head.headers) hosts += protocol::iequals(header.name, "Host") ? 1 : 0;
-  if (hosts > 1) return "more than one Host header";
-  if (hosts == 0 && head.version_minor >= 1) return "missing Host header";
-  return {};
-}
-
-// Serves the requests of one connection until it closes, errs or the server stops.
-class Connection : public Poco::Net::TCPServerConnection {
- public:
-  Connection(const Poco::Net::StreamSocket& socket, std::shared_ptr<HttpServer::Shared> shared)
-      : TCPServerConnection(socket), shared_(std::move(shared)), fd_(socket.impl()->sockfd()) {
-    std::lock_guard lock(shared_->mutex);
-    shared_->open_fds.insert(fd_);
-  }
-  ~Connection() override {
-    std::lock_guard lock(shared_->mutex);
-    shared_->open_fds.erase(fd_);
-  }
-
-  void run() override {
-    peer_ = peer_of(socket());
-    while (serve_one()) {
-    }
-  }
-
- private:
-  enum class Wait { kReady, kClosed };
-
-  // Waits for the first byte of a request: the keep-alive timeout between requests.
-  Wait wait_for_request() {
-    if (offset_ < buffer_.size()) return Wait::kReady;  // a pipelined request is buffered
-    buffer_.clear();
-    offset_ = 0;
-    return receive(Clock::now() + shared_->settings.keep_alive_timeout) ? Wait::kReady
-                                                                        : Wait::kClosed;
-  }
-
-  // Appends what the client sent next, waiting until `deadline` for it. A head that trickles in
-  // costs one poll and one read per piece, with no 16 KiB of the buffer zero-filled (by resize)
-  // for each.
-  bool receive(Clock::time_point deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    pollfd pfd{fd_, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return false;
-    char piece[16 * 1024];
-    ssize_t n = ::recv(fd_, piece, sizeof piece, 0);
-    if (n > 0) buffer_.append(piece, static_cast<std::size_t>(n));
-    return n > 0;
-  }
-
-  bool serve_one() {
-    if (wait_for_request() == Wait::kClosed) return false;
-    const ServerSettings& settings = shared_->settings;
-    protocol::Limits limits{settings.max_head_bytes, settings.max_headers, UINT64_MAX};
-    // Each read is parsed on from where the last one ended: a head sent a byte at a time must not
-    // be parsed again from its start after every byte (quadratic: seconds of CPU for 64 KiB).
-    protocol::RequestHeadParser parser(limits);
-    // The whole head within the read timeout, however slowly it trickles in.
-    auto deadline = Clock::now() + settings.read_timeout;
-    for (;;) {
-      auto parsed = parser.parse(std::string_view(buffer_).substr(offset_));
-      if (parsed == protocol::ParseStatus::kComplete)
-        return dispatch(std::move(parser.head()), offset_ + parser.consumed());
-      if (parsed == protocol::ParseStatus::kError) {
-        refuse(status_for(parser.error()), protocol::describe(parser.error()));
-        return false;
-      }
-      if (!receive(deadline)) {
-        if (Clock::now() >= deadline) refuse(408, "request head not received in time");
-        return false;
-      }
-    }
-  }
-
-  bool dispatch(protocol::RequestHead head, std::size_t body_offset) {
-    if (auto reason = invalid_request_reason(head); !reason.empty()) {
-      refuse(400, reason);
-      return false;
-    }
-    auto framing = protocol::request_framing(head);
-    if (!framing.ok) {
-      refuse(400, protocol::describe(framing.error));
-      return false;
-    }
-    ClientRequest request(fd_, buffer_, body_offset, std::move(head), framing.framing, peer_,
-                          shared_->settings.read_timeout);
-    bool keep_alive;
-    {
-      std::lock_guard lock(shared_->mutex);
-      keep_alive = !shared_->draining;
-    }
-    ClientResponse response(fd_, request, keep_alive);
-    if (framing.close_after) response.close_after();
-    shared_->handler(request, response);
-    if (!response.finished()) response.abort();
-    // A success answered before the whole body was read (a function that ignores its input):
-    // the rest is read and dropped, as nginx does, so the connection stays usable; a body that
-    // is too long or too slow for that closes it instead.
-    if (response.keep_alive() && !request.body_complete()) discard_body(request);
-    offset_ = request.end_offset();
-    // Unread body bytes would be parsed as the next request.
-    return response.keep_alive() && request.body_complete();
-  }
-
-  static void discard_body(ClientRequest& request) {
-    constexpr std::uint64_t kMaxDiscard = 1 << 20;
-    std::uint64_t limit = request.body_bytes_read() + kMaxDiscard;
-    while (!request.body_complete()) {
-      auto piece = request.read_body(limit);
-      if (!piece || piece->empty()) return;
-    }
-  }
-
-  // Answers a request that cannot be parsed, then the connection closes.
-  void refuse(int status, std::string_view reason) {
-    static const auto log = common::logger("http");
-    std::string id = new_request_id();
-    log->info("refused request status={} reason=\"{}\" request_id={}", status, reason, id);
-    std::string body = error_json("bad request: " + std::string(reason), "", id);
-    std::string head = "HTTP/1.1 " + std::to_string(status) + " " +
-                       std::string(protocol::reason_phrase(status)) +
-                       "\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                       "X-Fn-Request-Id: " + id + "\r\nContent-Length: " +
-                       std::to_string(body.size()) + "\r\n\r\n";
-    send_all(fd_, head, body);
-  }
-
-  std::shared_ptr<HttpServer::Shared> shared_;
-  int fd_;
-  PeerInfo peer_;
-  std::string buffer_;  // the connection's one reader
-  std::size_t offset_ = 0;
-};
 
 }  // namespace
 
-class HttpServer::Factory : public Poco::Net::TCPServerConnectionFactory {
- public:
-  explicit Factory(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
+int connection_limit(int requested, std::uint64_t fd_soft_limit) {
+  std::uint64_t room = fd_soft_limit > kReservedFds + 1 ? fd_soft_limit - kReservedFds : 1;
+  return static_cast<int>(
+      std::min<std::uint64_t>(static_cast<std::uint64_t>(std::max(requested, 1)), room));
+}
 
-  Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
-    Poco::Net::StreamSocket client(socket);
-    client.setSendTimeout(to_timespan(shared_->settings.write_timeout));
-    return new Connection(client, shared_);  // Poco takes ownership
-  }
-
- private:
-  std::shared_ptr<Shared> shared_;
-};
+std::uint64_t fd_soft_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return UINT32_MAX;
+  return limit.rlim_cur;
+}
 
 HttpServer::HttpServer(Poco::Net::ServerSocket socket, const ServerSettings& settings,
                        RequestHandler handler)
-    : shared_(std::make_shared<Shared>()),
-      pool_(std::make_unique<Poco::ThreadPool>(2, settings.max_threads, 60)) {
-  shared_->settings = settings;
-  shared_->handler = std::move(handler);
-  Poco::Net::TCPServerParams::Ptr params = new Poco::Net::TCPServerParams;
-  params->setMaxThreads(settings.max_threads);
-  params->setMaxQueued(settings.max_queued);
-  server_ = std::make_unique<Poco::Net::TCPServer>(new Factory(shared_), *pool_, socket, params);
+    : settings_(settings),
+      handler_(std::move(handler)),
+      acceptor_(adopt_listener(socket)),
+      workers_({settings.max_threads, settings.idle_thread_exit}) {
+  std::uint64_t soft = fd_soft_limit();
+  settings_.max_connections = connection_limit(settings.max_connections, soft);
+  if (settings_.max_connections < settings.max_connections)
+    logger("http")->warn(
+        "max_connections capped by the fd limit requested={} max_connections={} "
+        "fd_limit={} reserved={}",
+        settings.max_connections, settings_.max_connections, soft, kReservedFds);
+  accept_pause_timer_ = loop_.add_timer([this] {
+    accept_paused_ = false;
+    update_listener();
+  });
+  trim_timer_ = loop_.add_timer([this] {
+    ::malloc_trim(0);
+    peak_since_trim_ = connections_.size();
+  });
+  update_listener();
 }
 
 HttpServer::~HttpServer() { abort_connections(); }
 
-void HttpServer::start() { server_->start(); }
+void HttpServer::start() {
+  loop_thread_ = std::thread([this] { loop_.run(); });
+}
 
-void HttpServer::stop_accepting() { server_->stop(); }
+void HttpServer::on_loop(const EventLoop::Callback& callback) {
+  // Before start() and after the loop thread has ended, no other thread touches the loop's state.
+  if (loop_thread_.joinable())
+    loop_.run_and_wait(callback);
+  else
+    callback();
+}
+
+void HttpServer::stop_accepting() {
+  on_loop([this] {
+    if (listener_watch_) loop_.unwatch(listener_watch_);
+    listener_watch_ = 0;
+    acceptor_.close();
+  });
+}
 
 void HttpServer::begin_drain() {
-  std::lock_guard lock(shared_->mutex);
-  shared_->draining = true;
+  draining_ = true;
+  on_loop([this] { close_idle(); });
 }
 
 void HttpServer::abort_connections() {
-  server_->stop();
-  {
-    std::lock_guard lock(shared_->mutex);
-    for (int fd : shared_->open_fds) ::shutdown(fd, SHUT_RDWR);
-  }
-  pool_->joinAll();
+  on_loop([this] {
+    aborting_ = true;
+    if (listener_watch_) loop_.unwatch(listener_watch_);
+    listener_watch_ = 0;
+    acceptor_.close();
+    std::vector<Id> idle;
+    for (auto& [id, entry] : connections_) {
+      // A busy connection's worker sees its reads and writes fail and returns it; it is closed
+      // then.
+      if (entry.phase == Phase::kBusy)
+        ::shutdown(entry.connection->fd(), SHUT_RDWR);
+      else
+        idle.push_back(id);
+    }
+    for (Id id : idle) close_connection(id);
+  });
+  workers_.stop();  // the requests in flight end; their connections come back to the loop, closed
+  loop_.stop();
+  if (loop_thread_.joinable()) loop_thread_.join();
+  connections_.clear();
+  connection_count_ = 0;
+  open_requests_ = 0;
 }
 
-int HttpServer::current_connections() const { return server_->currentConnections(); }
+void HttpServer::update_listener() {
+  bool wanted = acceptor_.open() && !accept_paused_ && !aborting_ &&
+                static_cast<int>(connections_.size()) < settings_.max_connections;
+  if (wanted && !listener_watch_) {
+    // Level-triggered: connections left in the backlog after a round of accepts wake it again.
+    listener_watch_ =
+        loop_.watch(acceptor_.fd(), EPOLLIN, [this](std::uint32_t) { on_listener_ready(); });
+    if (!listener_watch_) {
+      logger("http")->error("cannot watch the listening socket error=\"{}\"", std::strerror(errno));
+      accept_paused_ = true;
+      loop_.arm(accept_pause_timer_, Clock::now() + kAcceptPause);
+    }
+  } else if (!wanted && listener_watch_) {
+    loop_.unwatch(listener_watch_);
+    listener_watch_ = 0;
+  }
+}
+
+void HttpServer::on_listener_ready() {
+  for (int i = 0; i < kAcceptsPerWakeup; ++i) {
+    if (static_cast<int>(connections_.size()) >= settings_.max_connections) {
+      log_limit_reached();
+      break;
+    }
+    Acceptor::Accepted accepted;
+    auto result = acceptor_.accept(&accepted);
+    if (result == Acceptor::Result::kAccepted) {
+      add_connection(std::move(accepted));
+      continue;
+    }
+    if (result != Acceptor::Result::kNone) {  // out of fds, or failing: try again in a moment
+      accept_paused_ = true;
+      loop_.arm(accept_pause_timer_, Clock::now() + kAcceptPause);
+    }
+    break;
+  }
+  update_listener();
+}
+
+void HttpServer::log_limit_reached() {
+  auto now = Clock::now();
+  if (limit_logged_ != Clock::time_point{} && now - limit_logged_ < kLimitLogInterval) return;
+  limit_logged_ = now;
+  logger("http")->warn(
+      "connection limit reached, new connections wait in the backlog "
+      "max_connections={}",
+      settings_.max_connections);
+}
+
+void HttpServer::add_connection(Acceptor::Accepted accepted) {
+  set_send_timeout(accepted.fd.get(), settings_.write_timeout);
+  Id id = next_id_++;
+  Entry entry;
+  entry.connection =
+      std::make_unique<HttpConnection>(std::move(accepted.fd), std::move(accepted.peer), settings_);
+  entry.watch = loop_.watch(entry.connection->fd(), kReadable,
+                            [this, id](std::uint32_t) { on_readable(id); });
+  if (!entry.watch) return;  // epoll refused it (ENOMEM): the connection closes
+  entry.timer = loop_.add_timer([this, id] { on_deadline(id); });
+  auto& added = connections_.emplace(id, std::move(entry)).first->second;
+  connection_count_ = static_cast<int>(connections_.size());
+  peak_since_trim_ = std::max(peak_since_trim_, connections_.size());
+  loop_.arm(added.timer, Clock::now() + settings_.keep_alive_timeout);
+}
+
+void HttpServer::set_phase(Entry& entry, Phase phase) {
+  auto counts = [](Phase p) { return p == Phase::kHead || p == Phase::kBusy; };
+  if (counts(entry.phase) != counts(phase)) open_requests_ += counts(phase) ? 1 : -1;
+  entry.phase = phase;
+}
+
+void HttpServer::wait_readable(Entry& entry) {
+  if (!loop_.rearm(entry.watch, kReadable))
+    logger("http")->error("cannot watch a connection error=\"{}\"", std::strerror(errno));
+}
+
+void HttpServer::on_readable(Id id) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  Entry& entry = it->second;
+  if (entry.phase == Phase::kDiscard)
+    continue_discard(id, entry);
+  else if (entry.phase != Phase::kBusy)
+    read_head(id, entry);
+}
+
+void HttpServer::read_head(Id id, Entry& entry) {
+  // A few pieces per wake-up: a head larger than one read needs no extra trip through epoll, and
+  // a client that sends without pause cannot hold the loop.
+  for (int piece = 0; piece < 8; ++piece) {
+    auto received = entry.connection->receive_now();
+    if (received == HttpConnection::Received::kClosed) return close_connection(id);
+    if (received == HttpConnection::Received::kNothing) break;
+    auto head = entry.connection->parse_head();
+    if (head != HttpConnection::Head::kPartial) return take_head(id, entry, head);
+    if (entry.phase == Phase::kIdle) {
+      set_phase(entry, Phase::kHead);  // the whole head within the read timeout from its first byte
+      loop_.arm(entry.timer, Clock::now() + settings_.read_timeout);
+    }
+  }
+  wait_readable(entry);
+}
+
+void HttpServer::take_head(Id id, Entry& entry, HttpConnection::Head head) {
+  switch (head) {
+    case HttpConnection::Head::kComplete:
+      return hand_off(id, entry);
+    case HttpConnection::Head::kRefused:
+      return close_connection(id);
+    case HttpConnection::Head::kPartial:
+      if (entry.phase != Phase::kHead) {
+        set_phase(entry, Phase::kHead);
+        loop_.arm(entry.timer, Clock::now() + settings_.read_timeout);
+      }
+      return wait_readable(entry);
+    case HttpConnection::Head::kNone:
+      if (draining_) return close_connection(id);
+      set_phase(entry, Phase::kIdle);
+      entry.connection->shrink_idle_buffer();
+      loop_.arm(entry.timer, Clock::now() + settings_.keep_alive_timeout);
+      return wait_readable(entry);
+  }
+}
+
+void HttpServer::hand_off(Id id, Entry& entry) {
+  loop_.disarm(entry.timer);
+  set_phase(entry, Phase::kBusy);
+  HttpConnection* connection = entry.connection.get();  // stays in connections_ while kBusy
+  EventLoop::WatchId watch = entry.watch;
+  bool submitted = workers_.submit([this, id, connection, watch] {
+    auto outcome = connection->serve(handler_, draining_);
+    // Dropped once the loop has ended: the connection is then closed with the server.
+    if (outcome != HttpConnection::Outcome::kKeepAlive || draining_) {
+      loop_.post([this, id, outcome] { on_returned(id, outcome); });
+      return;
+    }
+    // The usual case, a keep-alive connection answered: the worker re-arms it itself and the
+    // loop learns of it when it next wakes, which the client's next request does (the return is
+    // queued first, so it is seen first). No wake-up of the loop per request.
+    loop_.post_quietly([this, id, outcome] { on_returned(id, outcome); });
+    loop_.rearm_fd(connection->fd(), watch, kReadable);
+  });
+  if (!submitted) close_connection(id);
+}
+
+void HttpServer::on_returned(Id id, HttpConnection::Outcome outcome) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  Entry& entry = it->second;
+  set_phase(entry, Phase::kIdle);
+  if (aborting_ || outcome == HttpConnection::Outcome::kClose) return close_connection(id);
+  if (outcome == HttpConnection::Outcome::kDiscard) {
+    if (draining_) return close_connection(id);
+    set_phase(entry, Phase::kDiscard);
+    loop_.arm(entry.timer, Clock::now() + settings_.read_timeout);  // the whole discard
+    return continue_discard(id, entry);
+  }
+  take_head(id, entry, entry.connection->parse_head());
+}
+
+void HttpServer::continue_discard(Id id, Entry& entry) {
+  for (;;) {
+    auto discarded = entry.connection->discard_buffered();
+    if (discarded == HttpConnection::Discard::kFailed) return close_connection(id);
+    if (discarded == HttpConnection::Discard::kDone) {
+      set_phase(entry, Phase::kIdle);
+      return take_head(id, entry, entry.connection->parse_head());
+    }
+    auto received = entry.connection->receive_now();
+    if (received == HttpConnection::Received::kClosed) return close_connection(id);
+    if (received == HttpConnection::Received::kNothing) return wait_readable(entry);
+  }
+}
+
+void HttpServer::on_deadline(Id id) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  if (it->second.phase == Phase::kHead) it->second.connection->refuse_late_head();
+  close_connection(id);  // idle past the keep-alive timeout, or a discard too slow
+}
+
+void HttpServer::close_connection(Id id) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  set_phase(it->second, Phase::kIdle);
+  loop_.unwatch(it->second.watch);  // before the fd closes: its number may be reused at once
+  loop_.remove_timer(it->second.timer);
+  connections_.erase(it);
+  connection_count_ = static_cast<int>(connections_.size());
+  std::size_t left = connections_.size();
+  if (peak_since_trim_ >= left + kTrimAfterClosed && left <= peak_since_trim_ / 2)
+    loop_.arm(trim_timer_, Clock::now() + kTrimDelay);  // once the wave of closes is over
+  update_listener();
+}
+
+void HttpServer::close_idle() {
+  std::vector<Id> idle;
+  for (const auto& [id, entry] : connections_)
+    if (entry.phase == Phase::kIdle || entry.phase == Phase::kDiscard) idle.push_back(id);
+  for (Id id : idle) close_connection(id);
+}
 
 }  // namespace common

@@ -107,3 +107,19 @@ void remove_listener(const Address& address) noexcept {
 }
 
 }  // namespace common
+
+namespace common {
+
+std::optional<SocketFileId> socket_file_id(const Address& address) {
+  struct stat st {};
+  if (address.kind != Address::Kind::kUnix || ::lstat(address.path.c_str(), &st) != 0) return std::nullopt;
+  return SocketFileId{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+}
+
+void remove_listener(const Address& address, const std::optional<SocketFileId>& ours) noexcept {
+  if (!ours) return;
+  auto now = socket_file_id(address);
+  if (now && now->device == ours->device && now->inode == ours->inode) ::unlink(address.path.c_str());
+}
+
+}  // namespace common

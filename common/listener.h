@@ -3,6 +3,8 @@
 // dead process is removed first, and a live one or a busy tcp port is a clear error.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <stdexcept>
 
 #include <Poco/Net/ServerSocket.h>
@@ -23,6 +25,19 @@ Poco::Net::ServerSocket open_listener(const Address& address, int backlog = 1024
 
 // Removes a unix socket file made by open_listener; a no-op for tcp.
 void remove_listener(const Address& address) noexcept;
+
+// The identity of a unix socket file (device and inode), taken once it is bound. A server that
+// closed its listener keeps the file until it exits, so that connects are refused (ECONNREFUSED)
+// rather than "no such file"; meanwhile a successor may have replaced it (the refused socket is
+// stale to it), and that one must not be removed.
+struct SocketFileId {
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+};
+// nullopt for tcp, or when the file cannot be read.
+std::optional<SocketFileId> socket_file_id(const Address& address);
+// Removes the unix socket file at `address` if it is still `ours`; a no-op for tcp.
+void remove_listener(const Address& address, const std::optional<SocketFileId>& ours) noexcept;
 
 // True when something accepts connections on the unix socket at `path`.
 bool unix_socket_in_use(const std::string& path);

@@ -5,11 +5,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <thread>
 
@@ -40,6 +42,8 @@ const char* kUsage = R"(usage: fastfn-gateway [--config fastfn.json] [--listen A
 Serves every function found in FUNCTIONS_DIR over HTTP, running fastfn-watchdog daemons for them.
   --config FILE        fastfn.json to read (else FN_CONFIG, else ./fastfn.json when present)
   --listen ADDR        127.0.0.1:8080, :8080, tcp:HOST:PORT or unix:/path.sock (FN_LISTEN)
+  --max-connections N  open client connections, more wait to be accepted (FN_MAX_CONNECTIONS;
+                       10000, at most the fd limit less 64)
   --log-format FORMAT  text or json (FN_LOG_FORMAT)
   --log-level LEVEL    trace, debug, info, warn, error, off (FN_LOG_LEVEL)
   -h, --help           this text
@@ -56,6 +60,7 @@ struct CommandLine {
   gateway::GatewayFlags flags;
   std::string log_format = "text";
   std::string log_level = "info";
+  int max_connections = common::ServerSettings{}.max_connections;
   bool help = false;
   bool version = false;
 };
@@ -65,10 +70,23 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+int connection_count(const std::string& value, const std::string& source) {
+  constexpr int kMax = 1'000'000;
+  int parsed = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+  if (ec != std::errc() || end != value.data() + value.size() || parsed < 1 || parsed > kMax)
+    throw UsageError(source + ": expected a whole number from 1 to " + std::to_string(kMax) +
+                     ", got \"" + value + "\"");
+  return parsed;
+}
+
 CommandLine parse_command_line(int argc, char** argv, const gateway::Environment& env) {
   CommandLine line;
   if (auto it = env.find("FN_LOG_FORMAT"); it != env.end()) line.log_format = it->second;
   if (auto it = env.find("FN_LOG_LEVEL"); it != env.end()) line.log_level = it->second;
+  std::optional<std::string> max_connections;  // checked once: a flag overrides a bad variable
+  std::string max_connections_source = "FN_MAX_CONNECTIONS";
+  if (auto it = env.find("FN_MAX_CONNECTIONS"); it != env.end()) max_connections = it->second;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char* flag) {
@@ -81,10 +99,15 @@ CommandLine parse_command_line(int argc, char** argv, const gateway::Environment
     else if (arg == "--listen") line.flags.listen = value("--listen");
     else if (arg == "--log-format") line.log_format = value("--log-format");
     else if (arg == "--log-level") line.log_level = value("--log-level");
+    else if (arg == "--max-connections") {
+      max_connections = value("--max-connections");
+      max_connections_source = "--max-connections";
+    }
     else if (arg.starts_with("-")) throw UsageError("unknown option " + arg + " (see --help)");
     else if (line.flags.functions_dir) throw UsageError("more than one FUNCTIONS_DIR: " + arg);
     else line.flags.functions_dir = arg;
   }
+  if (max_connections) line.max_connections = connection_count(*max_connections, max_connections_source);
   return line;
 }
 
@@ -146,13 +169,15 @@ class Reloader {
   gateway::GatewayConfig config_;
 };
 
-void announce(const gateway::Registry& registry, const common::Address& listen) {
+void announce(const gateway::Registry& registry, const common::Address& listen,
+              int max_connections) {
   static const auto log = common::logger("gateway");
   std::string base = listen.kind == common::Address::Kind::kTcp
                          ? "http://" + (listen.host.empty() ? std::string("127.0.0.1") : listen.host) +
                                ":" + std::to_string(listen.port)
                          : listen.to_string();
-  log->info("listening address={} health={}/_fn/health", listen.to_string(), base);
+  log->info("listening address={} health={}/_fn/health max_connections={}", listen.to_string(), base,
+            max_connections);
   const auto snapshot = registry.current();
   for (const auto& function : snapshot->functions)
     for (const auto& route : function->spec.routes)
@@ -184,6 +209,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   auto listen = common::parse_address(config.listen, &error);
   if (!listen) throw gateway::ConfigError("listen: expected an address, got \"" + config.listen + "\"");
   auto socket = common::open_listener(*listen);
+  auto socket_file = common::socket_file_id(*listen);
   common::require_private_dir(config.socket_base_dir);
   gateway::remove_stale_sockets(config.socket_base_dir);
   std::string watchdog = find_watchdog(env);
@@ -208,10 +234,12 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   gateway::Server server(registry);
   auto remote = env.find("FN_CONSOLE_REMOTE");
   server.set_console(find_console(env), remote != env.end() && remote->second == "1");
-  common::HttpServer http(socket, common::ServerSettings{},
+  common::ServerSettings settings;
+  settings.max_connections = line.max_connections;
+  common::HttpServer http(socket, settings,
                           [&server](auto& request, auto& response) { server.handle(request, response); });
   http.start();
-  announce(registry, *listen);
+  announce(registry, *listen, http.max_connections());
   gateway::DirWatcher watcher(config.functions_dir, [&reloader, &prober] {
     reloader.rescan();
     prober.poke();
@@ -220,15 +248,18 @@ int run(const CommandLine& line, const gateway::Environment& env) {
 
   wait_for_stop(reloader, prober);
   watcher.stop();
+  http.stop_accepting();  // new connections are refused at once, not left hanging in the backlog
+  server.begin_drain();
   http.begin_drain();
-  http.stop_accepting();
-  common::remove_listener(*listen);
-  for (auto deadline = Clock::now() + kDrainTimeout; server.in_flight() > 0 && Clock::now() < deadline;)
+  // The requests in flight, and heads already arriving (served with Connection: close).
+  for (auto deadline = Clock::now() + kDrainTimeout;
+       (server.in_flight() > 0 || http.open_requests() > 0) && Clock::now() < deadline;)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   http.abort_connections();
   idle_parker.request_stop();
   idle_parker.join();
   supervisor.stop_all();
+  common::remove_listener(*listen, socket_file);  // refused until now, then gone
   common::logger("gateway")->info("stopped");
   return 0;
 }

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "common/logging.h"
 #include "gateway/assets.h"
 #include "gateway/proxy.h"
@@ -25,6 +29,20 @@ bool method_allowed(const FunctionSpec& spec, std::string_view method) {
   return std::find(spec.methods.begin(), spec.methods.end(), method) != spec.methods.end() ||
          (method == "HEAD" &&
           std::find(spec.methods.begin(), spec.methods.end(), "GET") != spec.methods.end());
+}
+
+// /_fn/health during the drain: the same document, with "status": "shutting down" (a load balancer
+// reads the 503; a person reads why).
+std::string draining_health_json(const Snapshot& snapshot) {
+  rapidjson::Document document;
+  document.Parse(health_json(snapshot).c_str());
+  if (document.HasParseError() || !document.IsObject()) return "{\"status\":\"shutting down\"}\n";
+  if (auto status = document.FindMember("status"); status != document.MemberEnd())
+    status->value.SetString("shutting down");
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  document.Accept(writer);
+  return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
 }
 
 class Counted {
@@ -146,6 +164,10 @@ void Server::serve_status(common::ClientRequest& request, common::ClientResponse
   }
   auto snapshot = registry_.current();
   if (path == "/_fn/health") {
+    if (draining_) {
+      response.send(503, json_headers(request_id), draining_health_json(*snapshot));
+      return;
+    }
     response.send(200, json_headers(request_id), health_json(*snapshot));
   } else if (path == "/_fn/functions") {
     response.send(200, json_headers(request_id), functions_json(*snapshot));

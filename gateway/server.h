@@ -34,6 +34,9 @@ class Server {
   void handle(common::ClientRequest& request, common::ClientResponse& response) noexcept;
 
   int in_flight() const noexcept { return in_flight_.load(); }
+  // SIGTERM: /_fn/health answers 503 from now on (the connections close after their response:
+  // HttpServer).
+  void begin_drain() noexcept { draining_ = true; }
 
  private:
   void serve_status(common::ClientRequest& request, common::ClientResponse& response,
@@ -53,6 +56,7 @@ class Server {
 
   const Registry& registry_;
   std::atomic<int> in_flight_{0};
+  std::atomic<bool> draining_{false};
   std::string console_dir_;
   bool console_remote_ = false;
 };

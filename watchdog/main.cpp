@@ -59,15 +59,18 @@ void wait_for_stop(watchdog::Runner& runner) {
   log->info("stopping signal={}", strsignal(sig));
 }
 
-void drain(watchdog::Server& server, std::chrono::milliseconds timeout) {
+// Waits for the requests in flight, and for heads already arriving (served with Connection: close).
+void drain(const watchdog::Server& server, const common::HttpServer& http,
+           std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
-  while (server.in_flight() > 0 && Clock::now() < deadline)
+  while ((server.in_flight() > 0 || http.open_requests() > 0) && Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 int run(const watchdog::Options& options, std::vector<std::string> env) {
   static const auto log = common::logger("watchdog");
   Poco::Net::ServerSocket socket = common::open_listener(options.listen);
+  auto socket_file = common::socket_file_id(options.listen);
   // What a program orphans (setsid, double fork) comes to us, to be ended with its request or its
   // hot handler (each is spawned as the subreaper of its own tree).
   common::become_subreaper();
@@ -79,24 +82,25 @@ int run(const watchdog::Options& options, std::vector<std::string> env) {
   // Room for the X-Forwarded-* and X-Fn-* headers a gateway adds to a client's 100.
   settings.max_headers += 8;
   settings.write_timeout = options.write_timeout;
+  settings.max_connections = options.max_connections;
   common::HttpServer http(socket, settings, [&server](auto& request, auto& response) {
     server.handle(request, response);
   });
   http.start();
-  log->info("listening address={} format={} function={} command={}", options.listen.to_string(),
-            options.format == watchdog::Format::kHttp ? "http" : "cgi", options.name,
-            fmt::join(options.command, " "));
+  log->info("listening address={} format={} function={} max_connections={} command={}",
+            options.listen.to_string(), options.format == watchdog::Format::kHttp ? "http" : "cgi",
+            options.name, http.max_connections(), fmt::join(options.command, " "));
   wait_for_stop(*runner);
+  http.stop_accepting();  // new connections are refused at once, not left hanging in the backlog
   server.begin_drain();
   http.begin_drain();
-  http.stop_accepting();
-  common::remove_listener(options.listen);
-  drain(server, options.shutdown_timeout);
+  drain(server, http, options.shutdown_timeout);
   if (server.in_flight() > 0)
     log->warn("shutdown timeout reached, stopping requests in_flight={}", server.in_flight());
   runner->stop_all();
   http.abort_connections();  // joins the request threads: every Child is reaped by now
   common::end_orphans();     // and anything still left below us goes with us
+  common::remove_listener(options.listen, socket_file);  // refused until now, then gone
   log->info("stopped");
   return 0;
 }

@@ -68,6 +68,7 @@ const std::vector<OptionSpec>& specs() {
       {"--read-timeout", "read_timeout", true, [](Options& o, const std::string& v, const std::string& s) { o.read_timeout = duration(v, s); }},
       {"--write-timeout", "write_timeout", true, [](Options& o, const std::string& v, const std::string& s) { o.write_timeout = duration(v, s); }},
       {"--max-inflight", "max_inflight", true, [](Options& o, const std::string& v, const std::string& s) { o.max_inflight = count(v, s, 0, 1'000'000); }},
+      {"--max-connections", "max_connections", true, [](Options& o, const std::string& v, const std::string& s) { o.max_connections = count(v, s, 1, 1'000'000); }},
       {"--max-body", "max_body", true, [](Options& o, const std::string& v, const std::string& s) { o.max_body = size(v, s); }},
       {"--min-instances", "min_instances", true, [](Options& o, const std::string& v, const std::string& s) { o.min_instances = count(v, s, 0, 1024); }},
       {"--max-instances", "max_instances", true, [](Options& o, const std::string& v, const std::string& s) { o.max_instances = count(v, s, 1, 1024); }},
@@ -206,6 +207,8 @@ a flag wins over the variable. Without COMMAND, the fprocess variable gives it.
   --read-timeout DUR         [read_timeout]     client socket read timeout (10s)
   --write-timeout DUR        [write_timeout]    client socket write timeout (10s)
   --max-inflight N           [max_inflight]     requests beyond N in flight get 429 (0: none)
+  --max-connections N        [max_connections]  open client connections; more wait to be
+                                                accepted (10000, at most the fd limit less 64)
   --max-body SIZE            [max_body]         larger request bodies get 413 (10MiB)
   --min-instances N          [min_instances]    http: hot processes kept warm (1)
   --max-instances N          [max_instances]    http: most hot processes at once (CPU count)

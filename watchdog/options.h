@@ -27,6 +27,7 @@ struct Options {
   milliseconds read_timeout{10'000};
   milliseconds write_timeout{10'000};
   int max_inflight = 0;  // 0: no limit
+  int max_connections = 10'000;  // open client connections; the fd limit caps it (HttpServer)
   std::uint64_t max_body = 10 * 1024 * 1024;
   int min_instances = 1;
   int max_instances = 1;  // the CPU count unless set

@@ -705,7 +705,11 @@ class DaemonsTest(Case):
         base = os.path.join(self.make_tempdir(), "sockets")
         crashed = self.start_gateway(fns, env={"FN_SOCKET_BASE_DIR": base}, wait_for=["hello"])
         stale = [unix_path(s) for s in crashed.sockets("hello")]
-        crashed.close()  # SIGKILL to the gateway and its watchdogs: nobody removes their sockets
+        # Stopped first, then SIGKILL to the gateway and its watchdogs: nobody removes their
+        # sockets (a running watchdog would, on the SIGTERM its parent's death sends it).
+        for pid in crashed.watchdog_pids("hello"):
+            os.kill(pid, signal.SIGSTOP)
+        crashed.close()
         self.assertEqual([p for p in stale if not os.path.exists(p)], [],
                          "precondition: a crash leaves sockets")
         gw = self.start_gateway(fns, env={"FN_SOCKET_BASE_DIR": base}, wait_for=["hello"])
