@@ -230,6 +230,7 @@ Status ClientResponse::finish(const protocol::Headers& trailers) {
   }
   if (framing_.kind == protocol::BodyKind::kChunked && !head_only_)
     protocol::append_last_chunk(pending_, trailers);
+  complete();
   return flush();
 }
 
@@ -240,6 +241,7 @@ Status ClientResponse::send(int status, protocol::Headers headers, std::string_v
         {bodiless ? protocol::BodyKind::kNone : protocol::BodyKind::kLength, body.size()}, reason);
   body_bytes_ = body.size();
   finished_ = true;
+  complete();
   return flush(head_only_ || bodiless ? std::string_view() : body);
 }
 
@@ -247,6 +249,14 @@ void ClientResponse::abort() noexcept {
   finished_ = true;
   aborted_ = true;
   ::shutdown(fd_, SHUT_RDWR);
+  complete();
+}
+
+void ClientResponse::complete() noexcept {
+  if (!on_complete_) return;
+  auto callback = std::move(on_complete_);
+  on_complete_ = nullptr;
+  callback();
 }
 
 Status ClientResponse::flush(std::string_view extra) {

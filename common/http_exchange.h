@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -106,6 +107,10 @@ class ClientResponse {
   void abort() noexcept;
   // The connection will close after this response (effective in the head when before start()).
   void close_after() noexcept { keep_alive_ = false; }
+  // Runs `callback` once, just before the last bytes of the response leave, or when it is
+  // aborted: what a client has seen answered is then counted already (metrics read right after
+  // the answer include it).
+  void on_complete(std::function<void()> callback) { on_complete_ = std::move(callback); }
 
   // A response to HEAD: the head goes out, body bytes are counted and dropped.
   bool head_only() const noexcept { return head_only_; }
@@ -117,6 +122,7 @@ class ClientResponse {
 
  private:
   Status flush(std::string_view extra = {});
+  void complete() noexcept;
 
   const ClientRequest& request_;
   int fd_;
@@ -130,6 +136,7 @@ class ClientResponse {
   protocol::BodyFraming framing_;
   std::uint64_t body_bytes_ = 0;
   std::string pending_;  // bytes not yet sent: the head, or a chunk's closing CRLF
+  std::function<void()> on_complete_;
 };
 
 // Writes all of `parts` on a socket (sendmsg, MSG_NOSIGNAL), however many sends it takes; the

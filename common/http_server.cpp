@@ -187,7 +187,7 @@ void HttpServer::add_connection(Acceptor::Accepted accepted) {
   Id id = next_id_++;
   Entry entry;
   entry.connection =
-      std::make_unique<HttpConnection>(std::move(accepted.fd), std::move(accepted.peer), settings_);
+      std::make_shared<HttpConnection>(std::move(accepted.fd), std::move(accepted.peer), settings_);
   entry.watch = loop_.watch(entry.connection->fd(), kReadable,
                             [this, id](std::uint32_t) { on_readable(id); });
   if (!entry.watch) return;  // epoll refused it (ENOMEM): the connection closes
@@ -260,9 +260,8 @@ void HttpServer::take_head(Id id, Entry& entry, HttpConnection::Head head) {
 void HttpServer::hand_off(Id id, Entry& entry) {
   loop_.disarm(entry.timer);
   set_phase(entry, Phase::kBusy);
-  HttpConnection* connection = entry.connection.get();  // stays in connections_ while kBusy
   EventLoop::WatchId watch = entry.watch;
-  bool submitted = workers_.submit([this, id, connection, watch] {
+  bool submitted = workers_.submit([this, id, connection = entry.connection, watch] {
     auto outcome = connection->serve(handler_, draining_);
     // Dropped once the loop has ended: the connection is then closed with the server.
     if (outcome != HttpConnection::Outcome::kKeepAlive || draining_) {
@@ -271,7 +270,9 @@ void HttpServer::hand_off(Id id, Entry& entry) {
     }
     // The usual case, a keep-alive connection answered: the worker re-arms it itself and the
     // loop learns of it when it next wakes, which the client's next request does (the return is
-    // queued first, so it is seen first). No wake-up of the loop per request.
+    // queued first, so it is seen first). No wake-up of the loop per request. The loop may run
+    // the return before the re-arm and close the connection: `connection` keeps its fd open
+    // until then, so the re-arm finds the fd unwatched (ENOENT), never another connection's.
     loop_.post_quietly([this, id, outcome] { on_returned(id, outcome); });
     loop_.rearm_fd(connection->fd(), watch, kReadable);
   });

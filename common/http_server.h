@@ -81,7 +81,9 @@ class HttpServer {
  private:
   enum class Phase { kIdle, kHead, kBusy, kDiscard };
   struct Entry {
-    std::unique_ptr<HttpConnection> connection;
+    // Shared with the worker serving it: a worker that re-arms the fd after queueing its return
+    // may still hold it when the loop has closed it (the fd is then not reused meanwhile).
+    std::shared_ptr<HttpConnection> connection;
     EventLoop::WatchId watch = 0;
     EventLoop::TimerId timer = 0;
     Phase phase = Phase::kIdle;

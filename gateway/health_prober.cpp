@@ -33,9 +33,13 @@ bool ProbePolicy::probed(const Upstream& upstream) {
 
 ProbePolicy::Clock::time_point ProbePolicy::apply(Upstream& upstream, const ProbeResult& result,
                                                   Clock::time_point started,
-                                                  Clock::time_point now) const {
+                                                  Clock::time_point now, int& missed) const {
+  missed = result.timed_out ? missed + 1 : 0;
   if (result.up) {
     upstream.mark(Upstream::State::kUp);
+  } else if (result.timed_out && missed < kMissesToDown &&
+             upstream.state() == Upstream::State::kUp) {
+    return now;  // late once: asked again at once, still routed meanwhile
   } else if (!upstream.in_startup(now)) {
     // A watchdog that is restarting stays starting through the supervisor; others go down.
     upstream.mark(Upstream::State::kDown, result.reason);
@@ -71,6 +75,7 @@ void Probe::expire(milliseconds timeout) {
   const char* step = step_ == Step::kConnecting ? "connect" : step_ == Step::kWriting ? "write" : "read";
   finish(false, what_ + " failed: no answer within " + std::to_string(timeout.count()) + " ms (" +
                     step + ")");
+  result_->timed_out = true;
 }
 
 void Probe::advance(short revents) {
@@ -212,7 +217,8 @@ void HealthProber::run() {
       if (slot.probe && !slot.probe->done() && now >= slot.probe->deadline())
         slot.probe->expire(policy.timeout());
       if (slot.probe && slot.probe->done()) {
-        slot.next_at = policy.apply(*slot.upstream, *slot.probe->result(), slot.started, now);
+        slot.next_at = policy.apply(*slot.upstream, *slot.probe->result(), slot.started, now,
+                                    slot.missed);
         slot.probe.reset();
       }
       if (slot.probe) {

@@ -1,11 +1,13 @@
 // Probes GET /_/health on every socket of every function: each socket once per health-interval
 // (every 50 ms while it is starting, so a restarted watchdog takes traffic as soon as it answers).
 // One thread runs every probe at once, on non-blocking sockets polled together, and each probe has
-// a deadline of one interval (at least 500 ms) that covers connect, write and read. So a hung
+// a deadline of half an interval (at least 500 ms) that covers connect, write and read. So a hung
 // watchdog (SIGSTOP: the kernel still accepts its connections, nobody answers) delays no other
-// socket's probe: its own probe misses the deadline, which marks it down (no new requests) within
-// two intervals of its last answer (one interval plus 500 ms for intervals below that), and the
-// first answer after it wakes marks it up again.
+// socket's probe. A socket that was up and misses one deadline is probed again at once, and marked
+// down (no new requests) when it misses that one too: one late answer on a busy machine is not a
+// hung watchdog. That is within two intervals of its last answer (one interval plus 2 x 500 ms
+// for intervals below 1 s). A probe that fails otherwise (refused, closed, a status other than
+// 200) marks it down at once, and the first answer after it wakes marks it up again.
 #pragma once
 
 #include <poll.h>
@@ -29,6 +31,7 @@ namespace gateway {
 struct ProbeResult {
   bool up = false;
   std::string reason;
+  bool timed_out = false;  // no answer by the deadline (rather than a refusal or a bad answer)
 };
 
 // When probes run and what their results do to a socket. Pure: time is passed in.
@@ -39,17 +42,21 @@ struct ProbePolicy {
   // answer, and marking it down for that would make routing flap.
   static constexpr std::chrono::milliseconds kMinTimeout{500};
 
+  // Deadlines missed in a row that mark a socket down.
+  static constexpr int kMissesToDown = 2;
+
   std::chrono::milliseconds interval{1000};
 
-  // How long a probe may take: one interval, at least kMinTimeout.
-  std::chrono::milliseconds timeout() const { return std::max(interval, kMinTimeout); }
+  // How long a probe may take: half an interval, at least kMinTimeout.
+  std::chrono::milliseconds timeout() const { return std::max(interval / 2, kMinTimeout); }
   // Whether `upstream` is probed at all: not while parked, nor while a supervised watchdog is not
   // running (the supervisor's reason for it stays shown).
   static bool probed(const Upstream& upstream);
   // Marks `upstream` up or down by `result` (a watchdog in its startup allowance stays starting)
-  // and answers when the next probe of a probe begun at `started` is due.
+  // and answers when the next probe of a probe begun at `started` is due. `missed` counts the
+  // socket's deadlines missed in a row.
   Clock::time_point apply(Upstream& upstream, const ProbeResult& result, Clock::time_point started,
-                          Clock::time_point now) const;
+                          Clock::time_point now, int& missed) const;
 };
 
 // One GET /_/health exchange over a non-blocking socket: connect, write the request, read the
@@ -107,6 +114,7 @@ class HealthProber {
     Clock::time_point next_at{};
     Clock::time_point started{};
     std::optional<Probe> probe;
+    int missed = 0;
   };
 
   void run();

@@ -85,12 +85,14 @@ void Server::handle(common::ClientRequest& request, common::ClientResponse& resp
     } else {
       FunctionRuntime& function = *snapshot->functions[match->function_index];
       function_name = function.spec.name;
+      // The snapshot is kept: the response may be completed after this handler returns.
+      response.on_complete([snapshot, &function, &response, start] {
+        function.requests.inc(response.started() ? response.status() : 499);
+        function.latency.observe(std::chrono::duration<double>(Clock::now() - start).count());
+      });
       auto served = serve_function(function, match->prefix, request, response, request_id);
       if (!served && !response.started())
         send_error(response, served.error(), function.spec.name, request_id);
-      double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-      function.requests.inc(response.started() ? response.status() : 499);
-      function.latency.observe(seconds);
     }
   } catch (const std::exception& e) {
     common::logger("gateway.server")->error("request handler failed error=\"{}\"", e.what());

@@ -66,6 +66,10 @@ void Server::handle(common::ClientRequest& client, common::ClientResponse& reply
       serve_reserved(client, reply, request_id);
       return;
     }
+    reply.on_complete([this, &reply, start] {
+      metrics_.requests.inc(reply.started() ? reply.status() : 499);
+      metrics_.latency.observe(std::chrono::duration<double>(Clock::now() - start).count());
+    });
     auto served = serve_function(client, reply, request_id);
     if (!served && !reply.started()) send_error(reply, served.error(), request_id);
     else if (!served) reply.abort();
@@ -156,8 +160,6 @@ void Server::log_access(const common::ClientRequest& request,
   static const auto log = common::logger("watchdog.access");
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   int status = response.started() ? response.status() : 499;
-  metrics_.requests.inc(status);
-  metrics_.latency.observe(seconds);
   log->info("request method={} path={} status={} ms={:.2f} bytes={} request_id={}",
             request.method(), request.path(), status, seconds * 1000, response.body_bytes(),
             request_id);

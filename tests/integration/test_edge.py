@@ -316,6 +316,8 @@ class EdgeCases:
                 return False
             except (ConnectionRefusedError, FileNotFoundError):
                 return True
+            except ConnectionResetError:  # it reached the backlog as the listener closed
+                return True
 
         wait_until(refused, PROBE_BOUND, message=lambda: f"new connections still accepted after SIGTERM"
                                                          f"\n{server.describe()}")

@@ -705,10 +705,15 @@ class DaemonsTest(Case):
         base = os.path.join(self.make_tempdir(), "sockets")
         crashed = self.start_gateway(fns, env={"FN_SOCKET_BASE_DIR": base}, wait_for=["hello"])
         stale = [unix_path(s) for s in crashed.sockets("hello")]
-        # Stopped first, then SIGKILL to the gateway and its watchdogs: nobody removes their
-        # sockets (a running watchdog would, on the SIGTERM its parent's death sends it).
-        for pid in crashed.watchdog_pids("hello"):
-            os.kill(pid, signal.SIGSTOP)
+        # A crash leaves sockets behind when nobody can remove them: the watchdogs are killed first
+        # (a running watchdog would remove its socket on the SIGTERM of its parent's death; one
+        # merely stopped gets SIGHUP and SIGCONT when its process group is orphaned), while the
+        # gateway is stopped so that it restarts none of them, then the gateway.
+        watchdogs = crashed.watchdog_pids("hello")
+        self.assertEqual(len(watchdogs), 2, crashed.describe())
+        os.kill(crashed.proc.pid, signal.SIGSTOP)
+        for pid in watchdogs:
+            os.kill(pid, signal.SIGKILL)
         crashed.close()
         self.assertEqual([p for p in stale if not os.path.exists(p)], [],
                          "precondition: a crash leaves sockets")

@@ -85,36 +85,74 @@ ProbeResult run(Probe& probe, milliseconds timeout) {
 
 }  // namespace
 
-TEST_CASE("health_prober: a probe's deadline is one interval, never below the floor") {
-  ProbePolicy policy{milliseconds(1000)};
+TEST_CASE("health_prober: a probe's deadline is half an interval, never below the floor") {
+  ProbePolicy policy{milliseconds(2000)};
   CHECK(policy.timeout() == milliseconds(1000));
+  policy.interval = milliseconds(1000);
+  CHECK(policy.timeout() == ProbePolicy::kMinTimeout);
   policy.interval = milliseconds(250);
   CHECK(policy.timeout() == ProbePolicy::kMinTimeout);
 }
 
-TEST_CASE("health_prober: a missed probe marks the socket down at its deadline, an answer up again") {
+TEST_CASE("health_prober: two missed deadlines in a row mark the socket down, an answer up again") {
   ProbePolicy policy{milliseconds(1000)};
   auto upstream = make_upstream();
   auto t0 = Clock::now();
   upstream->mark(Upstream::State::kUp);
+  int missed = 0;
+  ProbeResult late{false, "no answer within 500 ms", true};
 
-  // Probed at t0; no answer by the deadline (t0 + 1 s): down with the reason, next probe at once
-  // (a probe that took the whole interval is followed by the next one right away).
-  auto next = policy.apply(*upstream, {false, "no answer within 1000 ms"}, t0, t0 + policy.timeout());
+  // Answered at t0, hung just after: probed at t0 + 1 interval, which misses its deadline. Once
+  // is not enough (a busy machine): still up and routed, and asked again at once.
+  auto t1 = t0 + policy.interval;
+  auto next = policy.apply(*upstream, late, t1, t1 + policy.timeout(), missed);
+  CHECK(upstream->state() == Upstream::State::kUp);
+  CHECK(upstream->routable());
+  CHECK(next == t1 + policy.timeout());
+  // The second miss marks it down with the reason, within two intervals of its last answer.
+  next = policy.apply(*upstream, late, next, next + policy.timeout(), missed);
   CHECK(upstream->state() == Upstream::State::kDown);
   CHECK_FALSE(upstream->routable());
-  CHECK(upstream->last_error() == "no answer within 1000 ms");
-  CHECK(next == t0 + milliseconds(1000));
-  // Hung at t0 just after an answer: down by t0 + 2 intervals at the latest.
-  CHECK(next - t0 <= 2 * policy.interval);
+  CHECK(upstream->last_error() == "no answer within 500 ms");
+  CHECK(t1 + 2 * policy.timeout() - t0 <= 2 * policy.interval);
 
   // It answers again: up, the error cleared, probed once per interval from the probe's start.
-  auto t1 = t0 + milliseconds(1000);
-  next = policy.apply(*upstream, {true, ""}, t1, t1 + milliseconds(3));
+  auto t2 = next;
+  next = policy.apply(*upstream, {true, ""}, t2, t2 + milliseconds(3), missed);
   CHECK(upstream->state() == Upstream::State::kUp);
   CHECK(upstream->routable());
   CHECK(upstream->last_error() == std::nullopt);
-  CHECK(next == t1 + milliseconds(1000));
+  CHECK(next == t2 + milliseconds(1000));
+  CHECK(missed == 0);
+}
+
+TEST_CASE("health_prober: a late answer between two misses starts the count again") {
+  ProbePolicy policy{milliseconds(1000)};
+  auto upstream = make_upstream();
+  auto t0 = Clock::now();
+  upstream->mark(Upstream::State::kUp);
+  int missed = 0;
+  ProbeResult late{false, "no answer within 500 ms", true};
+  for (int round = 0; round < 3; ++round) {
+    policy.apply(*upstream, late, t0, t0 + policy.timeout(), missed);
+    policy.apply(*upstream, {true, ""}, t0, t0 + milliseconds(3), missed);
+  }
+  policy.apply(*upstream, late, t0, t0 + policy.timeout(), missed);
+  CHECK(upstream->state() == Upstream::State::kUp);
+}
+
+TEST_CASE("health_prober: a refusal or a bad status marks an up socket down at once") {
+  ProbePolicy policy{milliseconds(1000)};
+  auto upstream = make_upstream();
+  auto t0 = Clock::now();
+  int missed = 0;
+  upstream->mark(Upstream::State::kUp);
+  policy.apply(*upstream, {false, "connect: Connection refused"}, t0, t0 + milliseconds(1), missed);
+  CHECK(upstream->state() == Upstream::State::kDown);
+  upstream->mark(Upstream::State::kUp);
+  policy.apply(*upstream, {false, "health 503: draining"}, t0, t0 + milliseconds(1), missed);
+  CHECK(upstream->state() == Upstream::State::kDown);
+  CHECK(upstream->last_error() == "health 503: draining");
 }
 
 TEST_CASE("health_prober: a watchdog in its startup allowance stays starting and is probed often") {
@@ -122,12 +160,13 @@ TEST_CASE("health_prober: a watchdog in its startup allowance stays starting and
   auto upstream = make_upstream();
   auto t0 = Clock::now();
   upstream->starting(t0 + milliseconds(5000));
-  auto next = policy.apply(*upstream, {false, "connect refused"}, t0, t0 + milliseconds(1));
+  int missed = 0;
+  auto next = policy.apply(*upstream, {false, "connect refused"}, t0, t0 + milliseconds(1), missed);
   CHECK(upstream->state() == Upstream::State::kStarting);
   CHECK(next == t0 + ProbePolicy::kStartingInterval);
   // Past the allowance a failed probe is a failure.
   auto late = t0 + milliseconds(6000);
-  policy.apply(*upstream, {false, "connect refused"}, late, late + milliseconds(1));
+  policy.apply(*upstream, {false, "connect refused"}, late, late + milliseconds(1), missed);
   CHECK(upstream->state() == Upstream::State::kDown);
   CHECK(upstream->last_error() == "connect refused");
 }
@@ -152,6 +191,7 @@ TEST_CASE("health_prober: a listener that never answers misses its deadline; the
   CHECK_FALSE(result.up);
   CHECK(result.reason.find("no answer within 50 ms (read)") != std::string::npos);
   CHECK(result.reason.find(hung.path) != std::string::npos);
+  CHECK(result.timed_out);
 }
 
 TEST_CASE("health_prober: 200 is up, another status is down with the body, a refusal is down") {
