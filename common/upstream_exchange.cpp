@@ -234,8 +234,10 @@ Status Exchange::read_response() {
     if (untouched || (channel_.order && channel_.order->after_answer_seen().answered_before_reading())) {
       result_.request_unread = untouched;  // it may have read the request since: then never resent
       return fail(UpstreamState::kBroken, Error::Code::kBadGateway,
-                  "the function answered before reading any of its request (an earlier request's "
-                  "late answer)");
+                  std::string("the function answered before reading any of its request (an "
+                              "earlier request's late answer") +
+                      (untouched ? "; its stdin still held the request)"
+                                 : "; it wrote before its first read of the request)"));
     }
   }
   return parse_response();

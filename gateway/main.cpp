@@ -248,8 +248,8 @@ int run(const CommandLine& line, const gateway::Environment& env) {
 
   wait_for_stop(reloader, prober);
   watcher.stop();
+  server.begin_drain();  // health says "shutting down" before the first connection is refused
   http.stop_accepting();  // new connections are refused at once, not left hanging in the backlog
-  server.begin_drain();
   http.begin_drain();
   // The requests in flight, and heads already arriving (served with Connection: close).
   for (auto deadline = Clock::now() + kDrainTimeout;

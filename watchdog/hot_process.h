@@ -14,6 +14,7 @@
 #include "common/child.h"
 #include "common/error.h"
 #include "common/pipe_order.h"
+#include "common/process_state.h"
 #include "watchdog/pool_clock.h"
 #include "watchdog/runner.h"
 #include "watchdog/stderr_pump.h"
@@ -94,6 +95,7 @@ class HotProcess {
 
   common::Child child_;
   std::unique_ptr<common::PipeOrder> order_;  // before child_ in destruction: its pipes are open
+  common::ProcessState running_;
   std::shared_ptr<LogTag> tag_;
   std::uint64_t generation_;
   PoolClock clock_;

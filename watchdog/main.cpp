@@ -91,8 +91,8 @@ int run(const watchdog::Options& options, std::vector<std::string> env) {
             options.listen.to_string(), options.format == watchdog::Format::kHttp ? "http" : "cgi",
             options.name, http.max_connections(), fmt::join(options.command, " "));
   wait_for_stop(*runner);
+  server.begin_drain();  // health says "shutting down" before the first connection is refused
   http.stop_accepting();  // new connections are refused at once, not left hanging in the backlog
-  server.begin_drain();
   http.begin_drain();
   drain(server, http, options.shutdown_timeout);
   if (server.in_flight() > 0)
