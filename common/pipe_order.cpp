@@ -18,6 +18,7 @@ void PipeOrderState::on_read() noexcept {
 void PipeOrderState::on_answer_write() noexcept {
   // Writes before any read since begin() are either a late answer to an earlier request or, when
   // an answer is expected, still this one's: reads_ tells which came first.
+  if (unsettled_ && reads_ == 0) return;  // maybe the previous answer's last write
   if (!answered_ && reads_ == 0) answered_before_reading_ = true;
   answered_ = true;
 }
@@ -72,11 +73,11 @@ PipeOrder::~PipeOrder() {
   }
 }
 
-PipeOrderState PipeOrder::begin() {
+PipeOrderState PipeOrder::begin(bool settled) {
   std::lock_guard lock(watcher_.mutex_);
   watcher_.drain_locked();
   PipeOrderState before = state_;
-  state_.begin();
+  state_.begin(settled);
   return before;
 }
 

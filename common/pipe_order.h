@@ -19,7 +19,13 @@ namespace common {
 // The verdict on one request, from the events since begin(). Pure: fed by PipeWatcher.
 class PipeOrderState {
  public:
-  void begin() noexcept { *this = PipeOrderState(); }
+  // Starts a request. Unsettled: the process may still be inside the last write of its previous
+  // answer, whose event the kernel queues after the bytes reached us; a write before any read then
+  // proves nothing (and the caller relies on the bytes left in the stdin pipe alone).
+  void begin(bool settled = true) noexcept {
+    *this = PipeOrderState();
+    unsettled_ = !settled;
+  }
   void on_read() noexcept;          // the process read from its stdin
   void on_answer_write() noexcept;  // the process wrote to its stdout
   void on_lost() noexcept { lost_ = true; }  // events were dropped (queue overflow)
@@ -36,6 +42,7 @@ class PipeOrderState {
   bool answered_before_reading_ = false;
   bool read_after_answering_ = false;
   bool lost_ = false;
+  bool unsettled_ = false;
 };
 
 class PipeWatcher;
@@ -48,7 +55,7 @@ class PipeOrder {
   PipeOrder& operator=(const PipeOrder&) = delete;
 
   // Takes the events so far, then starts a new request: what the caller checks before it writes.
-  PipeOrderState begin();
+  PipeOrderState begin(bool settled = true);
   // The state of the request begun last, with every event queued so far.
   PipeOrderState now();
   // As now(), but first waits (briefly) for the event of a write whose bytes the caller has already

@@ -1,5 +1,5 @@
-// Whether a process is running (or runnable) right now, from /proc/PID/stat: the one question
-// the kernel answers about a process between its syscalls, without ptrace rights.
+// Whether a process is between syscalls' work right now, from /proc/PID/stat (no ptrace rights
+// needed): running, runnable or in an uninterruptible wait, or settled (sleeping, stopped, gone).
 #pragma once
 
 #include <sys/types.h>
@@ -19,13 +19,15 @@ std::optional<char> proc_stat_state(std::string_view line) noexcept;
 class ProcessState {
  public:
   // Opens /proc/PID/stat once (re-read on each question); a process that cannot be looked at
-  // counts as not running.
+  // counts as settled.
   explicit ProcessState(pid_t pid) noexcept;
 
-  // The main thread is running or waiting for a CPU.
-  bool running() const noexcept;
-  // Waits, at most `bound`, until running() is false: yields at first, then sleeps 100 us a time.
-  void wait_until_not_running(std::chrono::microseconds bound) const noexcept;
+  // The main thread is not running, runnable or in an uninterruptible wait ('R', 'D'): it
+  // sleeps (a blocking read), is stopped, or is gone.
+  bool settled() const noexcept;
+  // Waits, at most `bound`, until settled(): yields at first, then sleeps 100 us a time. Whether
+  // it settled.
+  bool wait_until_settled(std::chrono::microseconds bound) const noexcept;
 
  private:
   UniqueFd stat_;

@@ -54,7 +54,7 @@ common::Result<std::unique_ptr<HotProcess>> HotProcess::spawn_or_throw(
 HotProcess::HotProcess(common::Child child, std::shared_ptr<LogTag> tag, std::uint64_t generation,
                        PoolClock clock)
     : child_(std::move(child)),
-      running_(child_.pid()),
+      process_state_(child_.pid()),
       tag_(std::move(tag)),
       generation_(generation),
       clock_(std::move(clock)),
@@ -93,12 +93,19 @@ bool HotProcess::out_of_step_while_idle(bool dispatching) {
   }
   if (!order_) return false;
   // The kernel queues the event of a write only after its bytes have reached us: a handler
-  // preempted inside the last write of its answer would have that write taken for an answer to
-  // the next request (a late one). It is past that write once it no longer runs, which is at once
-  // as a rule (it waits to read its next request).
+  // preempted inside the last write of its answer (an answer in several writes: chunks, or Python
+  // with PYTHONUNBUFFERED) would have that write taken for an answer to the next request (a late
+  // one). It is past that write once it settles, which is at once as a rule (it waits to read its
+  // next request); one that is still busy after the bound is judged by its stdin pipe alone.
   constexpr std::chrono::milliseconds kLastWriteBound{100};
-  if (dispatching) running_.wait_until_not_running(kLastWriteBound);
-  auto last = dispatching ? order_->begin() : order_->now();
+  common::PipeOrderState last;
+  if (dispatching) {
+    bool settled = process_state_.wait_until_settled(kLastWriteBound);
+    if (!settled) log->debug("handler still busy after its answer pid={}", pid());
+    last = order_->begin(settled);
+  } else {
+    last = order_->now();
+  }
   if (!last.read_after_answering()) return false;
   log->error("handler broke the protocol pid={} reason=\"it read its stdin after it answered: bytes "
              "of its last request it had not read before answering\"", pid());

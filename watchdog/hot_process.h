@@ -95,7 +95,7 @@ class HotProcess {
 
   common::Child child_;
   std::unique_ptr<common::PipeOrder> order_;  // before child_ in destruction: its pipes are open
-  common::ProcessState running_;
+  common::ProcessState process_state_;
   std::shared_ptr<LogTag> tag_;
   std::uint64_t generation_;
   PoolClock clock_;

@@ -127,25 +127,30 @@ def _head(status: int, headers: Dict[str, str], framing: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def _send(stdout: BinaryIO, data: bytes) -> None:
+    """Writes all of `data` and flushes. One write call per piece: with PYTHONUNBUFFERED stdout is
+    unbuffered, and each call is a write(2) that may also write less than it was given."""
+    view = memoryview(data)
+    while view:
+        written = stdout.write(view)
+        view = view[len(view) if written is None else written:]
+    stdout.flush()
+
+
 def _write_response(stdout: BinaryIO, response: Response, method: str) -> None:
     body = response.body
     bodiless = method == "HEAD" or response.status in (204, 304) or response.status < 200
     if isinstance(body, (bytes, bytearray, memoryview, str)) or bodiless:
         data = b"" if bodiless and not isinstance(body, (bytes, str)) else _encode(body)
-        stdout.write(_head(response.status, response.headers, f"Content-Length: {len(data)}"))
-        if not bodiless:
-            stdout.write(data)
-        stdout.flush()
+        head = _head(response.status, response.headers, f"Content-Length: {len(data)}")
+        _send(stdout, head if bodiless else head + data)
         return
-    stdout.write(_head(response.status, response.headers, "Transfer-Encoding: chunked"))
-    stdout.flush()
+    _send(stdout, _head(response.status, response.headers, "Transfer-Encoding: chunked"))
     for piece in body:
         data = _encode(piece)
         if data:  # an empty chunk would end the body
-            stdout.write(b"%x\r\n%s\r\n" % (len(data), data))
-            stdout.flush()
-    stdout.write(b"0\r\n\r\n")
-    stdout.flush()
+            _send(stdout, b"%x\r\n%s\r\n" % (len(data), data))
+    _send(stdout, b"0\r\n\r\n")
 
 
 def serve(handle: Callable[[Request], object]) -> None:

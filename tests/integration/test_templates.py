@@ -200,5 +200,46 @@ serve(handle)
         self.assertEqual(response.body_length, len(b"first\nsecond\n"))
 
 
+class PythonLibraryWritesTest(unittest.TestCase):
+    """fastfn_http's writes, on a recording stdout: with PYTHONUNBUFFERED, sys.stdout.buffer is a raw
+    FileIO, and each write() call is one write(2), which may take less than it was given. An answer
+    in two writes lets the watchdog see the inotify event of the second after it read the bytes (the
+    kernel queues it after waking the reader), so a whole answer is one call."""
+
+    class RawStdout:
+        def __init__(self, most: int):
+            self.most, self.calls = most, []
+
+        def write(self, data) -> int:
+            taken = bytes(data[:self.most])
+            self.calls.append(taken)
+            return len(taken)
+
+        def flush(self) -> None:
+            pass
+
+    def library(self):
+        sys.path.insert(0, str(TEMPLATES_DIR / "python-http"))
+        self.addCleanup(sys.path.remove, str(TEMPLATES_DIR / "python-http"))
+        import fastfn_http
+        return fastfn_http
+
+    def test_a_whole_answer_is_one_write_call(self):
+        lib = self.library()
+        out = self.RawStdout(most=1 << 20)
+        lib._write_response(out, lib.Response(200, b"x" * 5000, {"Content-Type": "text/plain"}), "GET")
+        self.assertEqual(len(out.calls), 1, out.calls)
+        self.assertTrue(out.calls[0].startswith(b"HTTP/1.1 200 OK\r\n"), out.calls)
+        self.assertTrue(out.calls[0].endswith(b"\r\n\r\n" + b"x" * 5000), out.calls)
+
+    def test_a_short_write_is_continued(self):
+        lib = self.library()
+        out = self.RawStdout(most=7)
+        lib._write_response(out, lib.Response(200, b"hello world", {}), "GET")
+        whole = b"".join(out.calls)
+        self.assertTrue(whole.endswith(b"Content-Length: 11\r\n\r\nhello world"), whole)
+        self.assertTrue(all(len(c) <= 7 for c in out.calls))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -99,3 +99,20 @@ TEST_CASE("pipe watcher: two processes' events stay apart") {
   CHECK(second->after_answer_seen().answered_before_reading());
   CHECK_FALSE(first->now().answered());
 }
+
+TEST_CASE("pipe order: unsettled, a write before any read proves nothing") {
+  // The process may still be inside the last write of its previous answer: that write's event
+  // can land after begin().
+  common::PipeOrderState state;
+  state.begin(false);
+  state.on_answer_write();
+  CHECK_FALSE(state.answered());
+  state.on_read();
+  state.on_answer_write();
+  CHECK(state.answered());
+  CHECK_FALSE(state.answered_before_reading());
+  CHECK_FALSE(state.read_after_answering());
+  state.begin(true);
+  state.on_answer_write();
+  CHECK(state.answered_before_reading());
+}

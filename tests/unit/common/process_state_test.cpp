@@ -17,8 +17,8 @@ TEST_CASE("process_state: the state follows the command, whatever the command ho
   CHECK_FALSE(proc_stat_state("").has_value());
 }
 
-TEST_CASE("process_state: a process reading itself runs; one blocked in a read does not") {
-  CHECK(common::ProcessState(::getpid()).running());
+TEST_CASE("process_state: a process reading itself runs; one blocked in a read is settled") {
+  CHECK_FALSE(common::ProcessState(::getpid()).settled());
 
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
@@ -31,11 +31,12 @@ TEST_CASE("process_state: a process reading itself runs; one blocked in a read d
   }
   common::ProcessState state(child);
   // Count-driven: it blocks in its read as soon as it gets a CPU; each round gives it one.
-  state.wait_until_not_running(std::chrono::seconds(30));
-  CHECK_FALSE(state.running());
+  CHECK(state.wait_until_settled(std::chrono::seconds(30)));
+  CHECK(state.settled());
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
   ::close(fds[0]);
   ::close(fds[1]);
-  CHECK_FALSE(common::ProcessState(child).running());  // gone: nothing to look at
+  CHECK(common::ProcessState(child).settled());  // gone: nothing to look at
+  CHECK_FALSE(common::ProcessState(::getpid()).wait_until_settled(std::chrono::milliseconds(1)));
 }
