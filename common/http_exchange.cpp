@@ -256,7 +256,10 @@ void ClientResponse::complete() noexcept {
   if (!on_complete_) return;
   auto callback = std::move(on_complete_);
   on_complete_ = nullptr;
-  callback();
+  try {
+    callback();
+  } catch (...) {  // counting must never cost the answer (abort() is noexcept)
+  }
 }
 
 Status ClientResponse::flush(std::string_view extra) {
