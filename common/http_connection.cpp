@@ -14,6 +14,11 @@ namespace {
 
 constexpr std::size_t kReceivePiece = 16 * 1024;
 constexpr std::uint64_t kMaxDiscard = 1 << 20;
+// A body of up to this many bytes is received by the event loop before a worker runs the
+// request: the bodies of most function calls, which a slow client would otherwise send while a
+// thread waits. A larger one streams to the handler from the worker, as it comes, so that memory
+// stays bounded by this much per connection.
+constexpr std::uint64_t kBodyReceivedFirst = 64 * 1024;
 // A buffer this large or smaller is kept by an idle connection; a larger one is freed.
 constexpr std::size_t kIdleBufferKept = 4 * 1024;
 
@@ -74,6 +79,7 @@ HttpConnection::Received HttpConnection::receive_now() {
 }
 
 HttpConnection::Head HttpConnection::parse_head() {
+  if (head_) return Head::kComplete;  // found before, waiting for its body or for a worker
   if (offset_ >= buffer_.size()) {
     buffer_.clear();
     offset_ = 0;
@@ -95,13 +101,47 @@ HttpConnection::Head HttpConnection::parse_head() {
     return Head::kRefused;
   }
   head_ = std::move(parser_->head());
+  framing_ = protocol::request_framing(*head_);
   body_offset_ = offset_ + parser_->consumed();
   parser_.reset();
+  body_scan_.reset();
+  body_scanned_ = body_offset_;
+  continue_sent_ = false;
   return Head::kComplete;
+}
+
+bool HttpConnection::body_ready() {
+  if (!framing_.ok || !invalid_request_reason(*head_).empty()) return true;  // dispatch() refuses it
+  const protocol::BodyFraming& body = framing_.framing;
+  std::size_t buffered = buffer_.size() - body_offset_;
+  bool ready = true;
+  if (body.kind == protocol::BodyKind::kLength)
+    ready = body.length > kBodyReceivedFirst || buffered >= body.length;
+  else if (body.kind == protocol::BodyKind::kChunked)
+    ready = buffered >= kBodyReceivedFirst || chunked_body_buffered();
+  if (!ready && !continue_sent_ && expects_continue(*head_)) {
+    continue_sent_ = true;
+    send_now(fd_.get(), "HTTP/1.1 100 Continue\r\n\r\n", {});
+  }
+  return ready;
+}
+
+bool HttpConnection::chunked_body_buffered() {
+  if (!body_scan_) body_scan_.emplace(framing_.framing, kRequestBodyLimits);
+  for (;;) {
+    auto step = body_scan_->next(std::string_view(buffer_).substr(body_scanned_));
+    body_scanned_ += step.consumed;
+    if (step.status != protocol::ParseStatus::kIncomplete) return true;
+    if (step.consumed == 0) return false;
+  }
 }
 
 void HttpConnection::refuse_late_head() noexcept {
   refuse(408, "request head not received in time", false);
+}
+
+void HttpConnection::refuse_late_body() noexcept {
+  refuse(408, "request body not received in time", false);
 }
 
 HttpConnection::Discard HttpConnection::discard_buffered() {
@@ -135,7 +175,7 @@ HttpConnection::Outcome HttpConnection::serve(const RequestHandler& handler,
       Head next = parse_head();
       if (next == Head::kNone && linger_for_next()) next = parse_head();
       if (next == Head::kRefused) return Outcome::kClose;
-      if (next != Head::kComplete) return Outcome::kKeepAlive;
+      if (next != Head::kComplete || !body_ready()) return Outcome::kKeepAlive;
     }
   } catch (const std::exception& e) {
     logger("http")->error("connection failed error=\"{}\"", e.what());
@@ -165,15 +205,15 @@ HttpConnection::Outcome HttpConnection::dispatch(const RequestHandler& handler, 
     refuse(400, reason, true);
     return Outcome::kClose;
   }
-  auto framing = protocol::request_framing(head);
-  if (!framing.ok) {
-    refuse(400, protocol::describe(framing.error), true);
+  if (!framing_.ok) {
+    refuse(400, protocol::describe(framing_.error), true);
     return Outcome::kClose;
   }
   ClientRequest& request = unread_.emplace(fd_.get(), buffer_, body_offset_, std::move(head),
-                                           framing.framing, peer_, settings_.read_timeout);
+                                           framing_.framing, peer_, settings_.read_timeout);
+  if (continue_sent_) request.continue_sent();
   ClientResponse response(fd_.get(), request, !draining);
-  if (framing.close_after) response.close_after();
+  if (framing_.close_after) response.close_after();
   handler(request, response);
   if (!response.finished()) response.abort();
   // Unread body bytes would be parsed as the next request: a success answered before the whole

@@ -42,8 +42,15 @@ class HttpConnection {
   // Parses the buffered bytes of the next request. kComplete: serve() may run. kRefused: the
   // client was answered 400/431 and the connection must close. kNone: not one byte buffered.
   Head parse_head();
-  // Answers 408 (a head not whole within the read timeout); the connection must close.
+  // After parse_head() found a head: whether the request may go to a worker now. It may when it
+  // has no body, when its whole body is buffered, and when its body may be larger than
+  // kBodyReceivedFirst (that one streams to the handler as it comes, from the worker). Else the
+  // loop receives the rest first, so a slow small body costs no thread; a client that holds such
+  // a body back for "100 Continue" is sent it here.
+  bool body_ready();
+  // Answer 408 (a head, or a small body, not whole in time); the connection must close.
   void refuse_late_head() noexcept;
+  void refuse_late_body() noexcept;
   enum class Discard { kDone, kMore, kFailed };
   // Drops the buffered bytes of the body left unread by the last handler, within 1 MiB in all.
   // kDone: the next request's bytes follow in the buffer; kFailed: close.
@@ -65,6 +72,9 @@ class HttpConnection {
 
  private:
   Outcome dispatch(const RequestHandler& handler, bool draining);
+  // Decodes the chunked body buffered so far (from where the last call stopped); true once it is
+  // whole, or malformed (the handler answers that).
+  bool chunked_body_buffered();
   // Waits up to settings.worker_linger for the next request's first bytes; true when some came.
   bool linger_for_next();
   // `may_block`: on a worker, the answer may wait for the send timeout; on the loop it is sent
@@ -77,8 +87,12 @@ class HttpConnection {
   std::string buffer_;      // the connection's one reader
   std::size_t offset_ = 0;  // where the next request starts in buffer_
   std::optional<protocol::RequestHeadParser> parser_;
-  std::optional<protocol::RequestHead> head_;  // complete, waiting for serve()
+  std::optional<protocol::RequestHead> head_;  // complete, waiting for its body or serve()
+  protocol::FramingResult framing_;             // head_'s
   std::size_t body_offset_ = 0;
+  std::optional<protocol::BodyDecoder> body_scan_;  // how much of a chunked body is buffered
+  std::size_t body_scanned_ = 0;                    // up to here in buffer_
+  bool continue_sent_ = false;
   std::optional<ClientRequest> unread_;  // the request whose body is being discarded
   std::uint64_t discard_limit_ = 0;
 };

@@ -76,11 +76,15 @@ ClientRequest::ClientRequest(int fd, std::string& buffer, std::size_t body_offse
       offset_(body_offset),
       head_(std::move(head)),
       framing_(normalized(framing)),
-      decoder_(framing_, protocol::Limits{64 * 1024, 100, UINT64_MAX}),
+      decoder_(framing_, kRequestBodyLimits),
       peer_(peer),
       read_timeout_(read_timeout) {
-  continue_pending_ = has_body() && head_.version_minor == 1 &&
-                      protocol::iequals(protocol::header_value(head_.headers, "Expect"), "100-continue");
+  continue_pending_ = has_body() && expects_continue(head_);
+}
+
+bool expects_continue(const protocol::RequestHead& head) {
+  return head.version_minor == 1 &&
+         protocol::iequals(protocol::header_value(head.headers, "Expect"), "100-continue");
 }
 
 std::string_view ClientRequest::path() const noexcept {

@@ -25,6 +25,14 @@ struct PeerInfo {
   bool unix_socket = false;
 };
 
+// How a request body's chunked framing is decoded: trailers under a head's limits; the body's
+// size is for the handler to limit.
+inline constexpr protocol::Limits kRequestBodyLimits{64 * 1024, 100, UINT64_MAX};
+
+// The client sent "Expect: 100-continue" (HTTP/1.1): it may hold its body back until it is sent
+// "100 Continue".
+bool expects_continue(const protocol::RequestHead& head);
+
 class ClientRequest {
  public:
   // `buffer` is the connection's read buffer; the body starts at `body_offset`. `buffer`, `peer`
@@ -55,6 +63,9 @@ class ClientRequest {
   Result<bool> skip_buffered_body(std::uint64_t max_body);
   // The client asked for "100 Continue" and has not been sent it: it may never send the body.
   bool awaiting_continue() const noexcept { return continue_pending_; }
+  // The connection already sent "100 Continue" (the event loop does, for a small body it waits
+  // for): read_body() must not send another.
+  void continue_sent() noexcept { continue_pending_ = false; }
 
   const PeerInfo& peer() const noexcept { return peer_; }
   // The client's socket, to poll for its hang-up while the answer is being made.

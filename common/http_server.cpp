@@ -199,7 +199,7 @@ void HttpServer::add_connection(Acceptor::Accepted accepted) {
 }
 
 void HttpServer::set_phase(Entry& entry, Phase phase) {
-  auto counts = [](Phase p) { return p == Phase::kHead || p == Phase::kBusy; };
+  auto counts = [](Phase p) { return p == Phase::kHead || p == Phase::kBody || p == Phase::kBusy; };
   if (counts(entry.phase) != counts(phase)) open_requests_ += counts(phase) ? 1 : -1;
   entry.phase = phase;
 }
@@ -215,6 +215,8 @@ void HttpServer::on_readable(Id id) {
   Entry& entry = it->second;
   if (entry.phase == Phase::kDiscard)
     continue_discard(id, entry);
+  else if (entry.phase == Phase::kBody)
+    read_body(id, entry);
   else if (entry.phase != Phase::kBusy)
     read_head(id, entry);
 }
@@ -239,7 +241,7 @@ void HttpServer::read_head(Id id, Entry& entry) {
 void HttpServer::take_head(Id id, Entry& entry, HttpConnection::Head head) {
   switch (head) {
     case HttpConnection::Head::kComplete:
-      return hand_off(id, entry);
+      return start_request(id, entry);
     case HttpConnection::Head::kRefused:
       return close_connection(id);
     case HttpConnection::Head::kPartial:
@@ -255,6 +257,24 @@ void HttpServer::take_head(Id id, Entry& entry, HttpConnection::Head head) {
       loop_.arm(entry.timer, Clock::now() + settings_.keep_alive_timeout);
       return wait_readable(entry);
   }
+}
+
+void HttpServer::start_request(Id id, Entry& entry) {
+  if (entry.connection->body_ready()) return hand_off(id, entry);
+  set_phase(entry, Phase::kBody);
+  loop_.arm(entry.timer, Clock::now() + settings_.read_timeout);
+  wait_readable(entry);
+}
+
+void HttpServer::read_body(Id id, Entry& entry) {
+  for (int piece = 0; piece < 8; ++piece) {
+    auto received = entry.connection->receive_now();
+    if (received == HttpConnection::Received::kClosed) return close_connection(id);
+    if (received == HttpConnection::Received::kNothing) break;
+    if (entry.connection->body_ready()) return hand_off(id, entry);
+    loop_.arm(entry.timer, Clock::now() + settings_.read_timeout);  // each wait, not the whole body
+  }
+  wait_readable(entry);
 }
 
 void HttpServer::hand_off(Id id, Entry& entry) {
@@ -312,6 +332,7 @@ void HttpServer::on_deadline(Id id) {
   auto it = connections_.find(id);
   if (it == connections_.end()) return;
   if (it->second.phase == Phase::kHead) it->second.connection->refuse_late_head();
+  if (it->second.phase == Phase::kBody) it->second.connection->refuse_late_body();
   close_connection(id);  // idle past the keep-alive timeout, or a discard too slow
 }
 

@@ -1,10 +1,11 @@
 // The HTTP/1.1 server of both binaries. One event-loop thread holds every connection while it costs
 // no work: it accepts, waits for idle keep-alive connections and for heads that trickle in (a whole
-// head within the read timeout, or 408), answers malformed heads with 400/431 itself, and drops a
-// body its handler left unread (1 MiB within the read timeout at most). A connection goes to a
-// worker thread only with a whole head to serve, and comes back when the answer is done, so
-// threads are bounded by requests in flight, not by connections: ten thousand idle or slow clients
-// cost ten thousand fds and a little memory each. Open connections are bounded by max_connections
+// head within the read timeout, or 408), receives small bodies (up to 64 KiB, each wait for bytes
+// within the read timeout, as nginx's client_body_timeout), answers malformed heads with 400/431
+// itself, and drops a body its handler left unread (1 MiB within the read timeout at most). A
+// connection goes to a worker thread only with a whole head (and small body) to serve, and comes
+// back when the answer is done, so threads are bounded by requests in flight, not by connections:
+// ten thousand idle or slow clients cost ten thousand fds and a little memory each. Open connections are bounded by max_connections
 // (more wait in the listen backlog), which the fd limit caps (connection_limit).
 #pragma once
 
@@ -79,7 +80,7 @@ class HttpServer {
   int max_connections() const noexcept { return settings_.max_connections; }
 
  private:
-  enum class Phase { kIdle, kHead, kBusy, kDiscard };
+  enum class Phase { kIdle, kHead, kBody, kBusy, kDiscard };
   struct Entry {
     // Shared with the worker serving it: a worker that re-arms the fd after queueing its return
     // may still hold it when the loop has closed it (the fd is then not reused meanwhile).
@@ -99,6 +100,8 @@ class HttpServer {
   void on_deadline(Id id);
   void read_head(Id id, Entry& entry);
   void take_head(Id id, Entry& entry, HttpConnection::Head head);
+  void start_request(Id id, Entry& entry);
+  void read_body(Id id, Entry& entry);
   void hand_off(Id id, Entry& entry);
   void on_returned(Id id, HttpConnection::Outcome outcome);
   void continue_discard(Id id, Entry& entry);

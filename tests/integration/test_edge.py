@@ -7,7 +7,8 @@ fixture handler, and the gateway (a hot python function), on tcp loopback:
 - 2,000 idle connections (half never send a byte, half send one request and then nothing), 200
   slowloris heads and 200 slow bodies (to an endpoint that answers without reading them) held open
   while a good client's probes, each on a new connection, are every one answered within a bound;
-  the server's thread count stays within 64 of its count at rest.
+  the server's thread count stays within 64 of its count at rest. The same for 200 slow small
+  bodies to the function itself, which reads its input.
 - Under RLIMIT_NOFILE 256, 600 connections: the server keeps serving a connection opened before
   the flood (it keeps fds in reserve beyond its connections), does not die, serves normally once
   the clients leave; the gateway unloads nothing.
@@ -153,7 +154,8 @@ def readable_within(sock: socket.socket, seconds: float) -> bool:
 class EdgeCases:
     """The cases, run against each server by the classes at the end. A subclass provides:
     start_server(args, fd_limit), probe(server), begin_slow_request(server) -> finish callable,
-    health_path, and after_flood_checks(server, before)."""
+    health_path, function_path (a function that reads its input), and after_flood_checks(server,
+    before)."""
 
     health_path = "/_/health"
     logger = "watchdog"  # whose "listening" line states max_connections
@@ -237,6 +239,32 @@ class EdgeCases:
             sock.close()
         self.timed_probe(server, "after the clients left")
         self.assertTrue(server.is_running(), server.describe())
+
+    def test_slow_small_bodies_to_a_function_cost_no_thread(self):
+        """Bodies of up to 64 KiB are received by the event loop before the function runs: slow
+        clients sending them to a function that reads its input (cat, a hot handler, a proxied
+        call) hold no thread and no process while their bytes trickle in."""
+        server = self.start_server()
+        self.timed_probe(server, "at rest")
+        rest = threads(server.pid)
+        host = self.host(server)
+        slow_bodies = [self.raw_connect(server) for _ in range(SLOW_BODIES)]
+        for sock in slow_bodies:
+            sock.sendall(raw_request(self.function_path, host, "Content-Length: 1000\r\n", method="POST") + b"x")
+        self.wait_sockets(server, SLOW_BODIES)
+        most = rest
+        for round_ in range(ROUNDS):
+            for sock in slow_bodies:
+                with contextlib.suppress(OSError):  # a server may keep to its read timeout
+                    sock.sendall(b"y")
+            self.timed_probe(server, f"round {round_} beside {SLOW_BODIES} slow bodies to {self.function_path}")
+            most = max(most, threads(server.pid))
+        self.assertLessEqual(most, rest + THREAD_ALLOWANCE,
+                             f"threads grew from {rest} to {most} with slow bodies to the function\n"
+                             f"{server.describe()}")
+        for sock in slow_bodies:
+            sock.close()
+        self.timed_probe(server, "after the clients left")
 
     @unittest.skipIf(harness.UNDER_ASAN, "starves the server of fds, which ASan needs for itself")
     def test_under_a_low_fd_limit_a_flood_leaves_room_for_the_work(self):
@@ -363,6 +391,7 @@ class EdgeCases:
 
 class WatchdogCases(EdgeCases):
     options: Sequence[str] = ()
+    function_path = "/echo"
 
     def start_server(self, args: Sequence[str] = (), fd_limit: Optional[int] = None) -> harness.Watchdog:
         wd = LimitedWatchdog(self.command(), [*self.options, *args], listen="tcp", fd_limit=fd_limit)
@@ -388,14 +417,17 @@ class CgiEdgeTest(WatchdogCases, harness.WatchdogTestCase):
     def begin_slow_request(self, server) -> Callable[[], harness.Response]:
         conn = harness.HttpConnection(server.address, timeout=30)
         self.addCleanup(conn.close)
-        conn.send_raw(raw_request("/slow", self.host(server), "Content-Length: 10\r\n", method="POST") + b"12345")
+        # Over the 64 KiB a server receives before it runs the function: cat starts at once.
+        size = 70_000
+        conn.send_raw(raw_request("/slow", self.host(server), f"Content-Length: {size}\r\n", method="POST")
+                      + b"12345")
         wait_until(lambda: harness.children(server.pid), 15,
                    message=lambda: f"cat never started\n{server.describe()}")
 
         def finish() -> harness.Response:
-            conn.send_raw(b"67890")
+            conn.send_raw(b"6" * (size - 5))
             response = conn.read_response("POST")
-            assert response.body == b"1234567890", repr(response)
+            assert response.body == b"12345" + b"6" * (size - 5), repr(response)[:300]
             return response
         return finish
 
@@ -447,6 +479,7 @@ class GatewayEdgeTest(EdgeCases, GatewayTestCase):
     """fastfn-gateway over a hot python function and a gated cgi one."""
 
     health_path = "/_fn/health"
+    function_path = "/hot"
     logger = "gateway"
 
     def start_server(self, args: Sequence[str] = (), fd_limit: Optional[int] = None) -> Gateway:

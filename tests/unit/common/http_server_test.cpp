@@ -27,15 +27,26 @@ bool eventually(F condition) {
   return condition();
 }
 
-// A server on 127.0.0.1 with a handler that answers "ok" and never reads the body.
+enum class Body { kIgnored, kEchoed };
+
+// A server on 127.0.0.1 with a handler that answers "ok", and either never reads the body or reads
+// it and answers "ok" and the body.
 struct Served {
-  explicit Served(common::ServerSettings settings = {}) {
+  explicit Served(common::ServerSettings settings = {}, Body body = Body::kIgnored) {
     Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
     port = socket.address().port();
-    server = std::make_unique<HttpServer>(socket, settings, [this](auto&, auto& response) {
-      ++handled;
-      response.send(200, {}, "ok");
-    });
+    server = std::make_unique<HttpServer>(
+        socket, settings, [this, body](common::ClientRequest& request, auto& response) {
+          ++handled;
+          std::string echoed;
+          while (body == Body::kEchoed) {
+            auto piece = request.read_body(1 << 20);
+            if (!piece) return response.abort();
+            if (piece->empty()) break;
+            echoed.append(*piece);
+          }
+          response.send(200, {}, "ok" + echoed);
+        });
     server->start();
   }
   UniqueFd connect() const {
@@ -104,13 +115,89 @@ TEST_CASE("http_server: a good request is served beside idle connections, which 
 TEST_CASE("http_server: a body the handler left unread is dropped, and the next request served") {
   Served served;
   auto fd = served.connect();
-  send_text(fd.get(), "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345");
-  std::string first = read_responses(fd.get(), 1);
-  CHECK(first.starts_with("HTTP/1.1 200 "));
-  CHECK(first.find("Connection: close") == std::string::npos);
-  send_text(fd.get(), "67890GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+  SUBCASE("a large one, answered before it arrived (it streams to the handler)") {
+    send_text(fd.get(), "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n12345");
+    std::string first = read_responses(fd.get(), 1);
+    CHECK(first.starts_with("HTTP/1.1 200 "));
+    CHECK(first.find("Connection: close") == std::string::npos);
+    send_text(fd.get(), std::string(100000 - 5, 'b') + "GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  SUBCASE("a small one, received before the handler ran") {
+    send_text(fd.get(), "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345");
+    send_text(fd.get(), "67890GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(read_responses(fd.get(), 1).starts_with("HTTP/1.1 200 "));
+  }
   CHECK(read_responses(fd.get(), 1).starts_with("HTTP/1.1 200 "));
   CHECK(served.handled == 2);
+}
+
+// One worker thread: a request it served while another client's body was still on its way proves
+// that body held no thread (were it held, this request would wait for the other's read timeout,
+// longer than the test socket's receive timeout).
+TEST_CASE("http_server: a small body that trickles in is received before a thread serves it") {
+  common::ServerSettings settings;
+  settings.max_threads = 1;
+  settings.read_timeout = 60s;
+  Served served(settings, Body::kEchoed);
+  auto slow = served.connect();
+  std::string rest;
+  SUBCASE("with a Content-Length") {
+    send_text(slow.get(), "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345");
+    rest = "67890";
+  }
+  SUBCASE("chunked") {
+    send_text(slow.get(),
+              "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n12345\r\n");
+    rest = "5\r\n67890\r\n0\r\n\r\n";
+  }
+  REQUIRE(eventually([&] { return served.server->open_requests() == 1; }));
+  auto good = served.connect();
+  send_text(good.get(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(read_responses(good.get(), 1).starts_with("HTTP/1.1 200 "));
+  CHECK(served.handled == 1);
+  send_text(slow.get(), rest);
+  std::string answer = read_responses(slow.get(), 1);
+  CHECK(answer.starts_with("HTTP/1.1 200 "));
+  CHECK(answer.ends_with("\r\n\r\nok1234567890"));
+  CHECK(served.handled == 2);
+}
+
+TEST_CASE("http_server: a small body held back for 100 Continue is asked for once, by the loop") {
+  common::ServerSettings settings;
+  settings.max_threads = 1;
+  settings.read_timeout = 60s;
+  Served served(settings, Body::kEchoed);
+  auto slow = served.connect();
+  send_text(slow.get(),
+            "POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n");
+  std::string interim;
+  char piece[256];
+  while (interim.find("\r\n\r\n") == std::string::npos) {
+    ssize_t n = ::recv(slow.get(), piece, sizeof piece, 0);
+    REQUIRE(n > 0);
+    interim.append(piece, static_cast<std::size_t>(n));
+  }
+  CHECK(interim == "HTTP/1.1 100 Continue\r\n\r\n");
+  auto good = served.connect();  // the one thread is free: the body is awaited on the loop
+  send_text(good.get(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(read_responses(good.get(), 1).starts_with("HTTP/1.1 200 "));
+  send_text(slow.get(), "1234567890");
+  std::string answer = read_responses(slow.get(), 1);
+  CHECK(answer.starts_with("HTTP/1.1 200 "));  // and no second 100 Continue before it
+  CHECK(answer.ends_with("\r\n\r\nok1234567890"));
+}
+
+TEST_CASE("http_server: a small body not whole within the read timeout is answered 408") {
+  common::ServerSettings settings;
+  settings.read_timeout = 200ms;
+  Served served(settings, Body::kEchoed);
+  auto slow = served.connect();
+  send_text(slow.get(), "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345");
+  std::string answer = read_responses(slow.get(), 1);  // until the server closes
+  CHECK(answer.starts_with("HTTP/1.1 408 "));
+  CHECK(answer.find("request body not received in time") != std::string::npos);
+  CHECK(served.handled == 0);
+  CHECK(eventually([&] { return served.server->current_connections() == 0; }));
 }
 
 TEST_CASE("http_server: at max_connections more connections wait until one closes") {
