@@ -118,7 +118,7 @@ bool HttpConnection::body_ready() {
   if (body.kind == protocol::BodyKind::kLength)
     ready = body.length > kBodyReceivedFirst || buffered >= body.length;
   else if (body.kind == protocol::BodyKind::kChunked)
-    ready = buffered >= kBodyReceivedFirst || chunked_body_buffered();
+    ready = buffered >= kBodyReceivedFirst || chunked_body_ready();
   if (!ready && !continue_sent_ && expects_continue(*head_)) {
     continue_sent_ = true;
     send_now(fd_.get(), "HTTP/1.1 100 Continue\r\n\r\n", {});
@@ -126,12 +126,13 @@ bool HttpConnection::body_ready() {
   return ready;
 }
 
-bool HttpConnection::chunked_body_buffered() {
+bool HttpConnection::chunked_body_ready() {
   if (!body_scan_) body_scan_.emplace(framing_.framing, kRequestBodyLimits);
   for (;;) {
     auto step = body_scan_->next(std::string_view(buffer_).substr(body_scanned_));
     body_scanned_ += step.consumed;
     if (step.status != protocol::ParseStatus::kIncomplete) return true;
+    if (body_scan_->announced_bytes() > kBodyReceivedFirst) return true;
     if (step.consumed == 0) return false;
   }
 }

@@ -73,8 +73,9 @@ class HttpConnection {
  private:
   Outcome dispatch(const RequestHandler& handler, bool draining);
   // Decodes the chunked body buffered so far (from where the last call stopped); true once it is
-  // whole, or malformed (the handler answers that).
-  bool chunked_body_buffered();
+  // whole, malformed (the handler answers that), or announced larger than kBodyReceivedFirst (it
+  // then streams, as a long Content-Length does).
+  bool chunked_body_ready();
   // Waits up to settings.worker_linger for the next request's first bytes; true when some came.
   bool linger_for_next();
   // `may_block`: on a worker, the answer may wait for the send timeout; on the loop it is sent

@@ -139,6 +139,12 @@ bool parse_log_format(std::string_view text, LogFormat* format) {
   return true;
 }
 
+bool is_log_level(std::string_view text) {
+  for (std::string_view level : {"trace", "debug", "info", "warn", "error", "off"})
+    if (text == level) return true;
+  return false;
+}
+
 void setup_logging(LogFormat format, std::string_view level) {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   sink->set_formatter(make_formatter(format));

@@ -15,6 +15,10 @@ enum class LogFormat { kText, kJson };
 // Parses "text" / "json".
 bool parse_log_format(std::string_view text, LogFormat* format);
 
+// The levels a --log-level takes, as an error message lists them.
+inline constexpr std::string_view kLogLevels = "trace, debug, info, warn, error or off";
+bool is_log_level(std::string_view text);
+
 // Configures the default logger: stderr, the pattern `%Y-%m-%dT%H:%M:%S.%e %l [%n] %v` (or one JSON
 // object per line), level from `level` ("info" when empty or unknown). Text lines are escaped with
 // escape_log_text, so no message can start a line of its own. Call once, from main, before any

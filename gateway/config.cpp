@@ -11,6 +11,7 @@
 #include <sstream>
 #include <utility>
 
+#include "common/units.h"
 #include "gateway/function_config.h"
 #include "gateway/json_fields.h"
 
@@ -195,7 +196,7 @@ std::map<std::string, std::vector<std::string>> sockets_from_json(const Value& v
 }
 
 milliseconds interval_from_text(std::string_view text) {
-  const auto interval = parse_duration(trim(text));
+  const auto interval = common::parse_duration(trim(text));
   if (!interval || *interval < kMinInterval || *interval > kMaxInterval) {
     json::fail_text(kIntervalWhat, text);
   }
@@ -223,7 +224,7 @@ std::uint32_t min_warm_from_json(const Value& value) {
 }
 
 milliseconds idle_ttl_from_text(std::string_view text) {
-  const auto ttl = parse_duration(trim(text));
+  const auto ttl = common::parse_duration(trim(text));
   if (!ttl || *ttl < kMinIdleTtl || *ttl > kMaxIdleTtl) json::fail_text(kIdleTtlWhat, text);
   return *ttl;
 }
@@ -442,18 +443,6 @@ bool is_valid_address(std::string_view address) {
   const std::size_t colon = address.rfind(':');
   if (colon == std::string_view::npos) return false;
   return is_valid_port(address.substr(colon + 1)) && is_valid_host(address.substr(0, colon));
-}
-
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  std::uint64_t n = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || end == text.data() || n > 1'000'000'000'000ULL) return std::nullopt;
-  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
-  static const std::map<std::string_view, std::uint64_t> kUnitMs = {
-      {"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60'000}, {"h", 3'600'000}};
-  const auto it = kUnitMs.find(unit);
-  if (it == kUnitMs.end()) return std::nullopt;
-  return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(n * it->second));
 }
 
 Environment environment_from(char** envp) {

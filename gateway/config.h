@@ -83,9 +83,6 @@ GatewayConfig load_gateway_config(const GatewayFlags& flags, const Environment& 
 // "tcp:HOST:PORT", "HOST:PORT" and ":PORT" (HOST a name, IPv4 or [IPv6]; PORT 1..65535).
 bool is_valid_address(std::string_view address);
 
-// Parses "250ms", "10s", "2m", "1h" or plain seconds "2" (whole numbers only).
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
-
 // For main: the process environment as a map, and a FileReader over the real file system.
 Environment environment_from(char** envp);
 std::optional<std::string> read_file_from_disk(const std::string& path);

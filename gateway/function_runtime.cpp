@@ -1,5 +1,7 @@
 #include "gateway/function_runtime.h"
 
+#include "common/units.h"
+
 namespace gateway {
 namespace {
 
@@ -40,7 +42,8 @@ std::uint64_t FunctionRuntime::max_body() const {
 }
 
 std::chrono::milliseconds FunctionRuntime::timeout() const {
-  return spec.timeout_ms ? std::chrono::milliseconds(*spec.timeout_ms) : kDefaultTimeout;
+  return spec.timeout_ms ? common::effective_timeout(std::chrono::milliseconds(*spec.timeout_ms))
+                         : kDefaultTimeout;
 }
 
 }  // namespace gateway

@@ -44,7 +44,7 @@ struct FunctionRuntime {
   // "single" with one socket, "round_robin" with more (FastFN's words).
   const char* routing() const { return upstreams.size() > 1 ? "round_robin" : "single"; }
   std::uint64_t max_body() const;
-  // The function's timeout (timeout_ms, else the watchdog's default 30 s).
+  // The function's timeout (timeout_ms, else the watchdog's default 30 s; 0 is none: kNoTimeout).
   std::chrono::milliseconds timeout() const;
 };
 

@@ -59,7 +59,9 @@ Signals: HUP reloads, TERM/INT stop.
 struct CommandLine {
   gateway::GatewayFlags flags;
   std::string log_format = "text";
+  std::string log_format_source = "--log-format";
   std::string log_level = "info";
+  std::string log_level_source = "--log-level";
   int max_connections = common::ServerSettings{}.max_connections;
   bool help = false;
   bool version = false;
@@ -82,8 +84,14 @@ int connection_count(const std::string& value, const std::string& source) {
 
 CommandLine parse_command_line(int argc, char** argv, const gateway::Environment& env) {
   CommandLine line;
-  if (auto it = env.find("FN_LOG_FORMAT"); it != env.end()) line.log_format = it->second;
-  if (auto it = env.find("FN_LOG_LEVEL"); it != env.end()) line.log_level = it->second;
+  if (auto it = env.find("FN_LOG_FORMAT"); it != env.end()) {
+    line.log_format = it->second;
+    line.log_format_source = "FN_LOG_FORMAT";
+  }
+  if (auto it = env.find("FN_LOG_LEVEL"); it != env.end()) {
+    line.log_level = it->second;
+    line.log_level_source = "FN_LOG_LEVEL";
+  }
   std::optional<std::string> max_connections;  // checked once: a flag overrides a bad variable
   std::string max_connections_source = "FN_MAX_CONNECTIONS";
   if (auto it = env.find("FN_MAX_CONNECTIONS"); it != env.end()) max_connections = it->second;
@@ -97,8 +105,14 @@ CommandLine parse_command_line(int argc, char** argv, const gateway::Environment
     else if (arg == "-V" || arg == "--version") line.version = true;
     else if (arg == "--config") line.flags.config_path = value("--config");
     else if (arg == "--listen") line.flags.listen = value("--listen");
-    else if (arg == "--log-format") line.log_format = value("--log-format");
-    else if (arg == "--log-level") line.log_level = value("--log-level");
+    else if (arg == "--log-format") {
+      line.log_format = value("--log-format");
+      line.log_format_source = "--log-format";
+    }
+    else if (arg == "--log-level") {
+      line.log_level = value("--log-level");
+      line.log_level_source = "--log-level";
+    }
     else if (arg == "--max-connections") {
       max_connections = value("--max-connections");
       max_connections_source = "--max-connections";
@@ -218,7 +232,9 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   // and must be reaped; before the supervisor, so that its watchdogs are recorded as its own.
   common::OrphanReaper reaper;
   gateway::Supervisor supervisor;
-  gateway::Registry registry(supervisor, watchdog, environment_list());
+  // The watchdogs log on the same stderr: in the same format, at the same level.
+  gateway::Registry registry(supervisor, watchdog, environment_list(),
+                             {"--log-format", line.log_format, "--log-level", line.log_level});
   Reloader reloader(line, env, registry);
   reloader.apply(config);
   gateway::HealthProber prober([&registry] { return registry.upstreams(); },
@@ -274,7 +290,11 @@ int main(int argc, char** argv) {
     line = parse_command_line(argc, argv, env);
     common::LogFormat format;
     if (!common::parse_log_format(line.log_format, &format))
-      throw UsageError("--log-format: expected text or json, got \"" + line.log_format + "\"");
+      throw UsageError(line.log_format_source + ": expected text or json, got \"" +
+                       line.log_format + "\"");
+    if (!common::is_log_level(line.log_level))
+      throw UsageError(line.log_level_source + ": expected " + std::string(common::kLogLevels) +
+                       ", got \"" + line.log_level + "\"");
     if (line.help) {
       std::cout << kUsage;
       return 0;
@@ -284,8 +304,6 @@ int main(int argc, char** argv) {
       return 0;
     }
     common::setup_logging(format, line.log_level);
-    // The watchdogs log on the same stderr: in the same format (they read `log_format`).
-    ::setenv("log_format", line.log_format.c_str(), 1);
     return run(line, env);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "fastfn-gateway: %s\n", e.what());

@@ -45,12 +45,15 @@ std::string socket_path(const std::string& dir, long pid, const std::string& fun
 }
 
 std::vector<std::string> watchdog_argv(const std::string& binary, const FunctionSpec& spec,
-                                       const std::string& socket) {
+                                       const std::string& socket,
+                                       const std::vector<std::string>& shared_flags) {
   // --flags-only first: the function's env is in the watchdog's environment for its handlers,
   // and must configure nothing of the watchdog itself.
-  std::vector<std::string> argv{binary, "--flags-only", "--listen", "unix:" + socket, "--format",
-                                std::string(format_name(spec.format)), "--name", spec.name,
-                                "--workdir", spec.workdir.string()};
+  std::vector<std::string> argv{binary, "--flags-only"};
+  argv.insert(argv.end(), shared_flags.begin(), shared_flags.end());
+  argv.insert(argv.end(), {"--listen", "unix:" + socket, "--format",
+                           std::string(format_name(spec.format)), "--name", spec.name, "--workdir",
+                           spec.workdir.string()});
   auto option = [&argv](const char* flag, const std::optional<std::uint64_t>& value,
                         const char* unit) {
     if (value) argv.insert(argv.end(), {flag, std::to_string(*value) + unit});
@@ -82,10 +85,11 @@ std::vector<std::string> watchdog_env(std::vector<std::string> base, const Funct
 }
 
 Registry::Registry(Supervisor& supervisor, std::string watchdog_binary,
-                   std::vector<std::string> base_env)
+                   std::vector<std::string> base_env, std::vector<std::string> watchdog_flags)
     : supervisor_(supervisor),
       watchdog_binary_(std::move(watchdog_binary)),
       base_env_(std::move(base_env)),
+      watchdog_flags_(std::move(watchdog_flags)),
       snapshot_(std::make_shared<const Snapshot>()) {}
 
 std::shared_ptr<FunctionRuntime> Registry::launch(const GatewayConfig& config,
@@ -107,7 +111,7 @@ std::shared_ptr<FunctionRuntime> Registry::launch(const GatewayConfig& config,
       common::Address address{common::Address::Kind::kUnix, path, "", 0};
       auto upstream = std::make_shared<Upstream>(spec.name, i, address, true);
       upstreams.push_back(upstream);
-      daemons.push_back({watchdog_argv(watchdog_binary_, spec, path), env, spec.command,
+      daemons.push_back({watchdog_argv(watchdog_binary_, spec, path, watchdog_flags_), env, spec.command,
                          spec.workdir.string(), path, upstream});
     }
   }

@@ -31,8 +31,10 @@ struct Snapshot {
 class Registry {
  public:
   // `supervisor` must outlive the registry. `base_env` is the environment watchdogs inherit (and
-  // with them their handlers), below each function's own env.
-  Registry(Supervisor& supervisor, std::string watchdog_binary, std::vector<std::string> base_env);
+  // with them their handlers), below each function's own env. `watchdog_flags` are given to every
+  // watchdog (the gateway's log format and level).
+  Registry(Supervisor& supervisor, std::string watchdog_binary, std::vector<std::string> base_env,
+           std::vector<std::string> watchdog_flags = {});
 
   // Makes `discovered` the served set. Thread-safe (reloads are serialised).
   void apply(const GatewayConfig& config, const DiscoveryResult& discovered);
@@ -53,6 +55,7 @@ class Registry {
   Supervisor& supervisor_;
   std::string watchdog_binary_;
   std::vector<std::string> base_env_;
+  std::vector<std::string> watchdog_flags_;
   std::mutex reload_mutex_;
   std::uint64_t launches_ = 0;  // under reload_mutex_
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
@@ -71,10 +74,11 @@ inline constexpr const char* kParentPidVariable = "FASTFN_PARENT_PID";
 std::string socket_path(const std::string& dir, long pid, const std::string& function,
                         std::uint64_t launch, int index);
 
-// How fastfn-watchdog is started for `spec` on `socket`: every setting as a flag, and --flags-only
-// so that nothing in its environment configures it.
+// How fastfn-watchdog is started for `spec` on `socket`: every setting as a flag (`shared_flags`
+// first), and --flags-only so that nothing in its environment configures it.
 std::vector<std::string> watchdog_argv(const std::string& binary, const FunctionSpec& spec,
-                                       const std::string& socket);
+                                       const std::string& socket,
+                                       const std::vector<std::string>& shared_flags = {});
 
 // The watchdog's environment, which its handlers inherit: `base` ("NAME=value"), then the
 // function's env over it, then kParentPidVariable=`parent_pid` (which the function cannot set).

@@ -84,8 +84,7 @@ const std::vector<OptionSpec>& specs() {
          if (!common::parse_log_format(v, &o.log_format)) bad_value(s, v, "text or json");
        }},
       {"--log-level", "log_level", true, [](Options& o, const std::string& v, const std::string& s) {
-         if (v != "trace" && v != "debug" && v != "info" && v != "warn" && v != "error" && v != "off")
-           bad_value(s, v, "trace, debug, info, warn, error or off");
+         if (!common::is_log_level(v)) bad_value(s, v, std::string(common::kLogLevels));
          o.log_level = v;
        }},
       {"--name", "function_name", true, [](Options& o, const std::string& v, const std::string&) { o.name = v; }},
@@ -203,7 +202,7 @@ a flag wins over the variable. Without COMMAND, the fprocess variable gives it.
   --format cgi|http          [format]           cgi: a process per request; http: hot handlers (cgi)
   --listen ADDR              [listen]           unix:/path.sock, tcp:HOST:PORT, HOST:PORT, :PORT
                                                 (127.0.0.1:8080)
-  --exec-timeout DUR         [exec_timeout]     per request, then the process group is killed (30s)
+  --exec-timeout DUR         [exec_timeout]     per request, then the process group is killed (30s; 0: none)
   --read-timeout DUR         [read_timeout]     client socket read timeout (10s)
   --write-timeout DUR        [write_timeout]    client socket write timeout (10s)
   --max-inflight N           [max_inflight]     requests beyond N in flight get 429 (0: none)

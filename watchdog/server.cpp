@@ -6,6 +6,7 @@
 #include <rapidjson/writer.h>
 
 #include "common/logging.h"
+#include "common/units.h"
 #include "protocol/http_parser.h"
 
 namespace watchdog {
@@ -89,9 +90,9 @@ common::Status Server::serve_function(common::ClientRequest& request,
   if (options_.max_inflight > 0 && in_flight.count() > options_.max_inflight)
     return common::fail(Error::Code::kTooBusy, "max-inflight reached");
   if (auto admitted = admit(request, response); !admitted) return admitted;
-  auto now = Clock::now();
-  Invocation invocation{request, response, request_id, now + options_.exec_timeout,
-                        unix_ms_now() + options_.exec_timeout.count()};
+  auto timeout = common::effective_timeout(options_.exec_timeout);
+  Invocation invocation{request, response, request_id, Clock::now() + timeout,
+                        unix_ms_now() + timeout.count()};
   try {
     return runner_.serve(invocation);
   } catch (const std::system_error& e) {  // fd or process exhaustion while spawning

@@ -183,6 +183,29 @@ class CommandLineTest(Case):
                 args = [str(self.fns)] if variable == "FN_LISTEN" else [*self.listen_args(), str(self.fns)]
                 self.assert_usage_error(self.run_cli(args, env={variable: value}), variable)
 
+    def test_bad_log_flags_exit_2_naming_the_flag_or_variable(self):
+        for args, env, named in ((["--log-level", "loud"], {}, "--log-level"),
+                                 ([], {"FN_LOG_LEVEL": "loud"}, "FN_LOG_LEVEL"),
+                                 ([], {"FN_LOG_FORMAT": "xml"}, "FN_LOG_FORMAT")):
+            with self.subTest(args=args, env=env):
+                self.assert_usage_error(self.run_cli([*self.listen_args(), *args, str(self.fns)], env=env), named)
+
+    def test_the_watchdogs_log_in_the_gateways_format_and_at_its_level(self):
+        """Watchdogs start with --flags-only (their environment is their handlers'), so the gateway
+        hands them its --log-format and --log-level as flags: one stderr, one format, one level."""
+        self.fns.python_http("hot")
+        gw = self.start_gateway(self.fns, args=["--log-format", "json", "--log-level", "debug"],
+                                wait_for=["hello", "hot"])
+        self.assertEqual(gw.get("/hot").status, 200, gw.describe())
+
+        def watchdog_debug() -> list:
+            records = [json.loads(line) for line in gw.log().splitlines() if line.startswith("{")]
+            return [r for r in records if str(r.get("logger")).startswith("watchdog") and r.get("level") == "debug"]
+
+        gw.wait_log(lambda _: watchdog_debug(), 15, what="a watchdog's debug line, in JSON")
+        text = [line for line in gw.log().splitlines() if line.strip() and not line.startswith("{")]
+        self.assertEqual(text, [], f"lines not in JSON\n{gw.describe()}")
+
     def test_bad_config_file_value_exits_2_naming_the_file_and_key(self):
         cases = {
             "runtime-daemons": {"runtime-daemons": {"python": "three"}},
@@ -1068,6 +1091,20 @@ class ErrorsTest(Case):
                    message=lambda: f"the timed-out handler {handler} still runs\n{gw.describe()}")
         self.wait_metric(gw, "fastfn_gateway_in_flight", 0, function="slow")
         self.wait_metric(gw, "fastfn_gateway_requests_total", 1, function="slow", status="504")
+
+    def test_timeout_ms_0_means_none(self):
+        """As OpenFaaS's exec_timeout=0: no limit, in the gateway and in the watchdog it starts."""
+        gate = self.gate()
+        fns = self.functions()
+        fns.gate("patient", gate.dir, {"timeout_ms": 0})
+        gw = self.start_gateway(fns, wait_for=["patient"])
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        self.addCleanup(pool.shutdown, wait=True)
+        future = pool.submit(gw.get, "/patient?name=t", timeout=30)
+        gate.wait_started(["t"], describe=gw.describe)
+        self.assertFalse(future.done(), f"answered while the handler runs: {future.result()!r}")
+        gate.release("t")
+        self.assert_status(future.result(30), 200, gw, "timeout_ms 0:")
 
     def test_every_response_carries_a_request_id_the_handler_sees(self):
         fns = self.functions()

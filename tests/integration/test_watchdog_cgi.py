@@ -240,6 +240,17 @@ class ConfigurationTest(CgiTestCase):
         gate.release()
         self.assert_status(wd.post("/", b"x" * 512), 200, wd, "a body of exactly 512 bytes:")
 
+    def test_exec_timeout_0_means_none_as_in_openfaas(self):
+        """OpenFaaS's exec_timeout=0 is "no limit" (it answered every request 504 at once), and its
+        durations are Go's ("1m30s")."""
+        gate = Gate(self)
+        wd = self.start([fixture("gate.sh"), gate.dir], env={"exec_timeout": "0", "read_timeout": "1m30s"})
+        future = self.executor().submit(wd.get, "/", timeout=30)
+        gate.wait_started(1, wd)
+        self.assertFalse(future.done(), f"answered while the program runs: {future.result()!r}")
+        gate.release()
+        self.assert_status(self.result(future, wd, "the request with no exec timeout"), 200, wd)
+
     def test_log_format_json_writes_json_lines(self):
         wd = self.start([fixture("stderr_lines.sh")], "--log-format", "json")
         self.assert_status(wd.get("/"), 200, wd)

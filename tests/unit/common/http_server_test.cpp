@@ -10,22 +10,15 @@
 #include <thread>
 #include <vector>
 
+#include "tests/unit/eventually.h"
+
 using common::connection_limit;
 using common::HttpServer;
 using common::UniqueFd;
+using test_support::eventually;
 using namespace std::chrono_literals;
 
 namespace {
-
-template <class F>
-bool eventually(F condition) {
-  for (auto deadline = std::chrono::steady_clock::now() + 30s;
-       std::chrono::steady_clock::now() < deadline;) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return condition();
-}
 
 enum class Body { kIgnored, kEchoed };
 
@@ -121,6 +114,12 @@ TEST_CASE("http_server: a body the handler left unread is dropped, and the next 
     CHECK(first.starts_with("HTTP/1.1 200 "));
     CHECK(first.find("Connection: close") == std::string::npos);
     send_text(fd.get(), std::string(100000 - 5, 'b') + "GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  SUBCASE("a chunked one whose first chunk announces over 64 KiB (it streams too)") {
+    send_text(fd.get(),
+              "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n20000\r\n123");
+    CHECK(read_responses(fd.get(), 1).starts_with("HTTP/1.1 200 "));
+    send_text(fd.get(), std::string(0x20000 - 3, 'b') + "\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
   }
   SUBCASE("a small one, received before the handler ran") {
     send_text(fd.get(), "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345");

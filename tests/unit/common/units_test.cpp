@@ -23,9 +23,24 @@ TEST_CASE("units: a plain number is seconds") {
   CHECK(parse_duration("0.25") == milliseconds(250));
 }
 
+TEST_CASE("units: parses Go's durations, as OpenFaaS configurations write them") {
+  CHECK(parse_duration("1m30s") == milliseconds(90'000));
+  CHECK(parse_duration("1h2m3s") == milliseconds(3'723'000));
+  CHECK(parse_duration("1.5h") == milliseconds(5'400'000));
+  CHECK(parse_duration("2s500ms") == milliseconds(2'500));
+  CHECK(parse_duration("0s") == milliseconds(0));
+  SUBCASE("below a millisecond rounds up: a short duration is never none") {
+    CHECK(parse_duration("500us") == milliseconds(1));
+    CHECK(parse_duration("1500\u00b5s") == milliseconds(2));
+    CHECK(parse_duration("1ns") == milliseconds(1));
+    CHECK(parse_duration("0ns") == milliseconds(0));
+  }
+}
+
 TEST_CASE("units: rejects malformed durations") {
   for (std::string_view text : {"", "ms", "s", "10x", "10 s", " 10s", "10s ", "-1s", "-5", "+5s",
-                                "10sec", "10S", "1.5.s", "abc", "10ms10", "inf", "infs"}) {
+                                "10sec", "10S", "1.5.s", "abc", "10ms10", "inf", "infs", "1m30",
+                                "1m 30s", "1m-30s", "1m+30s", "30s1", "1d"}) {
     CAPTURE(text);
     CHECK_FALSE(parse_duration(text).has_value());
   }

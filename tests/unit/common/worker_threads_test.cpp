@@ -8,21 +8,13 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/unit/eventually.h"
+
 using common::WorkerThreads;
+using test_support::eventually;
 using namespace std::chrono_literals;
 
 namespace {
-
-// Polls `condition` for up to 30 s: what it waits for is a count, not a duration.
-template <class F>
-bool eventually(F condition) {
-  for (auto deadline = std::chrono::steady_clock::now() + 30s;
-       std::chrono::steady_clock::now() < deadline;) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return condition();
-}
 
 // Tasks that block until released, counting how many started and finished.
 class Gate {

@@ -84,6 +84,12 @@ TEST_CASE("registry: the watchdog is configured by flags only") {
   CHECK(contains(argv, "unix:/run/fn/s.sock"));
   CHECK(contains(argv, "--max-body"));
   CHECK(contains(argv, "2500ms"));
+  SUBCASE("the gateway's log flags, before the function's own") {
+    const std::vector<std::string> log{"--log-format", "json", "--log-level", "debug"};
+    const auto with = gateway::watchdog_argv("wd", spec, "/s.sock", log);
+    REQUIRE(with.size() > 6);
+    CHECK(std::vector<std::string>(with.begin() + 2, with.begin() + 6) == log);
+  }
   SUBCASE("cgi_headers") {
     spec.cgi_headers = true;
     const auto with = gateway::watchdog_argv("wd", spec, "/s.sock");

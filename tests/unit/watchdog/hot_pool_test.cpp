@@ -22,6 +22,7 @@
 
 #include "common/unique_fd.h"
 #include "protocol/http_parser.h"
+#include "tests/unit/eventually.h"
 
 namespace watchdog {
 
@@ -52,6 +53,7 @@ class HotPoolProbe {
 
 namespace {
 
+using test_support::eventually;
 using namespace std::chrono_literals;
 using watchdog::HotPool;
 using watchdog::HotPoolProbe;
@@ -162,16 +164,6 @@ struct Fixture {
   FakeSpawner spawner;
   std::optional<HotPool> pool;
 };
-
-// Polls `done` (a thread's result, a real child's exit) for up to 10 s of real time.
-template <typename Predicate>
-bool eventually(Predicate done) {
-  for (auto until = Clock::now() + 10s; Clock::now() < until;) {
-    if (done()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return done();
-}
 
 // A request waiting in the queue on its own thread.
 struct Waiting {
