@@ -20,9 +20,11 @@ std::optional<std::pair<double, std::string_view>> split_number(std::string_view
 }  // namespace
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  // Summed in nanoseconds, each part rounded to one: "0.1s" is 100 ms, not a hair more.
+  constexpr double kMaxNs = static_cast<double>(std::numeric_limits<std::int32_t>::max()) * 1e12;
   auto whole = split_number(text);
   if (!whole) return std::nullopt;
-  double ms = whole->second.empty() ? whole->first * 1000 : 0;  // a plain number is seconds
+  double ns = whole->second.empty() ? std::round(whole->first * 1e9) : 0;  // plain: seconds
   // Otherwise one or more number-unit pairs, the form of Go's time.ParseDuration ("1m30s",
   // "1.5h", "250ms", "500us"), in which OpenFaaS watchdog configurations are written.
   while (!whole->second.empty() && !text.empty()) {
@@ -33,20 +35,21 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     while (length < rest.size() && rest[length] != '.' && (rest[length] < '0' || rest[length] > '9'))
       ++length;
     std::string_view unit = rest.substr(0, length);
-    double ms_per_unit = 0;
-    if (unit == "ms") ms_per_unit = 1;
-    else if (unit == "s") ms_per_unit = 1000;
-    else if (unit == "m") ms_per_unit = 60'000;
-    else if (unit == "h") ms_per_unit = 3'600'000;
-    else if (unit == "us" || unit == "\u00b5s" || unit == "\u03bcs") ms_per_unit = 1e-3;
-    else if (unit == "ns") ms_per_unit = 1e-6;
+    double ns_per_unit = 0;
+    if (unit == "ns") ns_per_unit = 1;
+    else if (unit == "us" || unit == "\u00b5s" || unit == "\u03bcs") ns_per_unit = 1e3;
+    else if (unit == "ms") ns_per_unit = 1e6;
+    else if (unit == "s") ns_per_unit = 1e9;
+    else if (unit == "m") ns_per_unit = 60e9;
+    else if (unit == "h") ns_per_unit = 3600e9;
     else return std::nullopt;
-    ms += value * ms_per_unit;
+    ns += std::round(value * ns_per_unit);
     text = rest.substr(length);
   }
-  if (ms > static_cast<double>(std::numeric_limits<std::int32_t>::max()) * 1000) return std::nullopt;
+  if (ns > kMaxNs) return std::nullopt;
   // Up to the next millisecond, so that a short duration ("500us") is never taken for none.
-  return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(ms - 1e-6)));
+  auto whole_ns = static_cast<std::int64_t>(ns);
+  return std::chrono::milliseconds((whole_ns + 999'999) / 1'000'000);
 }
 
 std::optional<std::uint64_t> parse_size(std::string_view text) {
