@@ -5,8 +5,9 @@
 // itself, and drops a body its handler left unread (1 MiB within the read timeout at most). A
 // connection goes to a worker thread only with a whole head (and small body) to serve, and comes
 // back when the answer is done, so threads are bounded by requests in flight, not by connections:
-// ten thousand idle or slow clients cost ten thousand fds and a little memory each. Open connections are bounded by max_connections
-// (more wait in the listen backlog), which the fd limit caps (connection_limit).
+// ten thousand idle or slow clients cost ten thousand fds and a little memory each. Open
+// connections are bounded by max_connections (more wait in the listen backlog), which the fd limit
+// caps (connection_limit).
 #pragma once
 
 #include <Poco/Net/ServerSocket.h>

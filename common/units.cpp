@@ -21,7 +21,7 @@ std::optional<std::pair<double, std::string_view>> split_number(std::string_view
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   // Summed in nanoseconds, each part rounded to one: "0.1s" is 100 ms, not a hair more.
-  constexpr double kMaxNs = static_cast<double>(std::numeric_limits<std::int32_t>::max()) * 1e12;
+  constexpr double kMaxNs = static_cast<double>(std::numeric_limits<std::int32_t>::max()) * 1e9;
   auto whole = split_number(text);
   if (!whole) return std::nullopt;
   double ns = whole->second.empty() ? std::round(whole->first * 1e9) : 0;  // plain: seconds

@@ -59,6 +59,10 @@ TEST_CASE("units: rejects overflowing durations") {
   CHECK_FALSE(parse_duration("1e300s").has_value());
   CHECK_FALSE(parse_duration("99999999999999999999h").has_value());
   CHECK_FALSE(parse_duration("1e400").has_value());
+  CHECK_FALSE(parse_duration("3000000000s").has_value());  // past 2^31 s
+  CHECK_FALSE(parse_duration("1e10").has_value());
+  CHECK_FALSE(parse_duration("1000000000s2000000000s").has_value());
+  CHECK(parse_duration("2000000000s") == std::chrono::seconds(2'000'000'000));
 }
 
 TEST_CASE("units: parses sizes") {
