@@ -18,6 +18,7 @@
 #include "common/signals.h"
 #include "watchdog/cgi_runner.h"
 #include "watchdog/hot_pool.h"
+#include "watchdog/lock_file.h"
 #include "watchdog/options.h"
 #include "watchdog/server.h"
 
@@ -86,11 +87,15 @@ int run(const watchdog::Options& options, std::vector<std::string> env) {
   common::HttpServer http(socket, settings, [&server](auto& request, auto& response) {
     server.handle(request, response);
   });
+  // Before the first answer, so that whoever sees the watchdog healthy sees the file too.
+  auto lock = options.suppress_lock || options.flags_only ? watchdog::LockFile()
+                                                          : watchdog::LockFile::create();
   http.start();
   log->info("listening address={} format={} function={} max_connections={} command={}",
             options.listen.to_string(), options.format == watchdog::Format::kHttp ? "http" : "cgi",
             options.name, http.max_connections(), fmt::join(options.command, " "));
   wait_for_stop(*runner);
+  lock.remove();
   server.begin_drain();  // health says "shutting down" before the first connection is refused
   http.stop_accepting();  // new connections are refused at once, not left hanging in the backlog
   http.begin_drain();

@@ -53,6 +53,17 @@ bool boolean(const std::string& value, const std::string& source) {
 
 const std::vector<OptionSpec>& specs() {
   static const std::vector<OptionSpec> all = {
+      // OpenFaaS's names first, so that fastfn's own (format, listen) win when both are set.
+      {"--mode", "mode", true, [](Options& o, const std::string& v, const std::string& s) {
+         if (v == "streaming" || v == "serializing") o.format = Format::kCgi;
+         else bad_value(s, v, "streaming or serializing (a process per request; OpenFaaS's http "
+                              "mode, an app that listens on a port, is not supported yet)");
+       }},
+      {"--port", "port", true, [](Options& o, const std::string& v, const std::string& s) {
+         // On every interface, as OpenFaaS's watchdog listens.
+         o.listen = common::Address{common::Address::Kind::kTcp, "", "",
+                                    static_cast<std::uint16_t>(count(v, s, 1, 65535))};
+       }},
       {"--format", "format", true, [](Options& o, const std::string& v, const std::string& s) {
          if (v == "cgi") o.format = Format::kCgi;
          else if (v == "http") o.format = Format::kHttp;
@@ -87,6 +98,7 @@ const std::vector<OptionSpec>& specs() {
          if (!common::is_log_level(v)) bad_value(s, v, std::string(common::kLogLevels));
          o.log_level = v;
        }},
+      {"--suppress-lock", "suppress_lock", false, [](Options& o, const std::string& v, const std::string& s) { o.suppress_lock = boolean(v, s); }},
       {"--name", "function_name", true, [](Options& o, const std::string& v, const std::string&) { o.name = v; }},
       // No variable of its own: it says the environment holds no option at all.
       {"--flags-only", nullptr, false, [](Options& o, const std::string& v, const std::string& s) { o.flags_only = boolean(v, s); }},
@@ -202,6 +214,8 @@ a flag wins over the variable. Without COMMAND, the fprocess variable gives it.
   --format cgi|http          [format]           cgi: a process per request; http: hot handlers (cgi)
   --listen ADDR              [listen]           unix:/path.sock, tcp:HOST:PORT, HOST:PORT, :PORT
                                                 (127.0.0.1:8080)
+  --port N                   [port]             listen on :N, every interface, as OpenFaaS does
+  --mode MODE                [mode]             OpenFaaS's: streaming or serializing, format cgi
   --exec-timeout DUR         [exec_timeout]     per request, then the process group is killed (30s; 0: none)
   --read-timeout DUR         [read_timeout]     client socket read timeout (10s)
   --write-timeout DUR        [write_timeout]    client socket write timeout (10s)
@@ -222,6 +236,7 @@ a flag wins over the variable. Without COMMAND, the fprocess variable gives it.
   --shutdown-timeout DUR     [shutdown_timeout] drain in-flight requests this long on SIGTERM (10s)
   --log-format text|json     [log_format]       log lines on stderr (text)
   --log-level LEVEL          [log_level]        trace, debug, info, warn, error, off (info)
+  --suppress-lock            [suppress_lock]    write no $TMPDIR/.lock (OpenFaaS's health file)
   --name NAME                [function_name]    used in logs, metrics and headers (COMMAND's name)
   --flags-only                                  read no option (nor fprocess) from the environment,
                                                 which is then only the handler's (fastfn-gateway)

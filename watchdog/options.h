@@ -42,6 +42,9 @@ struct Options {
   common::LogFormat log_format = common::LogFormat::kText;
   std::string log_level = "info";
   std::string name;  // the basename of COMMAND unless set
+  // OpenFaaS's lock file ($TMPDIR/.lock, present while the watchdog serves, which its images'
+  // HEALTHCHECK tests): written unless suppressed, and never under --flags-only (a gateway's).
+  bool suppress_lock = false;
   // --flags-only: no option (and no fprocess) comes from the environment, which is left to the
   // handler. fastfn-gateway starts its watchdogs so, with the function's "env" in that environment.
   bool flags_only = false;

@@ -223,6 +223,27 @@ class ConfigurationTest(CgiTestCase):
         self.assert_status(response, 200, wd, "--max-body 1MiB must win over max_body=1KiB:")
         self.assertEqual(response.body, body)
 
+    def test_openfaas_lock_file_is_there_while_serving(self):
+        """OpenFaaS images check `[ -e /tmp/.lock ]` (the file is $TMPDIR/.lock): present once the
+        watchdog answers, gone as soon as it drains; none with suppress_lock."""
+        tmp = self.make_tempdir()
+        lock = os.path.join(tmp, ".lock")
+        wd = self.start(["echo", "ok"], env={"TMPDIR": tmp})  # started: healthy
+        self.assertTrue(os.path.exists(lock), f"no {lock} while serving\n{wd.describe()}")
+        wd.send_signal(signal.SIGTERM)
+        self.assertEqual(wd.wait(20), 0, wd.describe())
+        self.assertFalse(os.path.exists(lock), "the lock file outlived the watchdog")
+        quiet = self.start(["echo", "ok"], env={"TMPDIR": tmp, "suppress_lock": "true"})
+        self.assert_status(quiet.get("/"), 200, quiet)
+        self.assertFalse(os.path.exists(lock), f"suppress_lock=true wrote {lock}")
+
+    def test_openfaas_port_listens_on_every_interface(self):
+        port = harness.free_port()
+        wd = self.start(["echo", "via-port"], listen=None, address=harness.Address.tcp(port),
+                        env={"port": str(port)})
+        self.assertEqual(wd.get("/").body, b"via-port\n")
+        self.assertRegex(wd.log(), rf"listening address=tcp::{port}\b")
+
     def test_listen_environment_variable_sets_the_address(self):
         wd = self.start(["echo", "via-env"], listen_via_env=True)  # polled healthy on that address
         self.assertEqual(wd.get("/").body, b"via-env\n")

@@ -104,6 +104,13 @@ TEST_CASE("options: every flag in both forms") {
        [](const Options& o) { CHECK(o.log_format == common::LogFormat::kJson); }},
       {"--log-level", "debug", [](const Options& o) { CHECK(o.log_level == "debug"); }},
       {"--name", "echo", [](const Options& o) { CHECK(o.name == "echo"); }},
+      {"--port", "9000",
+       [](const Options& o) {
+         CHECK(o.listen.kind == common::Address::Kind::kTcp);
+         CHECK(o.listen.host.empty());  // every interface, as OpenFaaS
+         CHECK(o.listen.port == 9000);
+       }},
+      {"--mode", "serializing", [](const Options& o) { CHECK(o.format == Format::kCgi); }},
   };
   for (const auto& c : cases) {
     CAPTURE(c.flag);
@@ -150,11 +157,28 @@ TEST_CASE("options: every environment variable") {
        [](const Options& o) { CHECK(o.log_format == common::LogFormat::kJson); }},
       {"log_level", "warn", [](const Options& o) { CHECK(o.log_level == "warn"); }},
       {"function_name", "hello", [](const Options& o) { CHECK(o.name == "hello"); }},
+      {"port", "9001", [](const Options& o) { CHECK(o.listen.port == 9001); }},
+      {"mode", "streaming", [](const Options& o) { CHECK(o.format == Format::kCgi); }},
+      {"suppress_lock", "true", [](const Options& o) { CHECK(o.suppress_lock); }},
   };
   for (const auto& c : cases) {
     CAPTURE(c.env);
     c.check(parse({"cat"}, {{c.env, c.value}}));
   }
+}
+
+TEST_CASE("options: OpenFaaS's port and mode give way to fastfn's listen and format") {
+  auto both = parse({"cat"}, {{"port", "9001"}, {"listen", "127.0.0.1:9002"},
+                              {"mode", "streaming"}, {"format", "http"}});
+  CHECK(both.listen.host == "127.0.0.1");
+  CHECK(both.listen.port == 9002);
+  CHECK(both.format == Format::kHttp);
+  CHECK(parse({"--listen", "127.0.0.1:9002", "cat"}, {{"port", "9001"}}).listen.port == 9002);
+  CHECK_FALSE(parse({"cat"}).suppress_lock);
+  std::string http = usage_error({"cat"}, {{"mode", "http"}});
+  CHECK(one_line(http));
+  CHECK(http.starts_with("mode: expected streaming or serializing"));
+  CHECK(usage_error({"cat"}, {{"port", "0"}}).starts_with("port: expected"));
 }
 
 TEST_CASE("options: a flag wins over the environment") {
@@ -184,9 +208,10 @@ TEST_CASE("options: the last of a repeated flag wins") {
 
 TEST_CASE("options: boolean flags") {
   SUBCASE("bare flag turns on") {
-    Options o = parse({"--cgi-headers", "--combine-output", "cat"});
+    Options o = parse({"--cgi-headers", "--combine-output", "--suppress-lock", "cat"});
     CHECK(o.cgi_headers);
     CHECK(o.combine_output);
+    CHECK(o.suppress_lock);
   }
   SUBCASE("a bare boolean flag does not take the next word") {
     Options o = parse({"--cgi-headers", "false"});
