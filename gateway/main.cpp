@@ -52,7 +52,8 @@ Environment: FN_FUNCTIONS_ROOT, FN_RUNTIME_DAEMONS, FN_RUNTIME_SOCKETS, FN_SOCKE
 FN_RUNTIMES, FN_PYTHON_BIN, FN_NODE_BIN, FN_SH_BIN, FN_HEALTH_INTERVAL, FN_WATCHDOG_BIN,
 FN_MIN_WARM (0: start functions on their first request), FN_IDLE_TTL (park them after this idle),
 FN_CONSOLE_DIR, FN_CONSOLE_REMOTE=1 (the console for non-loopback clients too).
-Endpoints: /_fn/health, /_fn/functions, /_fn/metrics, /console/ (a live page, loopback only).
+Endpoints: /_fn/health, /_fn/functions, /_fn/metrics, POST /_fn/reload and /console/ (a live
+page); the last two answer loopback clients only.
 Signals: HUP reloads, TERM/INT stop.
 )";
 
@@ -201,19 +202,27 @@ void announce(const gateway::Registry& registry, const common::Address& listen,
 }
 
 // Waits for SIGTERM/SIGINT, reloading on each SIGHUP.
+// What SIGHUP and POST /_fn/reload do: the configuration read again, the functions rescanned.
+// One that does not load is refused and the running one kept; returns why ("" when reloaded).
+std::string reload(Reloader& reloader, gateway::HealthProber& prober, std::string_view cause) {
+  static const auto log = common::logger("gateway");
+  try {
+    auto config = reloader.load();
+    prober.set_interval(config.health_interval);
+    reloader.apply(std::move(config));
+    prober.poke();
+    log->info("reloaded {}", cause);
+    return {};
+  } catch (const gateway::ConfigError& e) {
+    log->error("reload refused, keeping the running configuration {} error=\"{}\"", cause,
+               e.what());
+    return e.what();
+  }
+}
+
 void wait_for_stop(Reloader& reloader, gateway::HealthProber& prober) {
   static const auto log = common::logger("gateway");
-  int sig = common::wait_for_stop([&] {
-    try {
-      auto config = reloader.load();
-      prober.set_interval(config.health_interval);
-      reloader.apply(std::move(config));
-      prober.poke();
-      log->info("reloaded signal=SIGHUP");
-    } catch (const gateway::ConfigError& e) {
-      log->error("reload refused, keeping the running configuration error=\"{}\"", e.what());
-    }
-  });
+  int sig = common::wait_for_stop([&] { reload(reloader, prober, "signal=SIGHUP"); });
   log->info("stopping signal={}", strsignal(sig));
 }
 
@@ -250,6 +259,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   gateway::Server server(registry);
   auto remote = env.find("FN_CONSOLE_REMOTE");
   server.set_console(find_console(env), remote != env.end() && remote->second == "1");
+  server.set_reload([&] { return reload(reloader, prober, "request=\"POST /_fn/reload\""); });
   common::ServerSettings settings;
   settings.max_connections = line.max_connections;
   common::HttpServer http(socket, settings,

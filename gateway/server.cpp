@@ -159,6 +159,7 @@ bool Server::serve_assets(const Snapshot& snapshot, bool routed, common::ClientR
 void Server::serve_status(common::ClientRequest& request, common::ClientResponse& response,
                           const std::string& request_id) {
   std::string_view path = request.path();
+  if (path == "/_fn/reload") return serve_reload(request, response, request_id);
   if (request.method() != "GET" && request.method() != "HEAD") {
     send_error(response, Error{Error::Code::kMethodNotAllowed, "method not allowed"}, "",
                request_id, {{"Allow", "GET, HEAD"}});
@@ -182,18 +183,44 @@ void Server::serve_status(common::ClientRequest& request, common::ClientResponse
   }
 }
 
+bool Server::admin_allowed(const common::ClientRequest& request, common::ClientResponse& response,
+                           const std::string& request_id) {
+  if (console_remote_ || is_loopback_peer(request.peer())) return true;
+  send_error(response, Error{Error::Code::kForbidden, "the console and /_fn/reload answer loopback "
+                                                      "clients only (FN_CONSOLE_REMOTE=1 opens them)"},
+             "", request_id);
+  return false;
+}
+
+void Server::serve_reload(common::ClientRequest& request, common::ClientResponse& response,
+                          const std::string& request_id) {
+  if (!reload_) {
+    send_error(response, Error{Error::Code::kNotFound, "no such endpoint"}, "", request_id);
+    return;
+  }
+  if (!admin_allowed(request, response, request_id)) return;
+  if (request.method() != "POST") {
+    send_error(response, Error{Error::Code::kMethodNotAllowed, "method not allowed"}, "",
+               request_id, {{"Allow", "POST"}});
+    return;
+  }
+  if (std::string refused = reload_(); !refused.empty()) {
+    send_error(response,
+               Error{Error::Code::kInternal,
+                     "reload refused, the running configuration is kept: " + refused},
+               "", request_id);
+    return;
+  }
+  response.send(200, json_headers(request_id), functions_json(*registry_.current()));
+}
+
 void Server::serve_console(common::ClientRequest& request, common::ClientResponse& response,
                            const std::string& request_id) {
   if (console_dir_.empty()) {
     send_error(response, Error{Error::Code::kNotFound, "the console is not installed"}, "", request_id);
     return;
   }
-  if (!console_remote_ && !is_loopback_peer(request.peer())) {
-    send_error(response, Error{Error::Code::kForbidden, "the console answers loopback clients only "
-                                                        "(FN_CONSOLE_REMOTE=1 opens it)"},
-               "", request_id);
-    return;
-  }
+  if (!admin_allowed(request, response, request_id)) return;
   if (request.method() != "GET" && request.method() != "HEAD") {
     send_error(response, Error{Error::Code::kMethodNotAllowed, "method not allowed"}, "",
                request_id, {{"Allow", "GET, HEAD"}});

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "common/error.h"
@@ -30,6 +31,12 @@ class Server {
     console_remote_ = remote;
   }
 
+  // What POST /_fn/reload runs (what SIGHUP does): "" once reloaded, else why it was refused.
+  using Reload = std::function<std::string()>;
+  // Without a call, /_fn/reload is 404. Call before requests arrive. The endpoint answers the
+  // clients the console answers (loopback and unix socket, unless `remote`).
+  void set_reload(Reload reload) { reload_ = std::move(reload); }
+
   // The request callback, on a connection thread. Never throws.
   void handle(common::ClientRequest& request, common::ClientResponse& response) noexcept;
 
@@ -42,6 +49,11 @@ class Server {
   void serve_status(common::ClientRequest& request, common::ClientResponse& response,
                     const std::string& request_id);
   void serve_console(common::ClientRequest& request, common::ClientResponse& response,
+                     const std::string& request_id);
+  void serve_reload(common::ClientRequest& request, common::ClientResponse& response,
+                    const std::string& request_id);
+  // Loopback and unix-socket peers, or every peer with FN_CONSOLE_REMOTE=1; else answers 403.
+  bool admin_allowed(const common::ClientRequest& request, common::ClientResponse& response,
                      const std::string& request_id);
   // GET/HEAD from the assets dir; true when answered. `routed`: a function route matches, so a
   // refused path is left to it.
@@ -59,6 +71,7 @@ class Server {
   std::atomic<bool> draining_{false};
   std::string console_dir_;
   bool console_remote_ = false;
+  Reload reload_;
 };
 
 }  // namespace gateway

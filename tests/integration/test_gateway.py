@@ -1380,6 +1380,20 @@ class StatusEndpointsTest(Case):
         response = gw.get("/_fn/health")
         self.assertIn("json", response.headers.get("Content-Type", ""), response)
 
+    def test_post_reload_rescans_at_once_as_sighup_does(self):
+        """FastFN's POST /_fn/reload: the functions folder (and fastfn.json) read again before the
+        answer, which lists the functions now served."""
+        fns = self.functions()
+        fns.sh_env("first")
+        gw = self.start_gateway(fns, wait_for=["first"])
+        fns.sh_env("second")
+        response = gw.post("/_fn/reload", b"")
+        self.assert_status(response, 200, gw, "POST /_fn/reload:")
+        self.assertEqual(set(functions_listing(json.loads(response.body))), {"first", "second"}, response)
+        self.assert_status(gw.get("/second"), 200, gw, "the function the reload found:")
+        self.assert_json_error(gw.get("/_fn/reload"), 405, gw)
+        self.assertIn("reloaded request=", gw.log(), gw.describe())
+
     def test_functions_endpoint_lists_functions_with_their_config(self):
         fns = self.functions()
         fns.sh_env("listed", {"methods": ["GET"], "timeout_ms": 1234,
