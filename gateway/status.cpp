@@ -6,6 +6,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "common/process_metrics.h"
+
 namespace gateway {
 namespace {
 
@@ -242,6 +244,7 @@ std::string metrics_text(const Snapshot& snapshot) {
     for (const auto& upstream : f.upstreams) restarts += upstream->restarts();
     return restarts;
   });
+  common::append_process_metrics(out);
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <rapidjson/writer.h>
 
 #include "common/logging.h"
+#include "common/process_metrics.h"
 #include "common/units.h"
 #include "protocol/http_parser.h"
 
@@ -148,6 +149,7 @@ void Server::serve_reserved(common::ClientRequest& request, common::ClientRespon
     std::string text;
     metrics_.render(text, options_.name);
     runner_.render_metrics(text);
+    common::append_process_metrics(text);
     response.send(200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}}, text);
   } else {
     response.send(404, json_headers(request_id),

@@ -1433,6 +1433,11 @@ class StatusEndpointsTest(Case):
             with self.subTest(metric=name):
                 self.assertTrue(metrics.has(name, function="m"), f"{name} missing\n{metrics.text[:3000]}")
                 self.assertEqual(metrics.get(name, function="m"), value, name)
+        # The process collector's series, of the gateway's own process (issue 20).
+        self.assertGreater(metrics.get("process_resident_memory_bytes"), 0, metrics.text[-2000:])
+        self.assertGreaterEqual(metrics.get("process_threads"), 2)
+        self.assertEqual(metrics.types.get("process_cpu_seconds_total"), "counter")
+        self.assertTrue(metrics.has("fastfn_build_info"), metrics.text[-2000:])
 
     def test_metrics_show_in_flight_requests(self):
         gate = self.gate()
