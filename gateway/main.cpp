@@ -201,7 +201,6 @@ void announce(const gateway::Registry& registry, const common::Address& listen,
                 route == "/" ? "/" : route);
 }
 
-// Waits for SIGTERM/SIGINT, reloading on each SIGHUP.
 // What SIGHUP and POST /_fn/reload do: the configuration read again, the functions rescanned.
 // One that does not load is refused and the running one kept; returns why ("" when reloaded).
 std::string reload(Reloader& reloader, gateway::HealthProber& prober, std::string_view cause) {
@@ -220,6 +219,7 @@ std::string reload(Reloader& reloader, gateway::HealthProber& prober, std::strin
   }
 }
 
+// Waits for SIGTERM/SIGINT, reloading on each SIGHUP.
 void wait_for_stop(Reloader& reloader, gateway::HealthProber& prober) {
   static const auto log = common::logger("gateway");
   int sig = common::wait_for_stop([&] { reload(reloader, prober, "signal=SIGHUP"); });
