@@ -70,6 +70,7 @@ std::optional<ProcessSample> sample_from_stat(std::string_view line, double tick
 
 void append_process_metrics(std::string& out) {
   namespace prom = prometheus;
+  static const double kBootTime = boot_time();  // fixed while the machine runs: read once
   auto gauge = [&out](std::string_view name, std::string_view help, std::string_view type,
                       double value) {
     prom::append_header(out, name, help, type);
@@ -77,7 +78,7 @@ void append_process_metrics(std::string& out) {
   };
   auto sample = sample_from_stat(read_whole("/proc/self/stat"),
                                  static_cast<double>(::sysconf(_SC_CLK_TCK)),
-                                 static_cast<double>(::sysconf(_SC_PAGESIZE)), boot_time());
+                                 static_cast<double>(::sysconf(_SC_PAGESIZE)), kBootTime);
   if (sample) {
     gauge("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
           "counter", sample->cpu_seconds);
