@@ -191,6 +191,11 @@ Status ClientResponse::start(int status, protocol::Headers headers, protocol::Bo
   assert(status >= 200 && status <= 999);
   for (auto name : {"Content-Length", "Transfer-Encoding", "Connection", "Date", "Keep-Alive"})
     protocol::remove_header(headers, name);
+  if (arrival_) {
+    protocol::remove_header(headers, "X-Duration-Seconds");
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - *arrival_;
+    headers.push_back({"X-Duration-Seconds", fmt::format("{:.6f}", took.count())});
+  }
   if (framing.kind == protocol::BodyKind::kChunked && http10_)
     framing.kind = protocol::BodyKind::kUntilClose;
   if (framing.kind == protocol::BodyKind::kUntilClose) keep_alive_ = false;

@@ -122,6 +122,9 @@ class ClientResponse {
   // aborted: what a client has seen answered is then counted already (metrics read right after
   // the answer include it).
   void on_complete(std::function<void()> callback) { on_complete_ = std::move(callback); }
+  // The head will say X-Duration-Seconds: the time from `arrival` to the head (OpenFaaS's
+  // watchdogs' header; for a streamed answer, the time to its first bytes). Before start().
+  void time_from(std::chrono::steady_clock::time_point arrival) noexcept { arrival_ = arrival; }
 
   // A response to HEAD: the head goes out, body bytes are counted and dropped.
   bool head_only() const noexcept { return head_only_; }
@@ -148,6 +151,7 @@ class ClientResponse {
   std::uint64_t body_bytes_ = 0;
   std::string pending_;  // bytes not yet sent: the head, or a chunk's closing CRLF
   std::function<void()> on_complete_;
+  std::optional<std::chrono::steady_clock::time_point> arrival_;
 };
 
 // Writes all of `parts` on a socket (sendmsg, MSG_NOSIGNAL), however many sends it takes; the

@@ -68,6 +68,7 @@ void Server::handle(common::ClientRequest& client, common::ClientResponse& reply
       serve_reserved(client, reply, request_id);
       return;
     }
+    reply.time_from(start);
     reply.on_complete([this, &reply, start] {
       metrics_.requests.inc(reply.started() ? reply.status() : 499);
       metrics_.latency.observe(std::chrono::duration<double>(Clock::now() - start).count());

@@ -253,6 +253,22 @@ class ConfigurationTest(CgiTestCase):
         wd = self.start(["echo", "via-env"], listen_via_env=True)  # polled healthy on that address
         self.assertEqual(wd.get("/").body, b"via-env\n")
 
+    def test_responses_say_x_duration_seconds_as_openfaas(self):
+        """OpenFaaS's watchdogs put X-Duration-Seconds on a function's answer: here the time from
+        the request's arrival to the answer's head, so at most what the client waited."""
+        gate = Gate(self)
+        wd = self.start([fixture("gate.sh"), gate.dir])
+        started = time.monotonic()
+        future = self.executor().submit(wd.get, "/", timeout=30)
+        gate.wait_started(1, wd)
+        gate.release()
+        response = self.result(future, wd, "the gated request")
+        waited = time.monotonic() - started
+        self.assert_status(response, 200, wd)
+        took = float(response.headers.get("X-Duration-Seconds", "nan"))
+        self.assertTrue(0 < took <= waited, f"X-Duration-Seconds {took!r} for a request the client waited "
+                                            f"{waited:.3f}s for: {response!r}")
+
     def test_duration_and_size_units_are_understood(self):
         gate = Gate(self)
         wd = self.start([fixture("gate.sh"), gate.dir], "--exec-timeout", "300ms", "--max-body", "512",
