@@ -256,6 +256,7 @@ FunctionSpec Walker::make_spec(const std::string& name, const fs::path& dir, con
   spec.max_body_bytes = fn.max_body_bytes;
   spec.min_instances = fn.min_instances;
   spec.max_instances = fn.max_instances;
+  spec.max_concurrency = fn.max_concurrency;
   spec.max_requests = fn.max_requests;
   spec.daemons = fn.daemons.value_or(config_.daemons_for(handler.runtime));
   spec.env = fn.env;

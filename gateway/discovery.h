@@ -39,7 +39,7 @@ struct FunctionSpec {
   std::filesystem::path workdir;     // == dir
   std::vector<std::string> methods;  // uppercase; empty = every method
   std::optional<std::uint64_t> timeout_ms, idle_timeout_ms, max_body_bytes;
-  std::optional<std::uint64_t> min_instances, max_instances, max_requests;
+  std::optional<std::uint64_t> min_instances, max_instances, max_requests, max_concurrency;
   // Watchdogs to run: fn.config.json's daemons, else runtime-daemons of the runtime, else 1.
   // With external_sockets, their count.
   int daemons = 1;

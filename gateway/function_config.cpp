@@ -115,10 +115,12 @@ std::string read_runtime(const Value& value) {
 }
 
 Format read_format(const Value& value) {
-  const std::string format = json::read_string(value, "\"cgi\" or \"http\"");
+  constexpr std::string_view what = "\"cgi\", \"http\" or \"server\"";
+  const std::string format = json::read_string(value, what);
   if (format == "cgi") return Format::kCgi;
   if (format == "http") return Format::kHttp;
-  json::fail("\"cgi\" or \"http\"", value);
+  if (format == "server") return Format::kServer;
+  json::fail(what, value);
 }
 
 int read_overflow_status(const Value& value) {
@@ -187,6 +189,7 @@ void read_key(FunctionConfig& c, const std::string& key, const Value& v, const f
   if (key == "max_instances") c.max_instances = uint(1, kMaxInstances);
   if (key == "max_requests") c.max_requests = uint(0, kMaxRequests);
   if (key == "daemons") c.daemons = static_cast<int>(uint(1, 64));
+  if (key == "max_concurrency") c.max_concurrency = uint(1, 100'000);
   if (key == "env") c.env = read_env(v);
   if (key == "cgi_headers") c.cgi_headers = json::read_bool(v);
   if (key == "worker_pool") c.worker_pool = read_worker_pool(v);
@@ -205,6 +208,7 @@ const std::set<std::string_view> kFunctionKeys = {"runtime",
                                                   "max_instances",
                                                   "max_requests",
                                                   "daemons",
+                                                  "max_concurrency",
                                                   "env",
                                                   "cgi_headers",
                                                   "worker_pool",
@@ -212,9 +216,10 @@ const std::set<std::string_view> kFunctionKeys = {"runtime",
 
 void check_consistency(const FunctionConfig& c) {
   // A hot handler frames its answers as HTTP: CGI headers there are a mistake, not a setting.
-  if (c.cgi_headers && c.format == Format::kHttp)
+  if (c.cgi_headers && c.format && c.format != Format::kCgi)
     key_problem("cgi_headers", "expected \"format\": \"cgi\" (CGI headers come from CGI "
-                               "programs), got \"format\": \"http\"");
+                               "programs), got \"format\": \"" +
+                                   std::string(format_name(*c.format)) + "\"");
   if (c.min_instances && c.max_instances && *c.min_instances > *c.max_instances) {
     key_problem("min_instances", "expected at most max_instances (" +
                                      std::to_string(*c.max_instances) + "), got " +
@@ -245,7 +250,12 @@ AssetsConfig read_assets(const Value& value) {
 }  // namespace
 
 std::string_view format_name(Format format) noexcept {
-  return format == Format::kHttp ? "http" : "cgi";
+  switch (format) {
+    case Format::kCgi: return "cgi";
+    case Format::kHttp: return "http";
+    case Format::kServer: return "server";
+  }
+  return "cgi";
 }
 
 tl::expected<FunctionConfig, std::string> parse_function_config(std::string_view text,

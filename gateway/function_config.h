@@ -18,9 +18,9 @@
 
 namespace gateway {
 
-enum class Format { kCgi, kHttp };
+enum class Format { kCgi, kHttp, kServer };
 
-// "cgi" or "http", as fastfn-watchdog's --format takes it.
+// "cgi", "http" or "server", as fastfn-watchdog's --format takes it.
 std::string_view format_name(Format format) noexcept;
 
 // Gateway admission per function (FastFN's worker_pool). Absent from fn.config.json = disabled.
@@ -55,6 +55,9 @@ struct FunctionConfig {
   std::optional<std::uint64_t> timeout_ms, idle_timeout_ms, max_body_bytes;
   std::optional<std::uint64_t> min_instances, max_instances, max_requests;
   std::optional<int> daemons;  // 1..64
+  // format server: requests one app process serves at once (FastFN's name; the watchdog's
+  // --max-concurrency).
+  std::optional<std::uint64_t> max_concurrency;
   // The handler's environment, added to the gateway's (never read as watchdog options).
   std::map<std::string, std::string> env;
   // format cgi: the program's output begins with RFC 3875 headers (the watchdog's --cgi-headers),

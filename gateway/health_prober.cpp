@@ -10,6 +10,8 @@
 #include <system_error>
 #include <unordered_map>
 
+#include "common/connect.h"
+
 namespace gateway {
 namespace {
 
@@ -52,7 +54,7 @@ ProbePolicy::Clock::time_point ProbePolicy::apply(Upstream& upstream, const Prob
 
 Probe::Probe(const common::Address& address, Clock::time_point deadline)
     : what_("health probe of " + address.to_string()), deadline_(deadline) {
-  auto pending = begin_connect(address);
+  auto pending = common::begin_connect(address);
   if (!pending) {
     finish(false, what_ + " failed: connect: " + pending.error().context);
     return;
@@ -81,7 +83,7 @@ void Probe::expire(milliseconds timeout) {
 void Probe::advance(short revents) {
   if (done() || revents == 0) return;
   if (step_ == Step::kConnecting) {
-    if (auto connected = connect_result(fd_.get()); !connected) {
+    if (auto connected = common::connect_result(fd_.get()); !connected) {
       finish(false, what_ + " failed: connect: " + connected.error().context);
       return;
     }

@@ -1,9 +1,9 @@
 #include "gateway/proxy.h"
 
+#include "common/forwarded_head.h"
 #include "common/logging.h"
 #include "common/upstream_exchange.h"
 #include "gateway/balancer.h"
-#include "protocol/http_writer.h"
 
 namespace gateway {
 namespace {
@@ -11,26 +11,6 @@ namespace {
 using common::Error;
 
 constexpr std::chrono::milliseconds kConnectTimeout{1000};
-
-// Headers the gateway sets itself, or that describe this hop only.
-bool replaced_by_gateway(std::string_view name) {
-  for (std::string_view own : {"Content-Length", "X-Forwarded-For", "X-Forwarded-Proto",
-                               "X-Forwarded-Host", "X-Forwarded-Prefix", "X-Fn-Request-Id",
-                               "Expect"})
-    if (protocol::iequals(name, own)) return true;
-  return protocol::is_hop_by_hop(name);
-}
-
-std::string forwarded_for(const common::ClientRequest& request) {
-  std::string chain(protocol::header_value(request.head().headers, "X-Forwarded-For"));
-  std::string client = request.peer().unix_socket ? "127.0.0.1" : request.peer().remote_host;
-  return chain.empty() ? client : chain + ", " + client;
-}
-
-common::RequestBody body_mode(const common::ClientRequest& request) {
-  if (!request.has_body()) return common::RequestBody::kNone;
-  return request.content_length() ? common::RequestBody::kAsIs : common::RequestBody::kChunked;
-}
 
 protocol::Headers response_headers(const FunctionRuntime& function, std::size_t index,
                                    std::string_view request_id) {
@@ -70,26 +50,7 @@ void mark_if_hung(Upstream& upstream, const FunctionRuntime& function,
 }  // namespace
 
 std::string upstream_head(const common::ClientRequest& request, const ProxyContext& context) {
-  protocol::RequestHead head{std::string(request.method()), std::string(request.target()), 1, {}};
-  for (const auto& header : request.head().headers)
-    if (!replaced_by_gateway(header.name)) head.headers.push_back(header);
-  head.headers.push_back({"X-Forwarded-For", forwarded_for(request)});
-  head.headers.push_back({"X-Forwarded-Proto", "http"});
-  auto host = protocol::header_value(request.head().headers, "Host");
-  if (!host.empty()) head.headers.push_back({"X-Forwarded-Host", std::string(host)});
-  // The request goes on as HTTP/1.1, which needs a Host; an HTTP/1.0 client may have sent none.
-  if (protocol::find_header(request.head().headers, "Host") == nullptr)
-    head.headers.push_back({"Host", "localhost"});
-  if (!context.prefix.empty() && context.prefix != "/")
-    head.headers.push_back({"X-Forwarded-Prefix", std::string(context.prefix)});
-  head.headers.push_back({"X-Fn-Request-Id", std::string(context.request_id)});
-  if (auto length = request.content_length(); length && *length > 0)
-    head.headers.push_back({"Content-Length", std::to_string(*length)});
-  else if (request.has_body())
-    head.headers.push_back({"Transfer-Encoding", "chunked"});
-  std::string out;
-  protocol::append_request_head(out, head);
-  return out;
+  return common::forwarded_request_head(request, {context.request_id, context.prefix, false, std::nullopt, {}});
 }
 
 common::Status proxy_request(FunctionRuntime& function, common::ClientRequest& request,
@@ -109,7 +70,7 @@ common::Status proxy_request(FunctionRuntime& function, common::ClientRequest& r
     Upstream& upstream = *function.upstreams[*index];
     auto connection = upstream.checkout(kConnectTimeout);
     if (!connection) continue;  // refused: nothing was sent, the next socket may serve it
-    common::UpstreamRequest upstream_request{head, body_mode(request), request.method(),
+    common::UpstreamRequest upstream_request{head, common::forwarded_body(request), request.method(),
                                              function.max_body(), context.deadline, 64 * 1024,
                                              response_headers(function, *index, context.request_id),
                                              {}};

@@ -64,6 +64,7 @@ std::vector<std::string> watchdog_argv(const std::string& binary, const Function
   option("--min-instances", spec.min_instances, "");
   option("--max-instances", spec.max_instances, "");
   option("--max-requests", spec.max_requests, "");
+  option("--max-concurrency", spec.max_concurrency, "");
   if (spec.cgi_headers) argv.push_back("--cgi-headers");
   argv.push_back("--");
   argv.insert(argv.end(), spec.command.begin(), spec.command.end());

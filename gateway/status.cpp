@@ -143,6 +143,7 @@ void write_function_config(Writer& w, const FunctionRuntime& function) {
   write_optional(w, "min_instances", spec.min_instances);
   write_optional(w, "max_instances", spec.max_instances);
   write_optional(w, "max_requests", spec.max_requests);
+  write_optional(w, "max_concurrency", spec.max_concurrency);
   w.Key("worker_pool");
   w.StartObject();
   w.Key("enabled");

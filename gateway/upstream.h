@@ -14,18 +14,13 @@
 #include <vector>
 
 #include "common/address.h"
+#include "common/connection_pool.h"
 #include "common/error.h"
 #include "common/unique_fd.h"
 
 namespace gateway {
 
-// A connection to an upstream and its one reader buffer, for its whole life.
-struct UpstreamConnection {
-  common::UniqueFd fd;
-  std::string buffer;
-  std::chrono::steady_clock::time_point idle_since;
-  bool reused = false;  // it carried an exchange before: the upstream may have closed it meanwhile
-};
+using UpstreamConnection = common::PooledConnection;
 
 class Upstream {
  public:
@@ -88,24 +83,7 @@ class Upstream {
   std::optional<std::string> last_error_;
   std::optional<std::string> problem_;
   Clock::time_point startup_until_{};
-  std::vector<UpstreamConnection> idle_;
+  common::ConnectionPool connections_;
 };
-
-// A connect begun on a non-blocking socket: done, or (in_progress) done once the fd is writable,
-// when connect_result() says how it went.
-struct PendingConnect {
-  common::UniqueFd fd;
-  bool in_progress = false;
-};
-// Begins connecting to `address` without waiting (a tcp host name is still resolved first); the fd
-// is O_CLOEXEC and non-blocking. kUnavailable with the reason when it failed at once.
-common::Result<PendingConnect> begin_connect(const common::Address& address);
-// The outcome of an in-progress connect on `fd`, once poll() said it is writable.
-common::Status connect_result(int fd);
-
-// Connects to `address` (unix or tcp, non-blocking, bounded by `timeout`); the fd is O_CLOEXEC and
-// non-blocking. kUnavailable with the reason on failure.
-common::Result<common::UniqueFd> connect_to(const common::Address& address,
-                                            std::chrono::milliseconds timeout);
 
 }  // namespace gateway

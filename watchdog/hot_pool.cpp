@@ -7,6 +7,8 @@
 
 #include "common/logging.h"
 #include "common/prometheus.h"
+#include "watchdog/hot_process.h"
+#include "watchdog/server_process.h"
 
 namespace watchdog {
 namespace {
@@ -22,7 +24,7 @@ std::shared_ptr<spdlog::logger> pool_log() {
   return log;
 }
 
-bool early_death(const HotProcess& process) {
+bool early_death(const PooledProcess& process) {
   auto reason = process.poisoned();
   return reason && (*reason == StopReason::kExited || *reason == StopReason::kProtocol) &&
          process.successes() == 0;
@@ -34,23 +36,32 @@ bool early_death(const HotProcess& process) {
 // latest when the lease ends.
 class HotPool::Lease {
  public:
-  Lease(HotPool& pool, HotProcess* process) : pool_(pool), process_(process) {}
-  ~Lease() { release(); }
+  Lease(HotPool& pool, PooledProcess* process) : pool_(pool), process_(process) {}
+  ~Lease() { release(nullptr); }
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
-  HotProcess& operator*() const { return *process_; }
-  void release() {
-    if (std::exchange(process_, nullptr)) pool_.release(leased_);
+  PooledProcess& operator*() const { return *process_; }
+  void release(const PooledProcess::Settled* settled) {
+    if (std::exchange(process_, nullptr)) pool_.release(leased_, settled);
   }
 
  private:
   HotPool& pool_;
-  HotProcess* process_;
-  HotProcess* const leased_ = process_;
+  PooledProcess* process_;
+  PooledProcess* const leased_ = process_;
 };
+
+HotSpawner format_spawner(const Options& options) {
+  if (options.format != Format::kServer) return &HotProcess::spawn;
+  return [settings = ServerProcess::Settings::from(options)](
+             const PooledProcess::SpawnContext& context) {
+    return ServerProcess::spawn(context, settings);
+  };
+}
 
 HotPool::HotPool(const Options& options, std::vector<std::string> env, HotPoolSeams seams)
     : options_(options), seams_(std::move(seams)), pump_(options.name) {
+  if (!seams_.spawn) seams_.spawn = format_spawner(options);
   if (!pipes_.available())
     pool_log()->warn("inotify is not available: a handler that reads bytes of a request after "
                      "answering it is caught only when they are still in its pipe");
@@ -77,7 +88,7 @@ void HotPool::maintain() {
 }
 
 common::Status HotPool::serve(Invocation& invocation) {
-  auto held = HotProcess::hold_body(invocation.request, options_.max_body);
+  auto held = hold_body(invocation.request, options_.max_body);
   if (!held) return tl::unexpected(held.error());
   for (bool resent = false;; resent = true) {
     auto process = acquire(invocation.deadline);
@@ -87,7 +98,10 @@ common::Status HotPool::serve(Invocation& invocation) {
     // a process working for nobody is what an abandoned burst must not cost.
     if (invocation.request.body_complete() && invocation.request.peer_gone())
       return common::fail(Error::Code::kClientGone, "the client went away before it was served");
-    auto served = (*lease).serve(invocation, *held, options_.max_body, [&lease] { lease.release(); });
+    auto served = (*lease).serve(invocation, *held, options_.max_body,
+                                 [&lease](const PooledProcess::Settled& settled) {
+                                   lease.release(&settled);
+                                 });
     // A process that read none of the request cannot have acted on it: another one may serve it.
     // Once only, so that a handler that never reads anything costs one extra process, not a loop.
     if (served.status || !served.request_unread || resent) return served.status;
@@ -96,7 +110,7 @@ common::Status HotPool::serve(Invocation& invocation) {
   }
 }
 
-common::Result<HotProcess*> HotPool::acquire(Clock::time_point deadline) {
+common::Result<PooledProcess*> HotPool::acquire(Clock::time_point deadline) {
   std::unique_lock lock(mutex_);
   auto now = seams_.clock();
   if (shutting_down_) return common::fail(Error::Code::kUnavailable, "the watchdog is shutting down");
@@ -105,22 +119,22 @@ common::Result<HotProcess*> HotPool::acquire(Clock::time_point deadline) {
     // idle process (the probe the backoff allowed, or one min-instances keeps) takes the request, and
     // its answer ends the loop; refusing it too would leave recovery to a process idling through the
     // startup window, which faults that keep killing young processes never allow.
-    if (HotProcess* process = take_idle_locked()) return process;
+    if (PooledProcess* process = take_available_locked()) return process;
     return common::fail(Error::Code::kUnavailable, failure_reason_);
   }
   if (waiters_.empty()) {
-    if (HotProcess* process = take_idle_locked()) return process;
-    if (can_spawn_locked(now)) {
+    if (PooledProcess* process = take_available_locked()) return process;
+    if (can_spawn_locked(now) && needs_spawn_locked(1)) {
       auto spawned = spawn_locked(now);
       if (!spawned && processes_.empty()) return tl::unexpected(spawned.error());
-      if (HotProcess* process = take_idle_locked()) return process;
+      if (PooledProcess* process = take_available_locked()) return process;
     }
   }
   return wait_in_queue(lock, deadline);
 }
 
-common::Result<HotProcess*> HotPool::wait_in_queue(std::unique_lock<std::mutex>& lock,
-                                                   Clock::time_point deadline) {
+common::Result<PooledProcess*> HotPool::wait_in_queue(std::unique_lock<std::mutex>& lock,
+                                                      Clock::time_point deadline) {
   if (waiters_.size() >= static_cast<std::size_t>(options_.max_queue))
     return common::fail(Error::Code::kTooBusy, "max-queue reached: every process is busy");
   Waiter me;
@@ -138,23 +152,42 @@ common::Result<HotProcess*> HotPool::wait_in_queue(std::unique_lock<std::mutex>&
                       "no process became free before the exec-timeout (queue wait)");
 }
 
-void HotPool::release(HotProcess* process) {
+void HotPool::release(PooledProcess* process, const PooledProcess::Settled* settled) {
   std::lock_guard lock(mutex_);
   auto now = seams_.clock();
+  process->returned(settled, now);
   if (process->successes() > 0) consecutive_failures_ = 0;
   if (auto reason = process->poisoned()) {
-    if (early_death(*process)) record_failure_locked("the handler broke at its first request", now);
-    retire_locked(process, *reason);
+    if (early_death(*process) && process->in_flight() == 0)
+      record_failure_locked("the handler broke at its first request", now);
+    retire_when_free_locked(process, *reason);
   } else if (options_.max_requests > 0 && process->requests() >= options_.max_requests) {
-    retire_locked(process, StopReason::kMaxRequests);
+    retire_when_free_locked(process, StopReason::kMaxRequests);
   } else if (process->generation() != generation_ || shutting_down_) {
-    retire_locked(process, shutting_down_ ? StopReason::kShutdown : StopReason::kRecycle);
+    retire_when_free_locked(process, shutting_down_ ? StopReason::kShutdown : StopReason::kRecycle);
   } else {
-    process->set_state(HotProcess::State::kIdle);
-    idle_.push_back(process);
+    if (process->in_flight() == 0) process->set_state(PooledProcess::State::kIdle);
+    std::erase(available_, process);
+    available_.push_back(process);
   }
   dispatch_locked();
-  if (!waiters_.empty() && can_spawn_locked(now) && spawn_locked(now)) dispatch_locked();
+  if (can_spawn_locked(now) && needs_spawn_locked(0) && spawn_locked(now)) dispatch_locked();
+}
+
+void HotPool::retire_when_free_locked(PooledProcess* process, StopReason reason) {
+  std::erase(available_, process);
+  if (process->in_flight() == 0) retire_locked(process, reason);
+}
+
+// Whether a request beyond the `extra` about to come needs a process spawned: nothing serving is
+// free, and more wait than the processes already starting will take.
+bool HotPool::needs_spawn_locked(std::size_t extra) const {
+  if (!available_.empty()) return false;
+  std::size_t starting_slots = 0;
+  for (const auto& process : processes_)
+    if (process->state() == PooledProcess::State::kStarting)
+      starting_slots += static_cast<std::size_t>(process->max_concurrency());
+  return waiters_.size() + extra > starting_slots;
 }
 
 bool HotPool::can_spawn_locked(Clock::time_point now) const {
@@ -170,12 +203,12 @@ common::Status HotPool::spawn_locked(Clock::time_point now) {
   }
   spawns_.fetch_add(1, std::memory_order_relaxed);
   pool_log()->debug("spawned pid={} processes={}", (*spawned)->pid(), processes_.size() + 1);
-  idle_.push_back(spawned->get());
+  if ((*spawned)->state() != PooledProcess::State::kStarting) available_.push_back(spawned->get());
   processes_.push_back(std::move(*spawned));
   return {};
 }
 
-common::Result<std::unique_ptr<HotProcess>> HotPool::start_process_locked() noexcept {
+common::Result<std::unique_ptr<PooledProcess>> HotPool::start_process_locked() noexcept {
   // A spawn runs in a lease's release and in the maintenance loop, where an exception would end
   // the thread or the process: whatever the spawner throws is a failed spawn like any other.
   try {
@@ -186,17 +219,23 @@ common::Result<std::unique_ptr<HotProcess>> HotPool::start_process_locked() noex
   }
 }
 
-HotProcess* HotPool::take_idle_locked() {
-  while (!idle_.empty()) {
-    HotProcess* process = idle_.back();
-    idle_.pop_back();
-    if (!process->check_idle(true)) {
+PooledProcess* HotPool::take_available_locked() {
+  while (!available_.empty()) {
+    // The least busy, the most recently used (nearest the back) among equals.
+    auto best = available_.rbegin();
+    for (auto it = available_.rbegin(); it != available_.rend(); ++it)
+      if ((*it)->in_flight() < (*best)->in_flight()) best = it;
+    PooledProcess* process = *best;
+    if (process->in_flight() == 0 && !process->check_idle(true)) {
+      available_.erase(std::next(best).base());
       if (early_death(*process))
         record_failure_locked("the handler exited at start", seams_.clock());
       retire_locked(process, *process->poisoned());
       continue;
     }
-    process->set_state(HotProcess::State::kBusy);
+    process->leased();
+    process->set_state(PooledProcess::State::kBusy);
+    if (process->in_flight() >= process->max_concurrency()) available_.erase(std::next(best).base());
     return process;
   }
   return nullptr;
@@ -204,7 +243,7 @@ HotProcess* HotPool::take_idle_locked() {
 
 void HotPool::dispatch_locked() {
   while (!waiters_.empty()) {
-    HotProcess* process = take_idle_locked();
+    PooledProcess* process = take_available_locked();
     if (!process) return;
     Waiter* waiter = waiters_.front();
     waiters_.pop_front();
@@ -213,12 +252,12 @@ void HotPool::dispatch_locked() {
   }
 }
 
-void HotPool::retire_locked(HotProcess* process, StopReason reason) {
-  std::erase(idle_, process);
+void HotPool::retire_locked(PooledProcess* process, StopReason reason) {
+  std::erase(available_, process);
   auto it = std::find_if(processes_.begin(), processes_.end(),
                          [process](const auto& owned) { return owned.get() == process; });
   if (it == processes_.end()) return;
-  process->set_state(HotProcess::State::kStopping);
+  process->set_state(PooledProcess::State::kStopping);
   process->child().signal_group(SIGTERM);
   kills_[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
   pool_log()->info("stopping process pid={} reason={} requests={}", process->pid(),
@@ -248,7 +287,10 @@ void HotPool::record_failure_locked(const std::string& reason, Clock::time_point
 void HotPool::maintenance_loop() {
   std::unique_lock lock(mutex_);
   while (!(shutting_down_ && stopping_.empty() && processes_.empty())) {
-    maintenance_wakeup_.wait_for(lock, kTick);
+    bool starting = std::any_of(processes_.begin(), processes_.end(), [](const auto& process) {
+      return process->state() == PooledProcess::State::kStarting;
+    });
+    maintenance_wakeup_.wait_for(lock, starting ? kStartingTick : kTick);
     try {
       maintain_locked(seams_.clock());
     } catch (const std::exception& error) {  // nothing may end this thread: the next tick retries
@@ -259,6 +301,7 @@ void HotPool::maintenance_loop() {
 
 void HotPool::maintain_locked(Clock::time_point now) {
   reap_stopping_locked(now);
+  check_starting_locked(now);
   check_idle_locked(now);
   stop_idle_locked(now);
   if (shutting_down_) return;
@@ -268,7 +311,7 @@ void HotPool::maintain_locked(Clock::time_point now) {
   }
   // A crash-looping pool with min-instances 0 still needs a probe to find out it recovered.
   bool probe = unhealthy_locked() && alive() == 0;
-  if ((probe || (!waiters_.empty() && idle_.empty())) && can_spawn_locked(now)) spawn_locked(now);
+  if ((probe || needs_spawn_locked(0)) && can_spawn_locked(now)) spawn_locked(now);
   dispatch_locked();
 }
 
@@ -283,8 +326,27 @@ void HotPool::reap_stopping_locked(Clock::time_point now) {
   });
 }
 
+void HotPool::check_starting_locked(Clock::time_point now) {
+  std::vector<PooledProcess*> starting;
+  for (const auto& process : processes_)
+    if (process->state() == PooledProcess::State::kStarting) starting.push_back(process.get());
+  for (PooledProcess* process : starting) {
+    auto started = process->check_started(now);
+    if (started && !*started) continue;
+    if (started) {
+      process->set_state(PooledProcess::State::kIdle);
+      available_.push_back(process);
+      continue;
+    }
+    record_failure_locked(started.error().context, now);
+    process->poison(StopReason::kStartFailed);
+    retire_locked(process, StopReason::kStartFailed);
+  }
+}
+
 void HotPool::check_idle_locked(Clock::time_point now) {
-  for (HotProcess* process : std::vector<HotProcess*>(idle_)) {
+  for (PooledProcess* process : std::vector<PooledProcess*>(available_)) {
+    if (process->in_flight() > 0) continue;  // its requests find out what became of it
     if (process->check_idle(false)) {
       // Alive past the startup window: whatever failed before has recovered.
       if (now - process->spawned_at() >= kStartupWindow && consecutive_failures_ > 0) {
@@ -300,11 +362,12 @@ void HotPool::check_idle_locked(Clock::time_point now) {
 }
 
 void HotPool::stop_idle_locked(Clock::time_point now) {
-  // idle_ is ordered by last use: the front is the one idle the longest.
-  while (!idle_.empty() && processes_.size() > static_cast<std::size_t>(options_.min_instances)) {
-    HotProcess* oldest = idle_.front();
-    if (now - oldest->last_used() < options_.idle_timeout) return;
-    retire_locked(oldest, StopReason::kIdle);
+  // available_ is ordered by last use: the front is the one idle the longest.
+  for (PooledProcess* process : std::vector<PooledProcess*>(available_)) {
+    if (processes_.size() <= static_cast<std::size_t>(options_.min_instances)) return;
+    if (process->in_flight() > 0) continue;
+    if (now - process->last_used() < options_.idle_timeout) return;
+    retire_locked(process, StopReason::kIdle);
   }
 }
 
@@ -317,10 +380,13 @@ Health HotPool::health() const {
 Health HotPool::ready() const {
   std::lock_guard lock(mutex_);
   if (unhealthy_locked()) return {false, failure_reason_};
-  if (processes_.size() < static_cast<std::size_t>(options_.min_instances))
-    return {false, "warming up: " + std::to_string(processes_.size()) + " of " +
+  auto serving = static_cast<std::size_t>(std::count_if(
+      processes_.begin(), processes_.end(),
+      [](const auto& process) { return process->state() != PooledProcess::State::kStarting; }));
+  if (serving < static_cast<std::size_t>(options_.min_instances))
+    return {false, "warming up: " + std::to_string(serving) + " of " +
                        std::to_string(options_.min_instances) + " processes"};
-  if (idle_.empty() && processes_.size() >= static_cast<std::size_t>(options_.max_instances) &&
+  if (available_.empty() && processes_.size() >= static_cast<std::size_t>(options_.max_instances) &&
       waiters_.size() >= static_cast<std::size_t>(options_.max_queue))
     return {false, "max-queue reached"};
   return {};
@@ -329,9 +395,9 @@ Health HotPool::ready() const {
 void HotPool::recycle() {
   std::lock_guard lock(mutex_);
   ++generation_;
-  // Busy processes finish their request first and retire on release.
-  for (HotProcess* process : std::vector<HotProcess*>(idle_))
-    retire_locked(process, StopReason::kRecycle);
+  // Busy processes finish their requests first and retire on release.
+  for (PooledProcess* process : std::vector<PooledProcess*>(available_))
+    retire_when_free_locked(process, StopReason::kRecycle);
   maintain_locked(seams_.clock());
 }
 
@@ -343,8 +409,8 @@ void HotPool::stop_all() {
     waiter->ready.notify_one();
   }
   waiters_.clear();
-  for (HotProcess* process : std::vector<HotProcess*>(idle_))
-    retire_locked(process, StopReason::kShutdown);
+  for (PooledProcess* process : std::vector<PooledProcess*>(available_))
+    retire_when_free_locked(process, StopReason::kShutdown);
   // Busy ones: their request sees the pipes close and ends; release() retires them.
   for (auto& process : processes_) process->child().signal_group(SIGTERM);
   maintenance_wakeup_.notify_all();
@@ -356,7 +422,7 @@ void HotPool::render_metrics(std::string& out) const {
   {
     std::lock_guard lock(mutex_);
     for (const auto& process : processes_) {
-      if (process->state() == HotProcess::State::kBusy) ++busy;
+      if (process->in_flight() > 0) ++busy;
       else if (process->requests() == 0) ++starting;
       else ++idle;
     }

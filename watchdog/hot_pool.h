@@ -1,8 +1,10 @@
-// Format http: a pool of hot processes scaled the way Passenger scales (DESIGN.md). A request takes
-// the most recently used idle process; with none idle and the pool below max-instances a process is
-// spawned, and the request goes to whichever process frees first; at max-instances it waits in a
-// FIFO queue bounded by max-queue and by exec-timeout. Idle processes beyond min-instances stop
-// after idle-timeout. A process that dies right after spawning is retried with exponential backoff,
+// Formats http and server: a pool of long-lived processes scaled the way Passenger scales
+// (DESIGN.md, ../shared/reference/passenger-dynamic-scaling.txt). A request takes the least busy
+// process below its max concurrency (1 for a hot handler), the most recently used among equals;
+// with every process at its limit and the pool below max-instances a process is spawned, and the
+// request goes to whichever slot frees first (or the new process, once it serves); at
+// max-instances it waits in a FIFO queue bounded by max-queue and by exec-timeout. Idle processes
+// beyond min-instances stop after idle-timeout. A process that dies right after spawning is retried with exponential backoff,
 // and while that keeps happening the pool is unhealthy: requests get 503 at once unless a live process
 // is idle, which takes the request as a probe (its success ends the crash loop).
 #pragma once
@@ -21,23 +23,25 @@
 
 #include "common/child.h"
 #include "common/pipe_order.h"
-#include "watchdog/hot_process.h"
 #include "watchdog/options.h"
+#include "watchdog/pooled_process.h"
 #include "watchdog/pool_clock.h"
 #include "watchdog/runner.h"
 #include "watchdog/stderr_pump.h"
 
 namespace watchdog {
 
-// Starts one hot process (HotProcess::spawn, or a test's fake). Called under the pool's lock.
-using HotSpawner = std::function<common::Result<std::unique_ptr<HotProcess>>(
-    const HotProcess::SpawnContext&)>;
+// Starts one process (HotProcess::spawn, a ServerProcess, or a test's fake). Called under the
+// pool's lock: it must not wait for the process (a process that takes time to serve says so with
+// State::kStarting and check_started()).
+using HotSpawner = std::function<common::Result<std::unique_ptr<PooledProcess>>(
+    const PooledProcess::SpawnContext&)>;
 
 // How a pool reads time and starts processes, and who drives its maintenance (leveldb's Env):
 // production takes the defaults; a test passes a fake clock and spawner and calls maintain().
 struct HotPoolSeams {
   PoolClock clock = steady_pool_clock();
-  HotSpawner spawn = &HotProcess::spawn;
+  HotSpawner spawn;  // empty: the format's own (HotProcess, or ServerProcess for format server)
   bool maintenance_thread = true;  // false: nothing happens between calls but what maintain() does
 };
 
@@ -65,33 +69,38 @@ class HotPool : public Runner {
  private:
   struct Waiter {
     std::condition_variable ready;
-    HotProcess* process = nullptr;
+    PooledProcess* process = nullptr;
     std::optional<common::Error> error;
   };
   struct Stopping {
-    std::unique_ptr<HotProcess> process;
+    std::unique_ptr<PooledProcess> process;
     Clock::time_point kill_at;
     bool killed = false;
   };
   class Lease;
   friend class HotPoolProbe;  // tests/unit/watchdog/hot_pool_test.cpp: acquire() and release()
 
-  common::Result<HotProcess*> acquire(Clock::time_point deadline);
-  common::Result<HotProcess*> wait_in_queue(std::unique_lock<std::mutex>& lock,
-                                            Clock::time_point deadline);
-  void release(HotProcess* process);
+  common::Result<PooledProcess*> acquire(Clock::time_point deadline);
+  common::Result<PooledProcess*> wait_in_queue(std::unique_lock<std::mutex>& lock,
+                                               Clock::time_point deadline);
+  // Returns a leased process; `settled` says how its request ended (nullptr: it served none).
+  void release(PooledProcess* process, const PooledProcess::Settled* settled);
 
   // All *_locked functions REQUIRE mutex_ held.
   bool can_spawn_locked(Clock::time_point now) const;
   common::Status spawn_locked(Clock::time_point now);
-  common::Result<std::unique_ptr<HotProcess>> start_process_locked() noexcept;
-  HotProcess* take_idle_locked();
+  common::Result<std::unique_ptr<PooledProcess>> start_process_locked() noexcept;
+  bool needs_spawn_locked(std::size_t extra) const;
+  PooledProcess* take_available_locked();
   void dispatch_locked();
-  void retire_locked(HotProcess* process, StopReason reason);
+  void retire_locked(PooledProcess* process, StopReason reason);
+  // Takes it out of available_, and retires it once no request holds it.
+  void retire_when_free_locked(PooledProcess* process, StopReason reason);
   void record_failure_locked(const std::string& reason, Clock::time_point now);
   bool unhealthy_locked() const { return consecutive_failures_ >= kUnhealthyAfter; }
   void maintain_locked(Clock::time_point now);
   void reap_stopping_locked(Clock::time_point now);
+  void check_starting_locked(Clock::time_point now);
   void check_idle_locked(Clock::time_point now);
   void stop_idle_locked(Clock::time_point now);
   void maintenance_loop();
@@ -99,6 +108,7 @@ class HotPool : public Runner {
   static constexpr int kUnhealthyAfter = 2;
   static constexpr std::chrono::milliseconds kStartupWindow{1000};
   static constexpr std::chrono::milliseconds kTick{100};
+  static constexpr std::chrono::milliseconds kStartingTick{5};  // while a process starts
 
   const Options& options_;
   HotPoolSeams seams_;
@@ -108,8 +118,9 @@ class HotPool : public Runner {
 
   mutable std::mutex mutex_;
   std::condition_variable maintenance_wakeup_;
-  std::vector<std::unique_ptr<HotProcess>> processes_;  // alive: starting, idle or busy
-  std::vector<HotProcess*> idle_;                       // most recently used at the back
+  std::vector<std::unique_ptr<PooledProcess>> processes_;  // alive: starting, idle or busy
+  // Serving, below their max concurrency, and not to be retired: most recently used at the back.
+  std::vector<PooledProcess*> available_;
   std::deque<Waiter*> waiters_;                         // FIFO
   std::vector<Stopping> stopping_;
   std::uint64_t generation_ = 0;

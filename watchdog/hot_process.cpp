@@ -12,22 +12,7 @@
 
 namespace watchdog {
 
-const char* stop_reason_name(StopReason reason) noexcept {
-  switch (reason) {
-    case StopReason::kTimeout: return "timeout";
-    case StopReason::kProtocol: return "protocol";
-    case StopReason::kExited: return "exited";
-    case StopReason::kClientGone: return "client_gone";
-    case StopReason::kIdle: return "idle";
-    case StopReason::kRecycle: return "recycle";
-    case StopReason::kMaxRequests: return "max_requests";
-    case StopReason::kShutdown: return "shutdown";
-    case StopReason::kClosed: return "closed";
-  }
-  return "exited";
-}
-
-common::Result<std::unique_ptr<HotProcess>> HotProcess::spawn(const SpawnContext& context) {
+common::Result<std::unique_ptr<PooledProcess>> HotProcess::spawn(const SpawnContext& context) {
   try {
     return spawn_or_throw(context);
   } catch (const std::system_error& error) {  // no fd or process to be had: EMFILE, EAGAIN
@@ -36,7 +21,7 @@ common::Result<std::unique_ptr<HotProcess>> HotProcess::spawn(const SpawnContext
   }
 }
 
-common::Result<std::unique_ptr<HotProcess>> HotProcess::spawn_or_throw(
+common::Result<std::unique_ptr<PooledProcess>> HotProcess::spawn_or_throw(
     const SpawnContext& context) {
   auto child = common::Child::spawn(context.options);
   if (!child) return tl::unexpected(child.error());
@@ -46,27 +31,19 @@ common::Result<std::unique_ptr<HotProcess>> HotProcess::spawn_or_throw(
   context.pump.add(std::move(child->stderr_fd()), tag);
   auto order = context.pipes.watch(child->stdin_fd().get(), child->stdout_fd().get());
   std::unique_ptr<HotProcess> process(
-      new HotProcess(std::move(*child), std::move(tag), context.generation, context.clock));
+      new HotProcess(std::move(*child), std::move(tag), context.generation, context.clock()));
   process->order_ = std::move(order);
-  return process;
+  return std::unique_ptr<PooledProcess>(std::move(process));
 }
 
 HotProcess::HotProcess(common::Child child, std::shared_ptr<LogTag> tag, std::uint64_t generation,
-                       PoolClock clock)
-    : child_(std::move(child)),
+                       Clock::time_point now)
+    : PooledProcess(std::move(child), generation, now, State::kIdle),
       process_state_(child_.pid()),
-      tag_(std::move(tag)),
-      generation_(generation),
-      clock_(std::move(clock)),
-      spawned_at_(clock_()),
-      last_used_(spawned_at_) {}
-
-void HotProcess::poison(StopReason reason) noexcept {
-  if (!poisoned_) poisoned_ = reason;
-}
+      tag_(std::move(tag)) {}
 
 bool HotProcess::check_idle(bool dispatching) {
-  if (poisoned_) return false;
+  if (poisoned()) return false;
   // One poll per request for both questions: has it exited (its pidfd reads ready), and did it
   // write anything (or close stdout) between requests, which puts the stream out of step (Fn
   // shuts such a container down too).
@@ -112,20 +89,6 @@ bool HotProcess::out_of_step_while_idle(bool dispatching) {
   return true;
 }
 
-common::Result<std::optional<std::string>> HotProcess::hold_body(common::ClientRequest& request,
-                                                                 std::uint64_t max_body) {
-  constexpr std::uint64_t kHeldLength = 64 * 1024;
-  auto length = request.content_length();
-  if (length && *length > kHeldLength) return std::nullopt;
-  std::string body;
-  for (;;) {
-    auto piece = request.read_body(max_body);
-    if (!piece) return tl::unexpected(piece.error());
-    if (piece->empty()) return body;
-    body.append(*piece);
-  }
-}
-
 namespace {
 
 std::optional<StopReason> stop_reason(common::UpstreamState state) {
@@ -144,7 +107,7 @@ std::optional<StopReason> stop_reason(common::UpstreamState state) {
 }  // namespace
 
 HotProcess::Served HotProcess::serve(Invocation& invocation, const std::optional<std::string>& held,
-                                     std::uint64_t max_body, const std::function<void()>& done) {
+                                     std::uint64_t max_body, const Done& done) {
   static const auto log = common::logger("watchdog.hot");
   auto& client = invocation.request;
   common::UpstreamRequest request;
@@ -164,15 +127,10 @@ HotProcess::Served HotProcess::serve(Invocation& invocation, const std::optional
   bool settled = false;
   auto settle = [&](common::UpstreamState state, bool ok, const std::string& detail) {
     settled = true;
-    ++requests_;
-    last_used_ = clock_();
-    if (auto reason = stop_reason(state)) {
-      poison(*reason);
-      if (*reason == StopReason::kProtocol || *reason == StopReason::kExited)
-        log->error("handler broke the protocol pid={} reason=\"{}\"", pid(), detail);
-    }
-    if (ok) ++successes_;
-    done();  // from here on the process may serve another request: no member is touched
+    auto reason = stop_reason(state);
+    if (reason == StopReason::kProtocol || reason == StopReason::kExited)
+      log->error("handler broke the protocol pid={} reason=\"{}\"", pid(), detail);
+    done({ok, reason});  // from here on the process may serve another request: no member is touched
   };
   request.upstream_done = [&](common::UpstreamState state, std::string_view detail) {
     settle(state, true, std::string(detail));

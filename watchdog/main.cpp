@@ -45,7 +45,7 @@ watchdog::Environment environment_map(const std::vector<std::string>& list) {
 
 std::unique_ptr<watchdog::Runner> make_runner(const watchdog::Options& options,
                                               std::vector<std::string> env) {
-  if (options.format == watchdog::Format::kHttp)
+  if (options.format != watchdog::Format::kCgi)
     return std::make_unique<watchdog::HotPool>(options, std::move(env));
   return std::make_unique<watchdog::CgiRunner>(options, std::move(env));
 }
@@ -92,7 +92,7 @@ int run(const watchdog::Options& options, std::vector<std::string> env) {
                                                           : watchdog::LockFile::create();
   http.start();
   log->info("listening address={} format={} function={} max_connections={} command={}",
-            options.listen.to_string(), options.format == watchdog::Format::kHttp ? "http" : "cgi",
+            options.listen.to_string(), watchdog::format_name(options.format),
             options.name, http.max_connections(), fmt::join(options.command, " "));
   wait_for_stop(*runner);
   lock.remove();

@@ -45,6 +45,21 @@ int count(const std::string& value, const std::string& source, int min, int max)
   return parsed;
 }
 
+// OpenFaaS's upstream_url, http://HOST:PORT (a path after it is ignored, as requests keep theirs),
+// or one of fastfn's addresses (unix:/path.sock).
+common::Address upstream_address(const std::string& value, const std::string& source) {
+  std::string_view text = value;
+  if (text.starts_with("http://")) {
+    text.remove_prefix(7);
+    text = text.substr(0, text.find('/'));
+  }
+  auto address = common::parse_address(text);
+  if (!address || (address->kind == common::Address::Kind::kTcp && address->port == 0))
+    bad_value(source, value, "http://HOST:PORT or unix:/path.sock");
+  if (address->kind == common::Address::Kind::kTcp && address->host.empty()) address->host = "127.0.0.1";
+  return *address;
+}
+
 bool boolean(const std::string& value, const std::string& source) {
   if (value == "" || value == "1" || value == "true" || value == "yes" || value == "on") return true;
   if (value == "0" || value == "false" || value == "no" || value == "off") return false;
@@ -56,8 +71,8 @@ const std::vector<OptionSpec>& specs() {
       // OpenFaaS's names first, so that fastfn's own (format, listen) win when both are set.
       {"--mode", "mode", true, [](Options& o, const std::string& v, const std::string& s) {
          if (v == "streaming" || v == "serializing") o.format = Format::kCgi;
-         else bad_value(s, v, "streaming or serializing (a process per request; OpenFaaS's http "
-                              "mode, an app that listens on a port, is not supported yet)");
+         else if (v == "http") o.format = Format::kServer;
+         else bad_value(s, v, "streaming, serializing (format cgi) or http (format server)");
        }},
       {"--port", "port", true, [](Options& o, const std::string& v, const std::string& s) {
          // On every interface, as OpenFaaS's watchdog listens.
@@ -67,7 +82,8 @@ const std::vector<OptionSpec>& specs() {
       {"--format", "format", true, [](Options& o, const std::string& v, const std::string& s) {
          if (v == "cgi") o.format = Format::kCgi;
          else if (v == "http") o.format = Format::kHttp;
-         else bad_value(s, v, "cgi or http");
+         else if (v == "server") o.format = Format::kServer;
+         else bad_value(s, v, "cgi, http or server");
        }},
       {"--listen", "listen", true, [](Options& o, const std::string& v, const std::string& s) {
          std::string error;
@@ -75,6 +91,12 @@ const std::vector<OptionSpec>& specs() {
          if (!address) bad_value(s, v, "unix:/path.sock, tcp:HOST:PORT, HOST:PORT or :PORT (" + error + ")");
          o.listen = *address;
        }},
+      {"--upstream-url", "upstream_url", true, [](Options& o, const std::string& v, const std::string& s) {
+         o.upstream_url = upstream_address(v, s);
+       }},
+      {"--listen-socket", "listen_socket", false, [](Options& o, const std::string& v, const std::string& s) { o.listen_socket = boolean(v, s); }},
+      {"--start-timeout", "start_timeout", true, [](Options& o, const std::string& v, const std::string& s) { o.start_timeout = duration(v, s); }},
+      {"--max-concurrency", "max_concurrency", true, [](Options& o, const std::string& v, const std::string& s) { o.max_concurrency = count(v, s, 1, 100'000); }},
       {"--exec-timeout", "exec_timeout", true, [](Options& o, const std::string& v, const std::string& s) { o.exec_timeout = duration(v, s); }},
       {"--read-timeout", "read_timeout", true, [](Options& o, const std::string& v, const std::string& s) { o.read_timeout = duration(v, s); }},
       {"--write-timeout", "write_timeout", true, [](Options& o, const std::string& v, const std::string& s) { o.write_timeout = duration(v, s); }},
@@ -175,12 +197,24 @@ void validate(Options& options, const Environment& env) {
   if (options.command.empty())
     throw UsageError("missing COMMAND: give it after the options (fastfn-watchdog -- wc -l) or in fprocess");
   if (options.name.empty()) options.name = basename(options.command[0]);
+  // One address, one process: an app that listens where it likes cannot be started twice.
+  if (options.format == Format::kServer && options.upstream_url)
+    options.min_instances = options.max_instances = 1;
   if (options.min_instances > options.max_instances)
     throw UsageError("--min-instances (" + std::to_string(options.min_instances) +
                      ") is above --max-instances (" + std::to_string(options.max_instances) + ")");
 }
 
 }  // namespace
+
+const char* format_name(Format format) noexcept {
+  switch (format) {
+    case Format::kCgi: return "cgi";
+    case Format::kHttp: return "http";
+    case Format::kServer: return "server";
+  }
+  return "cgi";
+}
 
 ParsedOptions parse_options(const std::vector<std::string>& args, const Environment& env,
                             int cpu_count) {
@@ -211,11 +245,13 @@ std::string usage() {
 Serves one function over HTTP. Every option also reads the environment variable in brackets;
 a flag wins over the variable. Without COMMAND, the fprocess variable gives it.
 
-  --format cgi|http          [format]           cgi: a process per request; http: hot handlers (cgi)
+  --format cgi|http|server   [format]           cgi: a process per request; http: hot handlers over
+                                                stdio; server: apps that listen on a port (cgi)
   --listen ADDR              [listen]           unix:/path.sock, tcp:HOST:PORT, HOST:PORT, :PORT
                                                 (127.0.0.1:8080)
   --port N                   [port]             listen on :N, every interface, as OpenFaaS does
-  --mode MODE                [mode]             OpenFaaS's: streaming or serializing, format cgi
+  --mode MODE                [mode]             OpenFaaS's: streaming or serializing (format cgi),
+                                                http (format server)
   --exec-timeout DUR         [exec_timeout]     per request, then the process group is killed (30s; 0: none)
   --read-timeout DUR         [read_timeout]     client socket read timeout (10s)
   --write-timeout DUR        [write_timeout]    client socket write timeout (10s)
@@ -223,11 +259,18 @@ a flag wins over the variable. Without COMMAND, the fprocess variable gives it.
   --max-connections N        [max_connections]  open client connections; more wait to be
                                                 accepted (10000, at most the fd limit less 64)
   --max-body SIZE            [max_body]         larger request bodies get 413 (10MiB)
-  --min-instances N          [min_instances]    http: hot processes kept warm (1)
-  --max-instances N          [max_instances]    http: most hot processes at once (CPU count)
-  --max-queue N              [max_queue]        http: requests waiting for a process (1024)
-  --idle-timeout DUR         [idle_timeout]     http: stop a process idle this long (30s)
-  --max-requests N           [max_requests]     http: recycle a process after N requests (0: never)
+  --min-instances N          [min_instances]    http, server: processes kept warm (1)
+  --max-instances N          [max_instances]    http, server: most processes at once (CPU count)
+  --max-queue N              [max_queue]        http, server: requests waiting for a process (1024)
+  --idle-timeout DUR         [idle_timeout]     http, server: stop a process idle this long (30s)
+  --max-requests N           [max_requests]     http, server: recycle a process after N requests
+                                                (0: never)
+  --max-concurrency N        [max_concurrency]  server: requests one process serves at once (1)
+  --start-timeout DUR        [start_timeout]    server: for an app to accept connections (30s)
+  --listen-socket            [listen_socket]    server: the app listens on a unix socket
+                                                ($SOCKET, FN_LISTENER) instead of $PORT
+  --upstream-url URL         [upstream_url]     server: the app listens there by itself
+                                                (http://HOST:PORT, unix:/path; one process)
   --cgi-headers              [cgi_headers]      cgi: stdout begins with CGI headers
   --content-type TYPE        [content_type]     cgi: when the output declares none
                                                 (text/plain; charset=utf-8)

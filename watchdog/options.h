@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -18,7 +19,8 @@ namespace watchdog {
 
 using std::chrono::milliseconds;
 
-enum class Format { kCgi, kHttp };
+enum class Format { kCgi, kHttp, kServer };
+const char* format_name(Format format) noexcept;  // "cgi", "http", "server"
 
 struct Options {
   Format format = Format::kCgi;
@@ -34,6 +36,12 @@ struct Options {
   int max_queue = 1024;
   milliseconds idle_timeout{30'000};
   std::uint64_t max_requests = 0;  // 0: never recycle
+  // Format server: where each app process listens (PORT by default) and how many requests it
+  // serves at once.
+  std::optional<common::Address> upstream_url;
+  bool listen_socket = false;
+  milliseconds start_timeout{30'000};
+  int max_concurrency = 1;
   bool cgi_headers = false;
   std::string content_type = "text/plain; charset=utf-8";
   bool combine_output = false;

@@ -1107,6 +1107,24 @@ class ErrorsTest(Case):
         gate.release("t")
         self.assert_status(future.result(30), 200, gw, "timeout_ms 0:")
 
+    def test_format_server_runs_an_app_behind_the_gateway(self):
+        """"format": "server" and FastFN's max_concurrency reach the watchdog; the app sees its own
+        paths, the route in X-Forwarded-Prefix."""
+        fns = self.functions()
+        app = harness.FIXTURES_DIR / "server" / "app.py"
+        fns.add("site", {"app.py": app}, {"format": "server", "command": [PYTHON, "app.py"],
+                                          "max_concurrency": 8})
+        gw = self.start_gateway(fns, wait_for=["site"])
+        response = gw.get("/site/headers?x=1")
+        self.assert_status(response, 200, gw, "format server:")
+        self.assertIn(b'"pid"', gw.get("/site/pid").body, "the app's /pid at /site/pid")
+        headers = json.loads(response.body)
+        self.assertEqual(headers.get("x-forwarded-prefix"), "/site", headers)
+        self.assertEqual(headers.get("x-fn-request-id"), response.headers.get("X-Fn-Request-Id"))
+        entry = function_entry(gw.health(), "site")
+        self.assertEqual(entry.get("format"), "server", entry)
+        self.assertIn("--max-concurrency 8", cmdline(sockets_of(gw.health(), "site")[0]["pid"]))
+
     def test_every_response_carries_a_request_id_the_handler_sees(self):
         fns = self.functions()
         fns.sh_env("hello")

@@ -198,14 +198,25 @@ TEST_CASE("function_config: bad values name the file and key") {
   }
 }
 
+TEST_CASE("function_config: format server and max_concurrency") {
+  const FunctionConfig c = parse_ok(R"({"format": "server", "max_concurrency": 64})");
+  CHECK(c.format == Format::kServer);
+  CHECK(gateway::format_name(*c.format) == "server");
+  CHECK(c.max_concurrency == 64u);
+  CHECK_FALSE(parse_ok("{}").max_concurrency);
+  check_key_error(R"({"max_concurrency": 0})", "max_concurrency");
+  CHECK(error_of(R"({"format": "fpm"})").find("\"cgi\", \"http\" or \"server\"") != std::string::npos);
+}
+
 TEST_CASE("function_config: cgi_headers") {
   CHECK_FALSE(parse_ok("{}").cgi_headers);
   CHECK(parse_ok(R"({"cgi_headers": true})").cgi_headers);
   CHECK(parse_ok(R"({"cgi_headers": true, "format": "cgi"})").cgi_headers);
   CHECK_FALSE(parse_ok(R"({"cgi_headers": false, "format": "http"})").cgi_headers);
   check_key_error(R"({"cgi_headers": "1"})", "cgi_headers");
-  SUBCASE("a hot handler frames its answers itself") {
+  SUBCASE("a hot handler or an app server frames its answers itself") {
     check_key_error(R"({"cgi_headers": true, "format": "http"})", "cgi_headers");
+    CHECK(error_of(R"({"cgi_headers": true, "format": "server"})").ends_with("got \"format\": \"server\""));
   }
   SUBCASE("the env variable of that name is the handler's, not a setting") {
     const FunctionConfig c = parse_ok(R"({"env": {"cgi_headers": "1"}})");

@@ -23,15 +23,16 @@
 #include "common/unique_fd.h"
 #include "protocol/http_parser.h"
 #include "tests/unit/eventually.h"
+#include "watchdog/hot_process.h"
 
 namespace watchdog {
 
 class HotPoolProbe {
  public:
-  static common::Result<HotProcess*> acquire(HotPool& pool, HotPool::Clock::time_point deadline) {
+  static common::Result<PooledProcess*> acquire(HotPool& pool, HotPool::Clock::time_point deadline) {
     return pool.acquire(deadline);
   }
-  static void release(HotPool& pool, HotProcess* process) { pool.release(process); }
+  static void release(HotPool& pool, PooledProcess* process) { pool.release(process, nullptr); }
   static std::size_t alive(const HotPool& pool) {
     std::lock_guard lock(pool.mutex_);
     return pool.processes_.size();
@@ -58,6 +59,7 @@ using namespace std::chrono_literals;
 using watchdog::HotPool;
 using watchdog::HotPoolProbe;
 using watchdog::HotProcess;
+using watchdog::PooledProcess;
 using watchdog::StopReason;
 using Clock = std::chrono::steady_clock;
 using Error = common::Error;
@@ -81,7 +83,7 @@ class FakeClock {
 class FakeSpawner {
  public:
   watchdog::HotSpawner spawner() {
-    return [this](const HotProcess::SpawnContext& context) { return spawn(context); };
+    return [this](const PooledProcess::SpawnContext& context) { return spawn(context); };
   }
   // The handler exits at once (/bin/true). Each spawn waits for that exit, so that the pool's next
   // maintain() sees it dead: the exit is a real process's, the wait polls its pidfd.
@@ -104,7 +106,7 @@ class FakeSpawner {
     throw_ = false;
   }
 
-  common::Result<std::unique_ptr<HotProcess>> spawn(const HotProcess::SpawnContext& context) {
+  common::Result<std::unique_ptr<PooledProcess>> spawn(const PooledProcess::SpawnContext& context) {
     std::lock_guard lock(mutex_);
     ++calls_;
     if (throw_) throw std::runtime_error("spawner broke");
@@ -150,10 +152,10 @@ struct Fixture {
     pool.emplace(options, std::vector<std::string>{"PATH=/usr/bin:/bin"},
                  watchdog::HotPoolSeams{clock.clock(), spawner.spawner(), false});
   }
-  common::Result<HotProcess*> acquire() {
+  common::Result<PooledProcess*> acquire() {
     return HotPoolProbe::acquire(*pool, Clock::now() + 60s);  // a real deadline nobody reaches
   }
-  void release(HotProcess* process) { HotPoolProbe::release(*pool, process); }
+  void release(PooledProcess* process) { HotPoolProbe::release(*pool, process); }
   void step(std::chrono::microseconds by) {
     clock.advance(by);
     pool->maintain();
@@ -167,19 +169,20 @@ struct Fixture {
 
 // A request waiting in the queue on its own thread.
 struct Waiting {
-  explicit Waiting(Fixture& fixture)
+  template <typename PoolFixture>
+  explicit Waiting(PoolFixture& fixture)
       : thread([this, &fixture] {
           auto got = fixture.acquire();
           std::lock_guard lock(mutex);
           result = got;
         }) {}
   ~Waiting() { thread.join(); }
-  std::optional<common::Result<HotProcess*>> get() {
+  std::optional<common::Result<PooledProcess*>> get() {
     std::lock_guard lock(mutex);
     return result;
   }
   std::mutex mutex;
-  std::optional<common::Result<HotProcess*>> result;
+  std::optional<common::Result<PooledProcess*>> result;
   std::thread thread;
 };
 
@@ -420,7 +423,7 @@ TEST_CASE("hot pool: a failed spawn is an error value, never an exception") {
   }
   SUBCASE("a spawner that throws: 503 with its reason") {
     fixture.spawner.throw_on_spawn();
-    common::Result<HotProcess*> got = nullptr;
+    common::Result<PooledProcess*> got = nullptr;
     CHECK_NOTHROW(got = fixture.acquire());
     REQUIRE_FALSE(got);
     CHECK(common::http_status(got.error().code) == 503);
@@ -481,3 +484,109 @@ TEST_CASE("hot pool: recycle retires idle processes and new requests get new one
   CHECK((*fresh)->requests() == 0);
   fixture.release(*fresh);
 }
+
+namespace {
+
+// An app process as the pool sees it (format server): serves `concurrency` requests at once and
+// is kStarting until the test says it listens. A real, silent /bin/cat stands behind it.
+class FakeServer : public PooledProcess {
+ public:
+  static common::Result<std::unique_ptr<PooledProcess>> spawn(const SpawnContext& context,
+                                                              int concurrency,
+                                                              std::atomic<bool>& listening) {
+    common::SpawnOptions options = context.options;
+    options.argv = {"/bin/cat"};
+    auto child = common::Child::spawn(options);
+    if (!child) return tl::unexpected(child.error());
+    return std::unique_ptr<PooledProcess>(
+        new FakeServer(std::move(*child), context, concurrency, listening));
+  }
+  Served serve(watchdog::Invocation&, const std::optional<std::string>&, std::uint64_t,
+               const Done& done) override {
+    done({true, std::nullopt});
+    return {};
+  }
+  bool check_idle(bool) override { return true; }
+  common::Result<bool> check_started(Clock::time_point) override { return listening_.load(); }
+  int max_concurrency() const noexcept override { return concurrency_; }
+
+ private:
+  FakeServer(common::Child child, const SpawnContext& context, int concurrency,
+             std::atomic<bool>& listening)
+      : PooledProcess(std::move(child), context.generation, context.clock(), State::kStarting),
+        concurrency_(concurrency),
+        listening_(listening) {}
+  int concurrency_;
+  std::atomic<bool>& listening_;
+};
+
+struct ServerFixture {
+  explicit ServerFixture(int concurrency) : options(pool_options(0, 2)) {
+    options.format = watchdog::Format::kServer;
+    auto spawn = [this, concurrency](const PooledProcess::SpawnContext& context) {
+      ++spawns;
+      return FakeServer::spawn(context, concurrency, listening);
+    };
+    pool.emplace(options, std::vector<std::string>{"PATH=/usr/bin:/bin"},
+                 watchdog::HotPoolSeams{clock.clock(), spawn, false});
+  }
+  common::Result<PooledProcess*> acquire() { return HotPoolProbe::acquire(*pool, Clock::now() + 60s); }
+
+  watchdog::Options options;
+  FakeClock clock;
+  std::atomic<bool> listening{false};
+  std::atomic<int> spawns{0};
+  std::optional<HotPool> pool;
+};
+
+TEST_CASE("pool of app servers: least busy below max concurrency, a spawn only when all are full") {
+  ServerFixture fixture(2);
+  auto waiting = [&fixture] { return HotPoolProbe::waiting(*fixture.pool); };
+  // The first request spawns a process and waits for it to listen, not for more spawns.
+  std::optional<Waiting> first(std::in_place, fixture);
+  REQUIRE(eventually([&] { return waiting() == 1; }));
+  fixture.pool->maintain();
+  CHECK(fixture.spawns == 1);
+  CHECK(waiting() == 1);
+  fixture.listening = true;
+  fixture.pool->maintain();  // it listens: the waiter gets it
+  REQUIRE(eventually([&] { return first->get().has_value(); }));
+  PooledProcess* a = first->get()->value();
+  first.reset();
+  CHECK(a->in_flight() == 1);
+  // Room left in a: the second request shares it, with no spawn.
+  auto second = fixture.acquire();
+  REQUIRE(second);
+  CHECK(*second == a);
+  CHECK(a->in_flight() == 2);
+  CHECK(fixture.spawns == 1);
+  // Every process full: the third spawns b and gets it once b listens.
+  std::optional<Waiting> third(std::in_place, fixture);
+  REQUIRE(eventually([&] { return fixture.spawns == 2; }));
+  fixture.pool->maintain();
+  REQUIRE(eventually([&] { return third->get().has_value(); }));
+  PooledProcess* b = third->get()->value();
+  third.reset();
+  CHECK(b != a);
+  // b has room and a has none: the fourth goes to b; at max-instances the fifth waits.
+  auto fourth = fixture.acquire();
+  REQUIRE(fourth);
+  CHECK(*fourth == b);
+  std::optional<Waiting> fifth(std::in_place, fixture);
+  REQUIRE(eventually([&] { return waiting() == 1; }));
+  CHECK(fixture.spawns == 2);
+  // A slot freeing in a goes to the waiter; then a free slot goes to the least busy process.
+  HotPoolProbe::release(*fixture.pool, a);
+  REQUIRE(eventually([&] { return fifth->get().has_value(); }));
+  CHECK(fifth->get()->value() == a);
+  fifth.reset();
+  HotPoolProbe::release(*fixture.pool, a);
+  HotPoolProbe::release(*fixture.pool, a);
+  CHECK(a->in_flight() == 0);
+  auto next = fixture.acquire();
+  REQUIRE(next);
+  CHECK(*next == a);  // a idle, b with 2 in flight
+  for (PooledProcess* process : {a, b, b}) HotPoolProbe::release(*fixture.pool, process);
+}
+
+}  // namespace

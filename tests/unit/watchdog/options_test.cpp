@@ -175,10 +175,37 @@ TEST_CASE("options: OpenFaaS's port and mode give way to fastfn's listen and for
   CHECK(both.format == Format::kHttp);
   CHECK(parse({"--listen", "127.0.0.1:9002", "cat"}, {{"port", "9001"}}).listen.port == 9002);
   CHECK_FALSE(parse({"cat"}).suppress_lock);
-  std::string http = usage_error({"cat"}, {{"mode", "http"}});
-  CHECK(one_line(http));
-  CHECK(http.starts_with("mode: expected streaming or serializing"));
+  std::string bad = usage_error({"cat"}, {{"mode", "afterburn"}});
+  CHECK(one_line(bad));
+  CHECK(bad.starts_with("mode: expected streaming, serializing (format cgi) or http"));
   CHECK(usage_error({"cat"}, {{"port", "0"}}).starts_with("port: expected"));
+}
+
+TEST_CASE("options: format server, and OpenFaaS's mode=http and upstream_url") {
+  auto server = parse({"--format", "server", "--max-concurrency", "64", "--start-timeout", "5s",
+                       "--listen-socket", "node", "app.js"});
+  CHECK(server.format == Format::kServer);
+  CHECK(server.max_concurrency == 64);
+  CHECK(server.start_timeout == std::chrono::milliseconds(5000));
+  CHECK(server.listen_socket);
+  CHECK_FALSE(server.upstream_url);
+  CHECK(parse({"app"}).max_concurrency == 1);
+  // An of-watchdog Dockerfile's environment, unchanged.
+  auto openfaas = parse({}, {{"mode", "http"}, {"fprocess", "python3 index.py"},
+                             {"upstream_url", "http://127.0.0.1:5000"}, {"max_concurrency", "8"}});
+  CHECK(openfaas.format == Format::kServer);
+  REQUIRE(openfaas.upstream_url);
+  CHECK(openfaas.upstream_url->host == "127.0.0.1");
+  CHECK(openfaas.upstream_url->port == 5000);
+  CHECK(openfaas.max_concurrency == 8);
+  CHECK(openfaas.max_instances == 1);  // one address: one process
+  CHECK(parse({"--upstream-url", "http://localhost:8081/", "app"})
+            .upstream_url->host == "localhost");
+  CHECK(parse({"--upstream-url", "unix:/run/app.sock", "app"}).upstream_url->path ==
+        "/run/app.sock");
+  CHECK(usage_error({"--upstream-url", "http://127.0.0.1", "app"}, {})
+            .starts_with("--upstream-url: expected http://HOST:PORT"));
+  CHECK(usage_error({"--format", "fpm", "app"}, {}).starts_with("--format: expected cgi, http or server"));
 }
 
 TEST_CASE("options: a flag wins over the environment") {
