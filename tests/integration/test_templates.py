@@ -30,8 +30,10 @@ TEMPLATES = {  # folder -> (handler file, expected fn.config.json runtime, forma
     "node-http": ("handler.js", "node", "http"),
     "cpp-http": ("handler.cpp", "exec", "http"),
     "sh-cgi": ("handler.sh", "sh", "cgi"),
+    "python-flask": ("app.py", "exec", "server"),
 }
 NODE = shutil.which("node")
+GUNICORN = shutil.which("gunicorn", path="/usr/bin:/bin")
 
 
 def cpp_handler() -> str:
@@ -90,6 +92,23 @@ class TemplateServeTest(HotTestCase):
     def test_python_http(self):
         wd = self.serve("python-http", [PYTHON, "handler.py"])
         self.check_greeting_and_echo(wd)
+
+    @unittest.skipUnless(GUNICORN, "gunicorn (Debian's package; scripts/setup installs it) is missing")
+    def test_python_flask(self):
+        config = json.loads((TEMPLATES_DIR / "python-flask" / "fn.config.json").read_text())
+        wd = self.serve("python-flask", config["command"], "server")
+        with wd.connection(timeout=30) as conn:
+            first = conn.request("GET", "/?name=ada")
+            self.assert_status(first, 200, wd)
+            self.assertRegex(first.text, r"^hello ada from pid \d+\n$")
+            body = os.urandom(MIB)
+            echoed = conn.request("POST", "/", body=body)
+            self.assertEqual(hashlib.sha256(echoed.body).digest(), hashlib.sha256(body).digest())
+            head = conn.request("HEAD", "/?name=ada")
+            self.assert_status(head, 200, wd)
+            self.assertEqual(head.body, b"")
+            self.assertEqual(conn.request("GET", "/").text, first.text.replace("ada", "world"),
+                             "the same gunicorn worker answers again")
 
     @unittest.skipUnless(NODE, "node is not installed")
     def test_node_http(self):
