@@ -181,7 +181,7 @@ class FailureTest(ServerTestCase):
         future = self.executor(1).submit(wd.get, gate.path("drain"), timeout=30.0)
         (pid,) = gate.wait_started(["drain"], wd).values()
         wd.send_signal(signal.SIGTERM)
-        wait_until(lambda: wd.get("/_/health").status == 503 if wd.is_running() else True, 10.0)
+        self.wait_log(wd, r"stopping signal=")  # draining now: new connections are refused
         gate.release()
         self.assert_status(self.result(future, wd, "drain"), 200, wd)
         self.assertEqual(wd.wait(15.0), 0, wd.describe())
