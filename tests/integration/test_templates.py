@@ -31,6 +31,7 @@ TEMPLATES = {  # folder -> (handler file, expected fn.config.json runtime, forma
     "cpp-http": ("handler.cpp", "exec", "http"),
     "sh-cgi": ("handler.sh", "sh", "cgi"),
     "python-flask": ("app.py", "exec", "server"),
+    "python-fastapi": ("app.py", "exec", "server"),
 }
 NODE = shutil.which("node")
 GUNICORN = shutil.which("gunicorn", path="/usr/bin:/bin")
@@ -93,10 +94,9 @@ class TemplateServeTest(HotTestCase):
         wd = self.serve("python-http", [PYTHON, "handler.py"])
         self.check_greeting_and_echo(wd)
 
-    @unittest.skipUnless(GUNICORN, "gunicorn (Debian's package; scripts/setup installs it) is missing")
-    def test_python_flask(self):
-        config = json.loads((TEMPLATES_DIR / "python-flask" / "fn.config.json").read_text())
-        wd = self.serve("python-flask", config["command"], "server")
+    def check_app_server(self, name: str, command, options=()) -> harness.Watchdog:
+        """Greets, echoes 1 MiB, answers HEAD, and the same process answers again."""
+        wd = self.serve(name, command, "server", options)
         with wd.connection(timeout=30) as conn:
             first = conn.request("GET", "/?name=ada")
             self.assert_status(first, 200, wd)
@@ -108,7 +108,19 @@ class TemplateServeTest(HotTestCase):
             self.assert_status(head, 200, wd)
             self.assertEqual(head.body, b"")
             self.assertEqual(conn.request("GET", "/").text, first.text.replace("ada", "world"),
-                             "the same gunicorn worker answers again")
+                             "the same process answers again")
+        return wd
+
+    @unittest.skipUnless(GUNICORN, "gunicorn (Debian's package; scripts/setup installs it) is missing")
+    def test_python_flask(self):
+        config = json.loads((TEMPLATES_DIR / "python-flask" / "fn.config.json").read_text())
+        self.check_app_server("python-flask", config["command"])
+
+    def test_python_fastapi(self):
+        config = json.loads((TEMPLATES_DIR / "python-fastapi" / "fn.config.json").read_text())
+        command = [PYTHON if word == "python3" else word for word in config["command"]]
+        self.check_app_server("python-fastapi", command,
+                              ["--max-concurrency", str(config["max_concurrency"])])
 
     @unittest.skipUnless(NODE, "node is not installed")
     def test_node_http(self):
