@@ -254,12 +254,14 @@ class TestNew(CliCase):
         """The template's own files (not scripts/dev's link to the built cpp-http handler)."""
         root = TEMPLATES_DIR / name
         return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
-                if p.is_file() and not p.is_symlink() and p.name != "meson.build" and "__pycache__" not in p.parts}
+                if p.is_file() and not p.is_symlink() and p.name != "meson.build" and "__pycache__" not in p.parts
+                and "node_modules" not in p.parts}
 
     def test_creates_each_template_and_never_overwrites(self):
         base = self.make_tempdir()
         fns = os.path.join(base, "fns")
-        for template in ("python-http", "node-http", "cpp-http", "sh-cgi", "python-flask", "python-fastapi"):
+        for template in ("python-http", "node-http", "cpp-http", "sh-cgi", "python-flask", "python-fastapi",
+                         "node-express"):
             with self.subTest(template=template):
                 name = f"my-{template}"
                 result = run_cli(["new", name, "--template", template, "--dir", fns])
@@ -310,7 +312,7 @@ class TestNew(CliCase):
         result = run_cli(["new", "--list-templates"])
         self.assert_exit(result, 0)
         names = [line.split("\t")[0] for line in result.stdout.splitlines()]
-        self.assertEqual(sorted(names), ["cpp-http", "node-http", "python-fastapi", "python-flask", "python-http", "sh-cgi"])
+        self.assertEqual(sorted(names), ["cpp-http", "node-express", "node-http", "python-fastapi", "python-flask", "python-http", "sh-cgi"])
 
     def test_new_functions_are_ready_to_serve(self):
         fns = FunctionsDir(self.make_tempdir())
@@ -773,7 +775,7 @@ class TestCompletion(GatewayClass):
         self.assertEqual(self.complete(""), ["dev", "new", "list", "health", "invoke", "help", "--help"])
         self.assertEqual(self.complete("he"), ["health", "help"])
         self.assertEqual(sorted(self.complete("new", "x", "--template", "")),
-                         ["cpp-http", "node-http", "python-fastapi", "python-flask", "python-http", "sh-cgi"])
+                         ["cpp-http", "node-express", "node-http", "python-fastapi", "python-flask", "python-http", "sh-cgi"])
         self.assertEqual(self.complete("invoke", "alpha", "-X", "P"), ["POST", "PUT", "PATCH"])
         self.assertEqual(self.complete("invoke", "alpha", "-d", "@bo"), ["@body.json"])
         self.assertIn("--names", self.complete("list", "--"))

@@ -32,6 +32,7 @@ TEMPLATES = {  # folder -> (handler file, expected fn.config.json runtime, forma
     "sh-cgi": ("handler.sh", "sh", "cgi"),
     "python-flask": ("app.py", "exec", "server"),
     "python-fastapi": ("app.py", "exec", "server"),
+    "node-express": ("app.js", "exec", "server"),
 }
 NODE = shutil.which("node")
 GUNICORN = shutil.which("gunicorn", path="/usr/bin:/bin")
@@ -121,6 +122,12 @@ class TemplateServeTest(HotTestCase):
         command = [PYTHON if word == "python3" else word for word in config["command"]]
         self.check_app_server("python-fastapi", command,
                               ["--max-concurrency", str(config["max_concurrency"])])
+
+    @unittest.skipUnless(NODE, "node is not installed")
+    def test_node_express(self):
+        config = json.loads((TEMPLATES_DIR / "node-express" / "fn.config.json").read_text())
+        command = [NODE if word == "node" else word for word in config["command"]]
+        self.check_app_server("node-express", command, ["--max-concurrency", str(config["max_concurrency"])])
 
     @unittest.skipUnless(NODE, "node is not installed")
     def test_node_http(self):
