@@ -146,7 +146,7 @@ std::vector<std::string> build_cgi_env(const CgiRequest& request,
   std::vector<Header> fields = merge_safe_headers(request.headers);
   std::vector<Variable> vars = meta_variables(request, fields);
   append_header_variables(vars, fields);
-  append_openfaas_variables(vars, request, fields);
+  if (request.openfaas_variables) append_openfaas_variables(vars, request, fields);
   vars.push_back({"X_FN_REQUEST_ID", std::string(request.request_id)});
 
   std::unordered_set<std::string_view> owned;

@@ -26,6 +26,9 @@ struct CgiRequest {
   const Headers* headers = nullptr;  // must outlive the call
   bool has_body = false;             // CONTENT_LENGTH is set only for a body (RFC 3875 4.1.2)
   std::uint64_t content_length = 0;
+  // OpenFaaS's Http_* variables (its classic watchdog's cgi_headers): the request's headers,
+  // Http_Method, Http_Path, Http_Query. The RFC 3875 variables are there either way.
+  bool openfaas_variables = true;
 };
 
 // True when a header name may become an environment variable: only [A-Za-z0-9-] and not empty.

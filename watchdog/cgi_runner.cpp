@@ -74,6 +74,7 @@ std::vector<std::string> CgiRunner::environment(const Invocation& invocation,
   auto length = invocation.request.content_length();
   cgi.has_body = target.with_body && invocation.request.has_body() && length.has_value();
   cgi.content_length = length.value_or(0);
+  cgi.openfaas_variables = options_.openfaas_variables;
   cgi.server_protocol = invocation.request.head().version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
   return protocol::build_cgi_env(cgi, base_env_);
 }

@@ -97,6 +97,13 @@ int run(const watchdog::Options& options, std::vector<std::string> env) {
   wait_for_stop(*runner);
   lock.remove();
   server.begin_drain();  // health says "shutting down" before the first connection is refused
+  if (options.healthcheck_interval.count() > 0) {
+    // OpenFaaS's grace for a load balancer that routes by health: it sees 503 and stops routing
+    // here while connections are still served.
+    log->info("health turned 503, serving until healthcheck_interval={}ms passes",
+              options.healthcheck_interval.count());
+    std::this_thread::sleep_for(options.healthcheck_interval);
+  }
   http.stop_accepting();  // new connections are refused at once, not left hanging in the backlog
   http.begin_drain();
   drain(server, http, options.shutdown_timeout);
@@ -142,6 +149,7 @@ int main(int argc, char** argv) {
   }
   follow_parent(environment_map(env));
   common::setup_logging(parsed.options.log_format, parsed.options.log_level);
+  for (const auto& ignored : parsed.ignored) common::logger("watchdog")->warn("{}", ignored);
   try {
     return run(parsed.options, std::move(env));
   } catch (const common::ListenError& e) {

@@ -1,11 +1,13 @@
 #include "watchdog/options.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <functional>
 #include <optional>
 #include <sstream>
 #include <string_view>
+#include <utility>
 
 #include "common/units.h"
 
@@ -108,11 +110,13 @@ const std::vector<OptionSpec>& specs() {
       {"--max-queue", "max_queue", true, [](Options& o, const std::string& v, const std::string& s) { o.max_queue = count(v, s, 0, 1'000'000); }},
       {"--idle-timeout", "idle_timeout", true, [](Options& o, const std::string& v, const std::string& s) { o.idle_timeout = duration(v, s); }},
       {"--max-requests", "max_requests", true, [](Options& o, const std::string& v, const std::string& s) { o.max_requests = static_cast<std::uint64_t>(count(v, s, 0, 2'000'000'000)); }},
-      {"--cgi-headers", "cgi_headers", false, [](Options& o, const std::string& v, const std::string& s) { o.cgi_headers = boolean(v, s); }},
+      {"--cgi-headers", "cgi_response", false, [](Options& o, const std::string& v, const std::string& s) { o.cgi_headers = boolean(v, s); }},
+      {"--openfaas-variables", "cgi_headers", false, [](Options& o, const std::string& v, const std::string& s) { o.openfaas_variables = boolean(v, s); }},
       {"--content-type", "content_type", true, [](Options& o, const std::string& v, const std::string&) { o.content_type = v; }},
       {"--combine-output", "combine_output", false, [](Options& o, const std::string& v, const std::string& s) { o.combine_output = boolean(v, s); }},
       {"--workdir", "workdir", true, [](Options& o, const std::string& v, const std::string&) { o.workdir = v; }},
       {"--shutdown-timeout", "shutdown_timeout", true, [](Options& o, const std::string& v, const std::string& s) { o.shutdown_timeout = duration(v, s); }},
+      {"--healthcheck-interval", "healthcheck_interval", true, [](Options& o, const std::string& v, const std::string& s) { o.healthcheck_interval = duration(v, s); }},
       {"--log-format", "log_format", true, [](Options& o, const std::string& v, const std::string& s) {
          if (!common::parse_log_format(v, &o.log_format)) bad_value(s, v, "text or json");
        }},
@@ -144,6 +148,44 @@ std::vector<std::string> split_on_spaces(const std::string& text) {
 std::string basename(const std::string& path) {
   auto slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// OpenFaaS's other spellings of a variable fastfn reads under the first name.
+constexpr std::array<std::pair<const char*, const char*>, 3> kOpenFaasAliases = {{
+    {"fprocess", "function_process"},
+    {"upstream_url", "http_upstream_url"},
+    {"combine_output", "combined_output"},
+}};
+
+// OpenFaaS variables fastfn does not take, and what a function that sets them gets instead.
+constexpr std::array<std::pair<const char*, const char*>, 10> kOpenFaasIgnored = {{
+    {"http_buffer_req_body", "chunked request bodies always reach an app whole, with Content-Length"},
+    {"buffer_http", "chunked request bodies always reach an app whole, with Content-Length"},
+    {"prefix_logs", "the function's lines are logged with a time, a level and the function's name"},
+    {"log_buffer_size", "lines of any length are logged (cut at 16 KiB)"},
+    {"log_call_id", "the access line carries request_id (X-Fn-Request-Id)"},
+    {"write_debug", "bodies are never logged"},
+    {"read_debug", "bodies are never logged"},
+    {"marshal_request", "the body reaches stdin as it came"},
+    {"ready_path", "/_/ready reports the watchdog's own readiness (processes up, capacity left)"},
+    {"static_path", "mode=static is not served; use the gateway's assets"},
+}};
+
+// A copy of the environment with OpenFaaS's aliases read under fastfn's names (the name fastfn
+// documents wins when both are set), and the ignored variables noted.
+Environment with_openfaas_names(const Environment& env, std::vector<std::string>& ignored) {
+  Environment merged = env;
+  for (const auto& [name, alias] : kOpenFaasAliases) {
+    auto it = env.find(alias);
+    if (it != env.end()) merged.emplace(name, it->second);
+  }
+  for (const auto& [name, instead] : kOpenFaasIgnored)
+    if (env.contains(name)) ignored.push_back(std::string(name) + " is not taken: " + instead);
+  // Ignoring it would serve without the authentication the function's author counted on.
+  if (auto jwt = env.find("jwt_auth"); jwt != env.end() && boolean(jwt->second, "jwt_auth"))
+    throw UsageError("jwt_auth: OpenFaaS for Enterprises' JWT check is not in fastfn; put the "
+                     "check in front of the watchdog, or set jwt_auth=false");
+  return merged;
 }
 
 // A flag found on the command line, applied after the environment so that it wins.
@@ -225,8 +267,8 @@ ParsedOptions parse_options(const std::vector<std::string>& args, const Environm
   if (parsed.action != Action::kRun) return parsed;  // --help and --version ignore a bad environment
   // With --flags-only (how fastfn-gateway starts its watchdogs) the environment is the handler's:
   // a function's "env" must reach its handler without configuring the watchdog.
-  static const Environment kNothing;
-  const Environment& source = flags_only(given) ? kNothing : env;
+  const Environment source =
+      flags_only(given) ? Environment{} : with_openfaas_names(env, parsed.ignored);
   // The environment is read only for what no flag sets, so a flag also overrides an invalid value.
   for (const auto& spec : specs()) {
     bool flagged = std::any_of(given.begin(), given.end(), [&](const GivenFlag& g) { return g.spec == &spec; });
@@ -271,12 +313,16 @@ a flag wins over the variable. Without COMMAND, the fprocess variable gives it.
                                                 ($SOCKET, FN_LISTENER) instead of $PORT
   --upstream-url URL         [upstream_url]     server: the app listens there by itself
                                                 (http://HOST:PORT, unix:/path; one process)
-  --cgi-headers              [cgi_headers]      cgi: stdout begins with CGI headers
+  --cgi-headers              [cgi_response]     cgi: stdout begins with CGI headers
+  --openfaas-variables=BOOL  [cgi_headers]      cgi: request headers also as OpenFaaS's Http_*
+                                                variables (on)
   --content-type TYPE        [content_type]     cgi: when the output declares none
                                                 (text/plain; charset=utf-8)
   --combine-output           [combine_output]   cgi: append stderr to the response body
   --workdir DIR              [workdir]          working directory of the handler (.)
   --shutdown-timeout DUR     [shutdown_timeout] drain in-flight requests this long on SIGTERM (10s)
+  --healthcheck-interval DUR [healthcheck_interval] on SIGTERM, health is 503 this long before new
+                                                connections are refused (0)
   --log-format text|json     [log_format]       log lines on stderr (text)
   --log-level LEVEL          [log_level]        trace, debug, info, warn, error, off (info)
   --suppress-lock            [suppress_lock]    write no $TMPDIR/.lock (OpenFaaS's health file)
@@ -286,7 +332,7 @@ a flag wins over the variable. Without COMMAND, the fprocess variable gives it.
   -h, --help                                    this text
   -V, --version                                 the version
 
-Durations: 250ms, 10s, 2m or plain seconds. Sizes: 512, 64KiB, 10MiB.
+Durations: 250ms, 10s, 2m, 1m30s or plain seconds. Sizes: 512, 64KiB, 10MiB.
 Endpoints: GET /_/health, /_/ready, /_/metrics. Every other path is the function's.
 )";
 }

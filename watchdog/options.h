@@ -42,11 +42,15 @@ struct Options {
   bool listen_socket = false;
   milliseconds start_timeout{30'000};
   int max_concurrency = 1;
-  bool cgi_headers = false;
+  bool cgi_headers = false;  // fastfn's: stdout begins with CGI headers (variable cgi_response)
+  bool openfaas_variables = true;  // OpenFaaS's cgi_headers: request headers as Http_* variables
   std::string content_type = "text/plain; charset=utf-8";
   bool combine_output = false;
   std::string workdir = ".";
   milliseconds shutdown_timeout{10'000};
+  // OpenFaaS's: after SIGTERM, how long health says 503 while connections are still served, so a
+  // load balancer stops routing here before they are refused (0: refused at once).
+  milliseconds healthcheck_interval{0};
   common::LogFormat log_format = common::LogFormat::kText;
   std::string log_level = "info";
   std::string name;  // the basename of COMMAND unless set
@@ -70,6 +74,9 @@ enum class Action { kRun, kHelp, kVersion };
 struct ParsedOptions {
   Action action = Action::kRun;
   Options options;
+  // OpenFaaS variables that were set and that fastfn does not take, each with what happens
+  // instead: main logs them as warnings once logging is set up.
+  std::vector<std::string> ignored;
 };
 
 using Environment = std::map<std::string, std::string>;

@@ -142,10 +142,13 @@ void Server::serve_reserved(common::ClientRequest& request, common::ClientRespon
                   status_json(health.ok, "ok", health.reason));
   } else if (path == "/_/ready") {
     Health ready = draining_ ? Health{false, "shutting down"} : runner_.ready();
-    if (ready.ok && options_.max_inflight > 0 && in_flight() >= options_.max_inflight)
+    int status = ready.ok ? 200 : 503;
+    // 429 at the limit, as OpenFaaS's of-watchdog says it: busy, not broken.
+    if (ready.ok && options_.max_inflight > 0 && in_flight() >= options_.max_inflight) {
       ready = {false, "max-inflight reached"};
-    response.send(ready.ok ? 200 : 503, json_headers(request_id),
-                  status_json(ready.ok, "ready", ready.reason));
+      status = 429;
+    }
+    response.send(status, json_headers(request_id), status_json(ready.ok, "ready", ready.reason));
   } else if (path == "/_/metrics") {
     std::string text;
     metrics_.render(text, options_.name);

@@ -48,7 +48,8 @@ WATCHDOG_ENV_VARS = (
     "format", "listen", "exec_timeout", "read_timeout", "write_timeout", "max_inflight", "max_body",
     "min_instances", "max_instances", "max_queue", "idle_timeout", "max_requests", "cgi_headers",
     "content_type", "combine_output", "workdir", "shutdown_timeout", "log_format", "function_name",
-    "fprocess", "max_connections", "log_level", "port", "mode", "suppress_lock",
+    "fprocess", "max_connections", "log_level", "port", "mode", "suppress_lock", "cgi_response",
+    "healthcheck_interval", "upstream_url", "listen_socket", "start_timeout", "max_concurrency",
 )
 
 

@@ -450,6 +450,22 @@ class EnvironmentTest(CgiTestCase):
         self.assertEqual(env.get("Http_Path"), "/of/path")
         self.assertEqual(env.get("Http_Query"), "x=1&y=two")
 
+    def test_openfaas_cgi_headers_variable_keeps_openfaas_meaning(self):
+        """OpenFaaS's cgi_headers says whether request headers become Http_* variables (default
+        true), not fastfn's "output begins with CGI headers": an OpenFaaS config that sets it
+        either way still gets its plain output as the body."""
+        wd = self.start([fixture("env_json.py")], env={"cgi_headers": "true"})
+        env = self.env_of(wd.get("/of?x=1", headers={"X-Custom-Header": "v"}), wd)
+        self.assertEqual(env.get("Http_X_Custom_Header"), "v", "cgi_headers=true: the output was "
+                         "parsed as CGI headers, or the header is missing")
+        self.assertEqual(env.get("Http_Query"), "x=1")
+        off = self.start([fixture("env_json.py")], env={"cgi_headers": "false"})
+        env = self.env_of(off.get("/of?x=1", headers={"X-Custom-Header": "v"}), off)
+        self.assertFalse([k for k in env if k.startswith("Http_")],
+                         f"cgi_headers=false still passed OpenFaaS's variables: {env}")
+        self.assertEqual(env.get("HTTP_X_CUSTOM_HEADER"), "v", "the CGI variables stay")
+        self.assertEqual(env.get("QUERY_STRING"), "x=1")
+
     def test_proxy_header_never_becomes_http_proxy(self):
         wd = self.start([fixture("env_json.py")], env={"HTTP_PROXY": None, "http_proxy": None})
         env = self.env_of(wd.get("/", headers={"Proxy": "evil"}), wd)
@@ -482,6 +498,12 @@ class EnvironmentTest(CgiTestCase):
 class CgiHeadersTest(CgiTestCase):
     def start_cgi(self) -> harness.Watchdog:
         return self.start([fixture("cgi_response.sh")], "--cgi-headers")
+
+    def test_cgi_response_variable_turns_cgi_headers_on(self):
+        wd = self.start([fixture("cgi_response.sh")], env={"cgi_response": "1"})
+        response = wd.get("/created")
+        self.assert_status(response, 201, wd)
+        self.assertEqual(response.body, b'{"made":true}')
 
     def test_status_header_sets_status_and_other_headers_pass_through(self):
         wd = self.start_cgi()
@@ -620,14 +642,15 @@ class LimitsTest(CgiTestCase):
             self.assertIn(b"released", response.body)
         self.assert_status(wd.get("/"), 200, wd, "after the slots freed:")
 
-    def test_ready_is_503_with_reason_while_at_max_inflight(self):
+    def test_ready_is_429_with_reason_while_at_max_inflight(self):
+        """429, as OpenFaaS's of-watchdog answers it there: busy, not broken."""
         gate = Gate(self)
         wd = self.start([fixture("gate.sh"), gate.dir], "--max-inflight", "2")
         self.assert_status(wd.get("/_/ready"), 200, wd, "idle:")
         futures = self.saturate(gate, 2, wd)
         ready = wd.get("/_/ready")
-        self.assert_status(ready, 503, wd, "at max-inflight:")
-        self.assertTrue(ready.body.strip(), f"/_/ready 503 must say why: {ready!r}")
+        self.assert_status(ready, 429, wd, "at max-inflight:")
+        self.assertIn("max-inflight", ready.text, f"/_/ready 429 must say why: {ready!r}")
         self.assert_status(wd.get("/_/health"), 200, wd, "liveness while at max-inflight:")
         gate.release()
         for future in futures:
@@ -941,6 +964,20 @@ class ShutdownTest(CgiTestCase):
         self.assertIn(b"released", response.body)
         self.assertEqual(wd.wait(10), 0, wd.describe())
         self.assertFalse(os.path.exists(wd.address.path), "the unix socket is left after exit")
+
+    def test_healthcheck_interval_serves_while_health_says_503(self):
+        """OpenFaaS's healthcheck_interval: after SIGTERM, health turns 503 (and the lock file goes)
+        while new connections are still served, so a load balancer can stop routing first."""
+        tmp = self.make_tempdir()
+        wd = self.start(["echo", "still-served"], env={"healthcheck_interval": "10m", "TMPDIR": tmp})
+        wd.send_signal(signal.SIGTERM)
+        wait_until(lambda: wd.get("/_/health").status == 503, 10,
+                   message=lambda: f"/_/health not 503 after SIGTERM\n{wd.describe()}")
+        self.assertFalse(os.path.exists(os.path.join(tmp, ".lock")), "the lock file outlived SIGTERM")
+        response = wd.get("/")  # a new connection, within the interval
+        self.assert_status(response, 200, wd, "during healthcheck_interval:")
+        self.assertEqual(response.body, b"still-served\n")
+        self.assertTrue(wd.is_running(), wd.describe())
 
     def test_shutdown_timeout_kills_an_unfinished_request_and_exits_0(self):
         gate = Gate(self)

@@ -92,6 +92,14 @@ TEST_CASE("cgi env: OpenFaaS variables") {
   CHECK(get(env, "Http_Content_Type") == "application/json");
   CHECK(get(env, "Http_Content_Length") == "5");
   CHECK(get(env, "Http_Authorization") == "Bearer t");
+  SUBCASE("none with OpenFaaS's cgi_headers off, the CGI ones kept") {
+    f.request.openfaas_variables = false;
+    auto without = build_cgi_env(f.request, {});
+    CHECK(std::none_of(without.begin(), without.end(),
+                       [](const std::string& entry) { return entry.starts_with("Http_"); }));
+    CHECK(get(without, "HTTP_AUTHORIZATION") == "Bearer t");
+    CHECK(get(without, "REQUEST_METHOD") == "POST");
+  }
 }
 
 TEST_CASE("cgi env: a request without body, query or content type") {

@@ -56,10 +56,12 @@ TEST_CASE("options: defaults follow DESIGN.md") {
   CHECK(o.idle_timeout == 30s);
   CHECK(o.max_requests == 0);
   CHECK_FALSE(o.cgi_headers);
+  CHECK(o.openfaas_variables);
   CHECK(o.content_type == "text/plain; charset=utf-8");
   CHECK_FALSE(o.combine_output);
   CHECK(o.workdir == ".");
   CHECK(o.shutdown_timeout == 10s);
+  CHECK(o.healthcheck_interval == 0s);
   CHECK(o.log_format == common::LogFormat::kText);
   CHECK(o.name == "wc");
   CHECK(o.command == Args{"wc", "-l"});
@@ -148,7 +150,10 @@ TEST_CASE("options: every environment variable") {
       {"max_queue", "0", [](const Options& o) { CHECK(o.max_queue == 0); }},
       {"idle_timeout", "5m", [](const Options& o) { CHECK(o.idle_timeout == 300s); }},
       {"max_requests", "7", [](const Options& o) { CHECK(o.max_requests == 7u); }},
-      {"cgi_headers", "true", [](const Options& o) { CHECK(o.cgi_headers); }},
+      {"cgi_response", "true", [](const Options& o) { CHECK(o.cgi_headers); }},
+      {"cgi_headers", "false", [](const Options& o) { CHECK_FALSE(o.openfaas_variables); }},
+      {"healthcheck_interval", "1m30s",
+       [](const Options& o) { CHECK(o.healthcheck_interval == 90s); }},
       {"content_type", "text/html", [](const Options& o) { CHECK(o.content_type == "text/html"); }},
       {"combine_output", "1", [](const Options& o) { CHECK(o.combine_output); }},
       {"workdir", "/tmp", [](const Options& o) { CHECK(o.workdir == "/tmp"); }},
@@ -210,7 +215,7 @@ TEST_CASE("options: format server, and OpenFaaS's mode=http and upstream_url") {
 
 TEST_CASE("options: a flag wins over the environment") {
   Environment env = {{"format", "http"},   {"exec_timeout", "5s"}, {"max_body", "1KiB"},
-                     {"cgi_headers", "1"}, {"function_name", "e"}, {"listen", ":1"}};
+                     {"cgi_response", "1"}, {"function_name", "e"}, {"listen", ":1"}};
   Options o = parse({"--format", "cgi", "--exec-timeout=9s", "--max-body", "2KiB",
                      "--cgi-headers=false", "--name", "f", "--listen", "unix:/tmp/f.sock", "cat"},
                     env);
@@ -220,6 +225,33 @@ TEST_CASE("options: a flag wins over the environment") {
   CHECK_FALSE(o.cgi_headers);
   CHECK(o.name == "f");
   CHECK(o.listen.kind == common::Address::Kind::kUnix);
+}
+
+TEST_CASE("options: OpenFaaS's cgi_headers is not fastfn's --cgi-headers") {
+  // An OpenFaaS config's cgi_headers=true (its default) leaves the output unparsed.
+  Options openfaas = parse({"cat"}, {{"cgi_headers", "true"}});
+  CHECK_FALSE(openfaas.cgi_headers);
+  CHECK(openfaas.openfaas_variables);
+  CHECK_FALSE(parse({"--openfaas-variables=false", "cat"}).openfaas_variables);
+  CHECK(parse({"--cgi-headers", "cat"}, {{"cgi_headers", "false"}}).cgi_headers);
+}
+
+TEST_CASE("options: OpenFaaS's other names, and what fastfn does not take") {
+  CHECK(parse({}, {{"function_process", "wc -l"}}).command == Args{"wc", "-l"});
+  CHECK(parse({}, {{"function_process", "wc -l"}, {"fprocess", "cat"}}).command == Args{"cat"});
+  Options upstream = parse({"app"}, {{"mode", "http"}, {"http_upstream_url", "http://127.0.0.1:5000"}});
+  REQUIRE(upstream.upstream_url);
+  CHECK(upstream.upstream_url->port == 5000);
+  CHECK(parse({"cat"}, {{"combined_output", "true"}}).combine_output);
+  auto parsed = watchdog::parse_options({"cat"}, {{"ready_path", "/ready"}, {"prefix_logs", "false"}}, 1);
+  REQUIRE(parsed.ignored.size() == 2);
+  CHECK(parsed.ignored[0].starts_with("prefix_logs is not taken: "));
+  CHECK(parsed.ignored[1].starts_with("ready_path is not taken: "));
+  CHECK(watchdog::parse_options({"cat"}, {}, 1).ignored.empty());
+  CHECK(watchdog::parse_options({"--flags-only", "cat"}, {{"ready_path", "/r"}}, 1).ignored.empty());
+  // Serving without the check its author counted on would open the function to anyone.
+  CHECK(usage_error({"cat"}, {{"jwt_auth", "true"}}).starts_with("jwt_auth: "));
+  CHECK(usage_error({"cat"}, {{"jwt_auth", "false"}}).empty());
 }
 
 TEST_CASE("options: a flag overrides an invalid environment variable") {
@@ -257,7 +289,8 @@ TEST_CASE("options: boolean flags") {
     }
   }
   SUBCASE("environment off") {
-    CHECK_FALSE(parse({"cat"}, {{"cgi_headers", "false"}}).cgi_headers);
+    CHECK_FALSE(parse({"cat"}, {{"cgi_response", "false"}}).cgi_headers);
+    CHECK_FALSE(parse({"cat"}, {{"cgi_headers", "false"}}).openfaas_variables);
     CHECK_FALSE(parse({"cat"}, {{"combine_output", "0"}}).combine_output);
   }
   SUBCASE("a bad boolean") {
@@ -470,7 +503,7 @@ TEST_CASE("options: --flags-only reads no option from the environment") {
   // How fastfn-gateway starts a watchdog: the environment carries the function's "env" for its
   // handlers, and a variable that happens to share an option's name must configure nothing.
   Environment env = {{"max_body", "1"},         {"log_format", "json"}, {"format", "http"},
-                     {"cgi_headers", "1"},      {"content_type", "x/y"}, {"max_inflight", "1"},
+                     {"cgi_response", "1"},     {"content_type", "x/y"}, {"max_inflight", "1"},
                      {"combine_output", "yes"}, {"fprocess", "env"},     {"exec_timeout", "bad"}};
   Options o = parse({"--flags-only", "--max-instances", "2", "--", "cat"}, env);
   CHECK(o.flags_only);
