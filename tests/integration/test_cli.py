@@ -261,7 +261,7 @@ class TestNew(CliCase):
         base = self.make_tempdir()
         fns = os.path.join(base, "fns")
         for template in ("python-http", "node-http", "cpp-http", "sh-cgi", "python-flask", "python-fastapi",
-                         "node-express"):
+                         "node-express", "go-http"):
             with self.subTest(template=template):
                 name = f"my-{template}"
                 result = run_cli(["new", name, "--template", template, "--dir", fns])
@@ -274,9 +274,11 @@ class TestNew(CliCase):
                     self.assertEqual(copied.get(file_name), data, f"{file_name} of {template}")
                 self.assertNotIn("meson.build", copied)
                 extra = set(copied) - set(expected)
-                self.assertEqual(extra, {"handler"} if template == "cpp-http" else set())
+                built = template in ("cpp-http", "go-http")
+                self.assertEqual(extra, {"handler"} if built else set(), result.stdout)
         self.assertTrue(os.access(Path(fns) / "my-sh-cgi" / "handler.sh", os.X_OK))
         self.assertTrue(os.access(Path(fns) / "my-cpp-http" / "handler", os.X_OK))
+        self.assertTrue(os.access(Path(fns) / "my-go-http" / "handler", os.X_OK), "go build made no handler")
         self.assertEqual([p.name for p in Path(fns).iterdir() if p.name.startswith(".")], [],
                          "the staging folder was left behind")
 
@@ -312,7 +314,7 @@ class TestNew(CliCase):
         result = run_cli(["new", "--list-templates"])
         self.assert_exit(result, 0)
         names = [line.split("\t")[0] for line in result.stdout.splitlines()]
-        self.assertEqual(sorted(names), ["cpp-http", "node-express", "node-http", "python-fastapi", "python-flask", "python-http", "sh-cgi"])
+        self.assertEqual(sorted(names), ["cpp-http", "go-http", "node-express", "node-http", "python-fastapi", "python-flask", "python-http", "sh-cgi"])
 
     def test_new_functions_are_ready_to_serve(self):
         fns = FunctionsDir(self.make_tempdir())
@@ -775,7 +777,7 @@ class TestCompletion(GatewayClass):
         self.assertEqual(self.complete(""), ["dev", "new", "list", "health", "invoke", "help", "--help"])
         self.assertEqual(self.complete("he"), ["health", "help"])
         self.assertEqual(sorted(self.complete("new", "x", "--template", "")),
-                         ["cpp-http", "node-express", "node-http", "python-fastapi", "python-flask", "python-http", "sh-cgi"])
+                         ["cpp-http", "go-http", "node-express", "node-http", "python-fastapi", "python-flask", "python-http", "sh-cgi"])
         self.assertEqual(self.complete("invoke", "alpha", "-X", "P"), ["POST", "PUT", "PATCH"])
         self.assertEqual(self.complete("invoke", "alpha", "-d", "@bo"), ["@body.json"])
         self.assertIn("--names", self.complete("list", "--"))

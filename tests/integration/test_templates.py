@@ -2,8 +2,9 @@
 """Each starter function in templates/ is a valid function folder and answers correctly when served
 through fastfn-watchdog the way the gateway runs it (its format, its folder as the working dir).
 
-cpp-http is the built binary: FASTFN_CPP_HANDLER, default <repo>/build/templates/cpp-http/handler.
-node-http needs `node` on PATH (skipped otherwise).
+cpp-http and go-http are built binaries: FASTFN_CPP_HANDLER and FASTFN_GO_HANDLER, by default in
+<repo>/build/templates/. node-http and node-express need `node` on PATH (skipped otherwise). The app
+servers' templates also run as a user gets them, folders behind fastfn-gateway.
 Run alone: python3 tests/integration/test_templates.py [-k PATTERN]
 """
 
@@ -22,6 +23,7 @@ import unittest  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+from gateway_support import GatewayTestCase  # noqa: E402
 from harness import MIB  # noqa: E402
 from hot_support import PYTHON, TEMPLATES_DIR, Gate, HotTestCase  # noqa: E402
 
@@ -33,7 +35,9 @@ TEMPLATES = {  # folder -> (handler file, expected fn.config.json runtime, forma
     "python-flask": ("app.py", "exec", "server"),
     "python-fastapi": ("app.py", "exec", "server"),
     "node-express": ("app.js", "exec", "server"),
+    "go-http": ("main.go", "exec", "server"),
 }
+APP_SERVERS = ("python-flask", "python-fastapi", "node-express", "go-http")
 NODE = shutil.which("node")
 GUNICORN = shutil.which("gunicorn", path="/usr/bin:/bin")
 
@@ -41,6 +45,11 @@ GUNICORN = shutil.which("gunicorn", path="/usr/bin:/bin")
 def cpp_handler() -> str:
     return os.path.abspath(os.environ.get("FASTFN_CPP_HANDLER") or str(
         harness.REPO_ROOT / "build" / "templates" / "cpp-http" / "handler"))
+
+
+def go_handler() -> str:
+    return os.path.abspath(os.environ.get("FASTFN_GO_HANDLER") or str(
+        harness.REPO_ROOT / "build" / "templates" / "go-http" / "handler"))
 
 
 def setUpModule():
@@ -128,6 +137,12 @@ class TemplateServeTest(HotTestCase):
         config = json.loads((TEMPLATES_DIR / "node-express" / "fn.config.json").read_text())
         command = [NODE if word == "node" else word for word in config["command"]]
         self.check_app_server("node-express", command, ["--max-concurrency", str(config["max_concurrency"])])
+
+    def test_go_http(self):
+        binary = go_handler()
+        harness.check_executable(binary, "the go-http template (FASTFN_GO_HANDLER; Go builds it)")
+        config = json.loads((TEMPLATES_DIR / "go-http" / "fn.config.json").read_text())
+        self.check_app_server("go-http", [binary], ["--max-concurrency", str(config["max_concurrency"])])
 
     @unittest.skipUnless(NODE, "node is not installed")
     def test_node_http(self):
@@ -278,6 +293,40 @@ class PythonLibraryWritesTest(unittest.TestCase):
         self.assertTrue(whole.endswith(b"Content-Length: 11\r\n\r\nhello world"), whole)
         self.assertTrue(all(len(c) <= 7 for c in out.calls))
 
+
+
+
+class AppServersBehindTheGatewayTest(GatewayTestCase):
+
+    def test_app_server_templates_as_folders_behind_the_gateway(self):
+        """Each app-server template, copied as `fastfn new` copies it (node_modules installed, the
+        Go program built), is a function the gateway serves at its folder's name: the app's `/`
+        at /NAME/, its greeting, a 1 MiB echo, one process reused across requests."""
+        harness.check_executable(go_handler(), "the go-http template (FASTFN_GO_HANDLER; Go builds it)")
+        self.assertTrue(NODE and GUNICORN, "node and gunicorn (scripts/setup installs them)")
+        fns = self.functions()
+        for name in APP_SERVERS:
+            target = fns.path(name)
+            shutil.copytree(TEMPLATES_DIR / name, target, symlinks=True, ignore=shutil.ignore_patterns(
+                "node_modules", "handler", "meson.build", "__pycache__"))
+        os.symlink(TEMPLATES_DIR / "node-express" / "node_modules", fns.path("node-express") / "node_modules")
+        shutil.copy2(go_handler(), fns.path("go-http") / "handler")
+        # The templates name python3 and node: Debian's python3 has uvicorn, wherever node is.
+        path = os.pathsep.join(dict.fromkeys([os.path.dirname(PYTHON), os.path.dirname(NODE), "/usr/bin", "/bin"]))
+        gw = self.start_gateway(fns, wait_for=APP_SERVERS, env={"PATH": path})
+        for name in APP_SERVERS:
+            with self.subTest(template=name):
+                first = gw.get(f"/{name}/?name=ada", timeout=30)
+                self.assertEqual(first.status, 200, f"{name}: {first!r}\n{gw.describe()}")
+                match = re.fullmatch(r"hello ada from pid (\d+)\n", first.text)
+                self.assertIsNotNone(match, f"{name}'s greeting: {first!r}")
+                body = os.urandom(MIB)
+                echoed = gw.request("POST", f"/{name}/", body=body, timeout=30)
+                self.assertEqual(echoed.status, 200, f"{name}: {echoed!r}")
+                self.assertEqual(hashlib.sha256(echoed.body).digest(), hashlib.sha256(body).digest())
+                again = gw.get(f"/{name}/", timeout=30)
+                self.assertEqual(again.text, f"hello world from pid {match.group(1)}\n",
+                                 f"{name}: the app process answers again")
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -1,0 +1,3 @@
+module fastfn.dev/templates/go-http
+
+go 1.19
