@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <future>
@@ -15,8 +16,6 @@ namespace {
 
 constexpr std::uint64_t kWakeData = 0;  // watch ids start at 1
 constexpr int kEventsPerWait = 256;
-// The longest sleep: what post_quietly() leaves in the queue waits at most this long.
-constexpr int kQuietLatencyMs = 1000;
 
 UniqueFd checked(int fd, const char* what) {
   if (fd < 0) throw std::system_error(errno, std::system_category(), what);
@@ -37,8 +36,9 @@ void guarded(const char* what, F&& f) noexcept {
 
 }  // namespace
 
-EventLoop::EventLoop()
-    : epoll_(checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1")),
+EventLoop::EventLoop(std::chrono::milliseconds longest_sleep)
+    : longest_sleep_ms_(static_cast<int>(std::max<std::chrono::milliseconds::rep>(1, longest_sleep.count()))),
+      epoll_(checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1")),
       wake_fd_(checked(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")) {
   epoll_event event{};
   event.events = EPOLLIN;
@@ -149,15 +149,17 @@ void EventLoop::run() {
   epoll_event events[kEventsPerWait];
   while (!stop_) {
     int timeout = deadlines_.wait_ms(Clock::now());
-    if (timeout < 0 || timeout > kQuietLatencyMs) timeout = kQuietLatencyMs;
+    if (timeout < 0 || timeout > longest_sleep_ms_) timeout = longest_sleep_ms_;
     int count = ::epoll_wait(epoll_.get(), events, kEventsPerWait, timeout);
     if (count < 0 && errno != EINTR) {
       logger("loop")->error("epoll_wait failed error=\"{}\"", std::strerror(errno));
       count = 0;
     }
+    if (count < 0) count = 0;
+    consume_wake(events, count);
     // Posted first: a quiet post made before its fd was re-armed is seen before that fd's event.
     dispatch_posted();
-    dispatch_ready(events, count < 0 ? 0 : count);
+    dispatch_ready(events, count);
     dispatch_timers();
     dropped_watches_.clear();
     dropped_timers_.clear();
@@ -170,13 +172,21 @@ void EventLoop::run() {
   loop_thread_ = std::thread::id();
 }
 
+void EventLoop::consume_wake(const epoll_event* events, int count) noexcept {
+  // Before the posts are taken, never after: a post made once they are taken must find the
+  // eventfd clear, so that its wake-up makes the next wait return at once. Read after the take,
+  // that wake-up would be swallowed and its callback left for the longest sleep.
+  for (int i = 0; i < count; ++i) {
+    if (events[i].data.u64 != kWakeData) continue;
+    std::uint64_t counter;
+    [[maybe_unused]] ssize_t n = ::read(wake_fd_.get(), &counter, sizeof counter);
+    return;
+  }
+}
+
 void EventLoop::dispatch_ready(const epoll_event* events, int count) {
   for (int i = 0; i < count; ++i) {
-    if (events[i].data.u64 == kWakeData) {
-      std::uint64_t counter;
-      [[maybe_unused]] ssize_t n = ::read(wake_fd_.get(), &counter, sizeof counter);
-      continue;
-    }
+    if (events[i].data.u64 == kWakeData) continue;
     // Looked up for each event: an earlier callback of this batch may have unwatched it.
     auto it = watches_.find(events[i].data.u64);
     if (it == watches_.end()) continue;

@@ -30,8 +30,9 @@ class EventLoop {
   using ReadyCallback = std::function<void(std::uint32_t events)>;
   using Callback = std::function<void()>;
 
-  // Throws std::system_error when epoll or the eventfd cannot be made.
-  EventLoop();
+  // Throws std::system_error when epoll or the eventfd cannot be made. `longest_sleep` bounds
+  // each wait, so what post_quietly() queued runs within it even if nothing else happens.
+  explicit EventLoop(std::chrono::milliseconds longest_sleep = std::chrono::milliseconds(1000));
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -58,7 +59,7 @@ class EventLoop {
   // the callback is dropped.
   bool post(Callback callback);
   // Like post(), without waking the loop: the callback runs at its next wake-up, at the latest
-  // within a second (the loop never sleeps longer). For what needs no haste, or whose wake-up is
+  // within the longest sleep (a second by default). For what needs no haste, or whose wake-up is
   // on its way by other means (an fd re-armed right after). Saves a write and a thread wake-up.
   bool post_quietly(Callback callback);
   // epoll_ctl(MOD) of a watch from any thread, for an fd the caller knows is still watched (the
@@ -79,11 +80,13 @@ class EventLoop {
     int fd;
     ReadyCallback on_ready;
   };
+  void consume_wake(const epoll_event* events, int count) noexcept;
   void dispatch_ready(const epoll_event* events, int count);
   void dispatch_timers();
   void dispatch_posted();
   void wake() noexcept;
 
+  int longest_sleep_ms_;
   UniqueFd epoll_;
   UniqueFd wake_fd_;
   // Held by pointer: a callback that unwatches itself must not free the callback that runs. What

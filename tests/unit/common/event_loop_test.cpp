@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <future>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -156,3 +157,18 @@ TEST_CASE("event_loop: a quiet post runs before the event of the fd re-armed aft
   }
   CHECK(order == std::vector<std::string>{"returned", "ready"});
 }
+
+TEST_CASE("event_loop: a post made while the posts run wakes the loop again") {
+  // A posted callback that posts again (so does a worker that finishes while the loop serves its
+  // posts) must not wait for the longest sleep: here an hour, so a lost wake-up hangs the test.
+  EventLoop loop(std::chrono::hours(1));
+  std::promise<void> second_ran;
+  auto second = second_ran.get_future();
+  {
+    Running running(loop);
+    REQUIRE(loop.post([&] { loop.post([&] { second_ran.set_value(); }); }));
+    REQUIRE_MESSAGE(second.wait_for(60s) == std::future_status::ready,
+                    "the second post waited for the longest sleep: its wake-up was lost");
+  }
+}
+
