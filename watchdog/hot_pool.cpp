@@ -422,8 +422,8 @@ void HotPool::render_metrics(std::string& out) const {
   {
     std::lock_guard lock(mutex_);
     for (const auto& process : processes_) {
-      if (process->in_flight() > 0) ++busy;
-      else if (process->requests() == 0) ++starting;
+      if (process->state() == PooledProcess::State::kStarting) ++starting;
+      else if (process->in_flight() > 0) ++busy;
       else ++idle;
     }
     stopping = stopping_.size();

@@ -521,7 +521,8 @@ class FakeServer : public PooledProcess {
 };
 
 struct ServerFixture {
-  explicit ServerFixture(int concurrency) : options(pool_options(0, 2)) {
+  explicit ServerFixture(int concurrency, int min_instances = 0)
+      : options(pool_options(min_instances, 2)) {
     options.format = watchdog::Format::kServer;
     auto spawn = [this, concurrency](const PooledProcess::SpawnContext& context) {
       ++spawns;
@@ -587,6 +588,24 @@ TEST_CASE("pool of app servers: least busy below max concurrency, a spawn only w
   REQUIRE(next);
   CHECK(*next == a);  // a idle, b with 2 in flight
   for (PooledProcess* process : {a, b, b}) HotPoolProbe::release(*fixture.pool, process);
+}
+
+TEST_CASE("pool of app servers: the metrics say starting until an app listens, then idle") {
+  ServerFixture fixture(4, 1);
+  auto processes = [&fixture](const std::string& state) {
+    std::string text;
+    fixture.pool->render_metrics(text);
+    return text.find("fastfn_watchdog_processes{function=\"" + fixture.options.name +
+                     "\",state=\"" + state + "\"} 1") != std::string::npos;
+  };
+  fixture.pool->maintain();  // the warm process
+  REQUIRE(fixture.spawns == 1);
+  CHECK(processes("starting"));
+  fixture.listening = true;
+  fixture.pool->maintain();
+  // Started, and no request yet: idle (it counted as starting until its first request before).
+  CHECK(processes("idle"));
+  CHECK_FALSE(processes("starting"));
 }
 
 }  // namespace
