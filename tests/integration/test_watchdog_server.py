@@ -131,6 +131,21 @@ class ScalingTest(ServerTestCase):
         self.wait_metric(wd, "fastfn_watchdog_kills_total", 1, reason="idle")
         self.assertEqual(self.json_of(wd.get("/pid"), wd)["served"], 1, "a fresh process serves again")
 
+    def test_max_requests_and_sighup_replace_the_app(self):
+        """--max-requests and SIGHUP recycle apps as they do hot handlers: a new process serves,
+        the old one is stopped, nothing is refused."""
+        wd = self.start_server(["--max-requests", "2"])
+        first = self.pid_of(wd.get("/pid"), wd)
+        self.assertEqual(self.pid_of(wd.get("/pid"), wd), first)
+        second = self.pid_of(wd.get("/pid"), wd)
+        self.assertNotEqual(second, first, "served 2 requests: the app must be replaced")
+        self.wait_gone([first], wd)
+        self.wait_metric(wd, "fastfn_watchdog_kills_total", 1, reason="max_requests")
+        wd.send_signal(signal.SIGHUP)
+        self.wait_gone([second], wd)
+        third = self.pid_of(wd.get("/pid"), wd)
+        self.assertNotIn(third, (first, second), "SIGHUP: a new app serves")
+
 
 class FailureTest(ServerTestCase):
     """Start failures back off with the reason; slow requests get 504; SIGTERM drains."""
