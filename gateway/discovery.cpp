@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <iterator>
 #include <set>
@@ -93,7 +94,9 @@ class Walker {
   void walk(const fs::path& dir, const std::vector<TreeReader::Entry>& entries, int depth,
             std::vector<fs::path>& ancestors);
   bool skipped(const fs::path& dir) const;
-  void visit(const fs::path& dir);
+  void visit(const fs::path& dir, const std::vector<TreeReader::Entry>& entries);
+  void broken(const std::string& name, const fs::path& dir, const std::vector<Handler>& handlers,
+              std::string config_text, std::string reason);
   std::vector<Handler> find_handlers(const fs::path& dir) const;
   std::optional<Handler> choose(const std::string& name, const FunctionConfig& fn,
                                 std::vector<Handler> handlers, const fs::path& dir);
@@ -177,7 +180,7 @@ void Walker::walk(const fs::path& dir, const std::vector<TreeReader::Entry>& ent
       if (!is_gone(listed.error().error)) unread(listed.error(), rel, rel, true, true);
       continue;
     }
-    visit(sub);
+    visit(sub, *listed);
     ancestors.push_back(real);
     walk(sub, *listed, depth + 1, ancestors);
     ancestors.pop_back();
@@ -213,14 +216,8 @@ std::optional<Handler> Walker::choose(const std::string& name, const FunctionCon
     Handler chosen{fn.runtime.value_or("exec"), inside ? program.lexically_relative(dir) : ""};
     return enabled(name, chosen.runtime) ? std::optional(chosen) : std::nullopt;
   }
-  if (fn.runtime) {
+  if (fn.runtime)  // visit() made sure one is left
     std::erase_if(handlers, [&](const Handler& h) { return h.runtime != *fn.runtime; });
-    if (handlers.empty()) {
-      problem(shown(fs::path(name) / kConfigFile) + ": key \"runtime\": \"" + *fn.runtime +
-              "\" but the folder has no handler for it, skipped");
-      return std::nullopt;
-    }
-  }
   std::erase_if(handlers, [&](const Handler& h) { return !enabled(name, h.runtime); });
   if (handlers.empty()) return std::nullopt;
   std::stable_sort(handlers.begin(), handlers.end(), [&](const Handler& a, const Handler& b) {
@@ -268,7 +265,32 @@ FunctionSpec Walker::make_spec(const std::string& name, const fs::path& dir, con
   return spec;
 }
 
-void Walker::visit(const fs::path& dir) {
+// A handler file no runtime runs ("handler.rb"), when the folder has no other: its name says the
+// folder is meant as a function.
+std::optional<std::string> foreign_handler(const std::vector<TreeReader::Entry>& entries) {
+  std::vector<std::string> names;
+  for (const auto& entry : entries)
+    if (!entry.is_dir && entry.name.starts_with("handler.")) names.push_back(entry.name);
+  if (names.empty()) return std::nullopt;
+  return *std::min_element(names.begin(), names.end());
+}
+
+void Walker::broken(const std::string& name, const fs::path& dir,
+                    const std::vector<Handler>& handlers, std::string config_text,
+                    std::string reason) {
+  problem(reason + " (function not ready until fixed)");
+  FunctionSpec spec;
+  spec.name = name;
+  spec.dir = spec.workdir = dir;
+  spec.routes = {"/" + name};
+  spec.runtime = handlers.empty() ? "none" : handlers.front().runtime;
+  spec.broken = std::move(reason);
+  result_.functions.push_back(std::move(spec));
+  sources_[name] = {std::move(config_text),
+                    handlers.empty() ? fs::path() : dir / handlers.front().file};
+}
+
+void Walker::visit(const fs::path& dir, const std::vector<TreeReader::Entry>& entries) {
   const std::string name = dir.lexically_relative(root_).generic_string();
   const fs::path config_path = dir / kConfigFile;
   const bool has_config = is_regular(config_path);
@@ -276,6 +298,11 @@ void Walker::visit(const fs::path& dir) {
   if (handlers.empty() && !has_config) {
     if (is_regular(dir / "handler"))
       problem(shown(fs::path(name) / "handler") + ": not executable, ignored");
+    else if (auto file = foreign_handler(entries); file && is_valid_function_name(name))
+      broken(name, dir, handlers, "",
+             shown(fs::path(name) / *file) +
+                 ": no runtime runs it (handler.py, handler.js or .mjs, handler.sh, or an "
+                 "executable handler; or a \"command\" in fn.config.json)");
     return;
   }
   if (!is_valid_function_name(name)) {
@@ -292,12 +319,19 @@ void Walker::visit(const fs::path& dir) {
   FunctionConfig fn;
   if (has_config) {
     auto parsed = parse_function_config(config_text, shown(fs::path(name) / kConfigFile), dir);
-    if (!parsed) return problem(parsed.error() + " (function skipped)");
+    if (!parsed) return broken(name, dir, handlers, std::move(config_text), parsed.error());
     fn = std::move(*parsed);
   }
   if (handlers.empty() && fn.command.empty()) {
-    return problem(shown(fs::path(name) / kConfigFile) +
-                   ": no handler file and no \"command\", not a function");
+    return broken(name, dir, handlers, std::move(config_text),
+                  shown(fs::path(name) / kConfigFile) + ": no handler file and no \"command\"");
+  }
+  if (fn.command.empty() && fn.runtime &&
+      std::none_of(handlers.begin(), handlers.end(),
+                   [&](const Handler& h) { return h.runtime == *fn.runtime; })) {
+    return broken(name, dir, handlers, std::move(config_text),
+                  shown(fs::path(name) / kConfigFile) + ": key \"runtime\": \"" + *fn.runtime +
+                      "\" but the folder has no handler for it");
   }
   const auto handler = choose(name, fn, std::move(handlers), dir);
   if (!handler) return;
@@ -364,6 +398,7 @@ void drop_reserved(std::vector<FunctionSpec>& functions, std::vector<std::string
 
 // Conflict order: remote functions (explicit sockets) first, then the runtimes order, then name.
 std::size_t rank(const GatewayConfig& config, const FunctionSpec& f) {
+  if (!f.broken.empty()) return SIZE_MAX;  // a route is never taken from one that runs
   return f.remote ? 0 : 1 + config.runtime_rank(f.runtime).value_or(config.runtimes.size());
 }
 

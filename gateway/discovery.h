@@ -54,6 +54,10 @@ struct FunctionSpec {
   std::chrono::milliseconds idle_ttl{300'000};
   bool include_debug_headers = false;
   bool remote = false;  // only reachable through external_sockets; has no folder
+  // Non-empty: the folder is meant as a function but cannot run (its fn.config.json is invalid,
+  // it names a runtime the folder has no handler for, its handler has no runtime): it is listed
+  // not ready with this reason and its route answers 503 with it until fixed; nothing is started.
+  std::string broken;
   // Addresses from runtime_sockets. When non-empty the gateway routes to these and supervises
   // nothing for this function.
   std::vector<std::string> external_sockets;

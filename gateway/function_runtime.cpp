@@ -28,6 +28,7 @@ int FunctionRuntime::sockets_up() const {
 }
 
 std::optional<std::string> FunctionRuntime::problem() const {
+  if (!spec.broken.empty()) return spec.broken;
   for (const auto& upstream : upstreams)
     if (auto problem = upstream->problem()) return problem;
   return std::nullopt;

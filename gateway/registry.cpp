@@ -97,6 +97,11 @@ std::shared_ptr<FunctionRuntime> Registry::launch(const GatewayConfig& config,
                                                   const FunctionSpec& spec) {
   std::vector<std::shared_ptr<Upstream>> upstreams;
   std::vector<DaemonSpec> daemons;
+  if (!spec.broken.empty()) {
+    // Listed and answering 503 with the reason; nothing to start until the folder is fixed.
+    log()->warn("function not ready name={} error=\"{}\"", spec.name, spec.broken);
+    return std::make_shared<FunctionRuntime>(spec, upstreams);
+  }
   if (!spec.external_sockets.empty()) {
     for (std::size_t i = 0; i < spec.external_sockets.size(); ++i) {
       auto address = common::parse_address(spec.external_sockets[i]);

@@ -499,7 +499,10 @@ class DiscoveryTest(Case):
                 self.assertNotIn(b"console-function", gw.get(path).body, f"{path} reached the function")
         self.assertEqual(self.kv_of(gw.get("/ok"), gw)["runtime"], "sh")
 
-    def test_broken_fn_config_skips_only_that_function_and_names_file_and_key(self):
+    def test_broken_fn_config_is_a_function_not_ready_with_its_file_and_key(self):
+        """A function whose fn.config.json is wrong stays visible: its route answers 503 with the
+        reason, /_fn/health and /_fn/functions list it not ready with the same reason (not a 404
+        and absent, with only a log line saying why), and the others serve."""
         fns = self.functions()
         fns.sh_env("good")
         fns.sh_env("badvalue", {"timeout_ms": "soon"})
@@ -513,9 +516,17 @@ class DiscoveryTest(Case):
                           ("badpool", "overflow_status"), ("badformat", "format"), ("badjson", "")):
             with self.subTest(name=name):
                 self.log_line(gw, os.path.join(name, "fn.config.json"), key)
-                self.assert_json_error(gw.get(f"/{name}"), 404, gw)
-        self.assertEqual(set(functions_listing(gw.get_json("/_fn/functions"))), {"good"})
+                error = self.assert_json_error(gw.get(f"/{name}"), 503, gw, function=name)
+                self.assertIn(os.path.join(name, "fn.config.json"), error["error"])
+                self.assertIn(key, error["error"])
+                entry = function_entry(gw.health(), name)
+                self.assertIsNotNone(entry, f"{name} missing from /_fn/health")
+                self.assertFalse(entry["ready"], entry)
+                self.assertEqual(entry["error"], error["error"], entry)
+        self.assertEqual(set(functions_listing(gw.get_json("/_fn/functions"))),
+                         {"good", "badvalue", "unknownkey", "badpool", "badformat", "badjson"})
         self.assertTrue(gw.is_running())
+
 
 
 class RouteConflictTest(Case):
@@ -1288,7 +1299,7 @@ class HotReloadTest(Case):
         gw, steady, stream = self.start_with_steady(fns)
         fns.sh_env("later", {"timeout_ms": "soon", "env": {"FN_MARKER": "later"}})
         self.log_line(gw, os.path.join("later", "fn.config.json"), "timeout_ms")
-        self.assert_json_error(gw.get("/later"), 404, gw)
+        self.assert_json_error(gw.get("/later"), 503, gw, function="later")  # not ready, saying why
         fns.write_config("later", {"timeout_ms": 5000, "env": {"FN_MARKER": "later"}})
         self.assertEqual(parse_kv(self.routed_to(gw, "/later").text)["marker"], "later")
         self.finish(gw, steady, stream)

@@ -196,10 +196,13 @@ TEST_CASE("discovery: two handlers in one folder, the runtimes order decides") {
     CHECK(find(r, "hello").runtime == "node");
     CHECK(r.problems.empty());
   }
-  SUBCASE("a runtime with no handler in the folder") {
+  SUBCASE("a runtime with no handler in the folder: listed broken, with the reason") {
     t.write("hello/fn.config.json", R"({"runtime": "sh"})");
     const auto r = t.discover();
-    CHECK(r.functions.empty());
+    REQUIRE(names(r) == Argv{"hello"});
+    CHECK(find(r, "hello").broken.ends_with(
+        "key \"runtime\": \"sh\" but the folder has no handler for it"));
+    CHECK(find(r, "hello").routes == Argv{"/hello"});
     CHECK(has_problem(r, "key \"runtime\": \"sh\" but the folder has no handler for it"));
   }
   SUBCASE("a disabled runtime leaves the other") {
@@ -255,7 +258,7 @@ TEST_CASE("discovery: a disabled runtime's functions are skipped") {
              "function \"c\": runtime exec is disabled (not in FN_RUNTIMES), skipped"});
 }
 
-TEST_CASE("discovery: an invalid fn.config.json skips that function only") {
+TEST_CASE("discovery: an invalid fn.config.json makes that function broken, and only it") {
   TempTree t;
   t.write("good/handler.py", "");
   t.write("bad/handler.py", "");
@@ -264,13 +267,41 @@ TEST_CASE("discovery: an invalid fn.config.json skips that function only") {
   t.write("broken/handler.py", "");
   t.write("broken/fn.config.json", "{");
   const auto r = t.discover();
-  CHECK(names(r) == Argv{"bad/child", "good"});
+  CHECK(names(r) == Argv{"bad", "bad/child", "broken", "good"});
   const std::string dir = t.config.functions_dir;
-  CHECK(r.problems ==
-        Argv{dir + "/bad/fn.config.json: key \"timeout_ms\": expected a non-negative integer, got "
-                   "\"abc\" (function skipped)",
-             dir + "/broken/fn.config.json: invalid JSON at offset 1: Missing a name for object "
-                   "member. (function skipped)"});
+  const std::string bad = dir + "/bad/fn.config.json: key \"timeout_ms\": expected a non-negative "
+                          "integer, got \"abc\"";
+  const std::string json = dir + "/broken/fn.config.json: invalid JSON at offset 1: Missing a name "
+                           "for object member.";
+  CHECK(r.problems == Argv{bad + " (function not ready until fixed)",
+                           json + " (function not ready until fixed)"});
+  CHECK(find(r, "bad").broken == bad);
+  CHECK(find(r, "bad").command.empty());  // nothing is started for it
+  CHECK(find(r, "broken").broken == json);
+  CHECK(find(r, "good").broken.empty());
+  CHECK(find(r, "bad/child").broken.empty());
+}
+
+TEST_CASE("discovery: a folder whose only handler no runtime runs is listed broken") {
+  TempTree t;
+  t.write("ruby/handler.rb", "");
+  t.write("notes/readme.txt", "");
+  t.write("conf/fn.config.json", R"({"timeout_ms": 1})");
+  const auto r = t.discover();
+  CHECK(names(r) == Argv{"conf", "ruby"});
+  CHECK(find(r, "ruby").broken.find("handler.rb: no runtime runs it") != std::string::npos);
+  CHECK(find(r, "conf").broken.ends_with("no handler file and no \"command\""));
+}
+
+TEST_CASE("discovery: a broken function never takes a route from one that runs") {
+  TempTree t;
+  t.write("a/handler.py", "");
+  t.write("a/fn.config.json", R"({"routes": ["/b"]})");
+  t.write("b/handler.py", "");
+  t.write("b/fn.config.json", R"({"nope": 1})");
+  const auto r = t.discover();
+  CHECK(find(r, "a").routes == Argv{"/b"});
+  CHECK(names(r) == Argv{"a"});  // b lost its only route
 }
 
 TEST_CASE("discovery: problems show the functions dir as configured") {
@@ -296,7 +327,8 @@ TEST_CASE("discovery: fn.config.json settings reach the spec") {
   t.write("wrapped/fn.config.json", R"({"command": ["python3", "app.py"], "runtime": "python"})");
   t.write("nothing/fn.config.json", R"({"timeout_ms": 1})");
   const auto r = t.discover();
-  CHECK(names(r) == Argv{"tool", "wrapped"});
+  CHECK(names(r) == Argv{"nothing", "tool", "wrapped"});
+  CHECK_FALSE(find(r, "nothing").broken.empty());
   const auto& tool = find(r, "tool");
   CHECK(tool.runtime == "exec");
   CHECK(tool.command == Argv{(t.root() / "tool/bin/run").string(), "--flag"});
@@ -634,7 +666,10 @@ TEST_CASE("discovery: a function whose folder or config cannot be read keeps its
     CHECK(fingerprints(r) == fingerprints(good));
     CHECK(count_problems(r, "/b: Too many open files; the functions in it keep") == 1);
     reader.list_errors.clear();
-    CHECK(names(discovery.discover(t.config)) == Argv{"api/orders", "api/users", "other"});
+    // Readable again: its config is there without a handler, a broken function now.
+    const auto after = discovery.discover(t.config);
+    CHECK(names(after) == Argv{"api/orders", "api/users", "b", "other"});
+    CHECK(find(after, "b").broken.ends_with("no handler file and no \"command\""));
   }
   SUBCASE("a fn.config.json that cannot be read keeps the function as it was") {
     reader.read_errors[t.root() / "b/fn.config.json"] = EACCES;
