@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <set>
 #include <stdexcept>
 #include <utility>
@@ -175,8 +176,46 @@ WorkerPoolConfig read_worker_pool(const Value& value) {
   return pool;
 }
 
-void read_key(FunctionConfig& c, const std::string& key, const Value& v, const fs::path& dir) {
+// The settings FastFN also spells nested ("invoke.methods" for "methods"): each may be given
+// once, under either name.
+class Spellings {
+ public:
+  void take(const std::string& setting, const std::string& shown) {
+    auto [it, added] = given_.emplace(setting, shown);
+    if (!added)
+      key_problem(shown, "the same setting as \"" + it->second + "\"; give one of them");
+  }
+
+ private:
+  std::map<std::string, std::string> given_;
+};
+
+void read_invoke(FunctionConfig& c, const Value& value, Spellings& spellings) {
+  if (!value.IsObject()) json::fail("an object {\"methods\": [...], \"routes\": [...]}", value);
+  static const std::set<std::string_view> kKeys = {"methods", "routes"};
+  for_each_key(value, kKeys, "invoke.", [&](const std::string& key, const Value& v) {
+    spellings.take(key, "invoke." + key);
+    if (key == "methods") c.methods = read_methods(v);
+    if (key == "routes") c.routes = read_routes(v);
+  });
+}
+
+void read_response(FunctionConfig& c, const Value& value, Spellings& spellings) {
+  if (!value.IsObject()) json::fail("an object {\"include_debug_headers\": true}", value);
+  static const std::set<std::string_view> kKeys = {"include_debug_headers"};
+  for_each_key(value, kKeys, "response.", [&](const std::string& key, const Value& v) {
+    spellings.take(key, "response." + key);
+    c.include_debug_headers = json::read_bool(v);
+  });
+}
+
+void read_key(FunctionConfig& c, const std::string& key, const Value& v, const fs::path& dir,
+              Spellings& spellings) {
   auto uint = [&](std::uint64_t min, std::uint64_t max) { return json::read_uint(v, min, max); };
+  if (key == "methods" || key == "routes" || key == "include_debug_headers")
+    spellings.take(key, key);
+  if (key == "invoke") read_invoke(c, v, spellings);
+  if (key == "response") read_response(c, v, spellings);
   if (key == "runtime") c.runtime = read_runtime(v);
   if (key == "format") c.format = read_format(v);
   if (key == "command") c.command = read_command(v, dir);
@@ -212,7 +251,9 @@ const std::set<std::string_view> kFunctionKeys = {"runtime",
                                                   "env",
                                                   "cgi_headers",
                                                   "worker_pool",
-                                                  "include_debug_headers"};
+                                                  "include_debug_headers",
+                                                  "invoke",
+                                                  "response"};
 
 void check_consistency(const FunctionConfig& c) {
   // A hot handler frames its answers as HTTP: CGI headers there are a mistake, not a setting.
@@ -269,8 +310,9 @@ tl::expected<FunctionConfig, std::string> parse_function_config(std::string_view
   }
   try {
     FunctionConfig config;
+    Spellings spellings;
     for_each_key(*doc, kFunctionKeys, "", [&](const std::string& key, const Value& v) {
-      read_key(config, key, v, function_dir);
+      read_key(config, key, v, function_dir, spellings);
     });
     check_consistency(config);
     return config;

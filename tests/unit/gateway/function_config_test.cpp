@@ -104,6 +104,25 @@ TEST_CASE("function_config: command paths") {
   }
 }
 
+TEST_CASE("function_config: FastFN's nested spellings, invoke and response") {
+  const auto c = parse_ok(R"({"invoke": {"methods": ["get", "post"], "routes": ["/api/x"]},
+                              "response": {"include_debug_headers": true}})");
+  CHECK(c.methods == std::vector<std::string>{"GET", "POST"});
+  REQUIRE(c.routes);
+  CHECK(*c.routes == std::vector<std::string>{"/api/x"});
+  CHECK(c.include_debug_headers);
+  check_key_error(R"({"invoke": {"methods": "GET"}})", "invoke.methods");
+  check_key_error(R"({"response": {"include_debug_headers": 1}})", "response.include_debug_headers");
+  CHECK(error_of(R"({"invoke": {"summary": "x"}})").starts_with(std::string(kFile) +
+                                                                 ": unknown key \"invoke.summary\""));
+  // One setting, two names: refused rather than one silently winning.
+  CHECK(error_of(R"({"methods": ["GET"], "invoke": {"methods": ["POST"]}})")
+            .starts_with(std::string(kFile) + ": key \"invoke.methods\": the same setting as "
+                                              "\"methods\""));
+  CHECK(error_of(R"({"response": {"include_debug_headers": true}, "include_debug_headers": false})")
+            .starts_with(std::string(kFile) + ": key \"include_debug_headers\": the same setting"));
+}
+
 TEST_CASE("function_config: worker_pool") {
   SUBCASE("enabled by default when present") {
     const auto c = parse_ok(R"({"worker_pool": {}})");
