@@ -52,7 +52,18 @@ struct Layer {
   std::map<std::string, int> daemons;
   std::map<std::string, std::string> binaries;
   std::map<std::string, std::vector<std::string>> sockets;
+  std::vector<std::string> ignored;
 };
+
+// Runtimes of FastFN's that fastfn does not run: its own docs set their binaries in
+// runtime-binaries, and runtime-sockets keyed by runtime is FastFN's form.
+constexpr std::string_view kFastFnOnlyRuntimes[] = {"openresty", "php", "lua", "rust", "go",
+                                                    "deno", "bun"};
+
+bool is_fastfn_only_runtime(std::string_view name) {
+  return std::find(std::begin(kFastFnOnlyRuntimes), std::end(kFastFnOnlyRuntimes), name) !=
+         std::end(kFastFnOnlyRuntimes);
+}
 
 // Runs `read`, turning its FieldError into a ConfigError that names `source` (and `key`).
 template <class Read>
@@ -158,11 +169,18 @@ std::vector<std::string> runtimes_from_json(const Value& value) {
   return runtimes_from_list(json::read_string_array(value, kRuntimesWhat), json::excerpt(value));
 }
 
-std::map<std::string, std::string> binaries_from_json(const Value& value) {
+std::map<std::string, std::string> binaries_from_json(const Value& value,
+                                                      std::vector<std::string>& ignored) {
   if (!value.IsObject()) json::fail(kBinariesWhat, value);
   std::map<std::string, std::string> out;
   for (const auto& m : value.GetObject()) {
     const std::string name = m.name.GetString();
+    if (is_fastfn_only_runtime(name)) {
+      ignored.push_back("runtime-binaries." + name + " is not taken: fastfn has no " + name +
+                        " runtime (fastfn-gateway is the edge itself; an exec function with a "
+                        "\"command\" runs any program)");
+      continue;
+    }
     if (!is_known_runtime(name) || name == "exec") json::fail(kBinariesWhat, value);
     if (!m.value.IsString() || m.value.GetStringLength() == 0) json::fail(kBinariesWhat, value);
     out[name] = m.value.GetString();
@@ -189,6 +207,13 @@ std::map<std::string, std::vector<std::string>> sockets_from_json(const Value& v
     const std::string name = m.name.GetString();
     if (!is_valid_function_name(name)) {
       json::fail_text("function names such as \"hello\" or \"api/users\"", name);
+    }
+    // FastFN keys it by runtime, for the daemon serving all of a runtime's functions; read so,
+    // it would become a remote function at /python.
+    if (is_known_runtime(name) || is_fastfn_only_runtime(name)) {
+      json::fail_text("function names (fastfn routes one function to these sockets; a runtime "
+                      "name such as \"python\" is FastFN's form, for its runtime daemons)",
+                      name);
     }
     out[name] = addresses_from_json(m.value);
   }
@@ -250,7 +275,8 @@ const std::map<std::string_view, FileKeyReader>& file_keys() {
       {"functions-dir", [](Layer& l, const Value& v) { l.functions_dir = check_dir(v); }},
       {"listen", [](Layer& l, const Value& v) { l.listen = check_address(json::read_string(v)); }},
       {"runtime-daemons", [](Layer& l, const Value& v) { l.daemons = daemons_from_json(v); }},
-      {"runtime-binaries", [](Layer& l, const Value& v) { l.binaries = binaries_from_json(v); }},
+      {"runtime-binaries",
+       [](Layer& l, const Value& v) { l.binaries = binaries_from_json(v, l.ignored); }},
       {"runtimes", [](Layer& l, const Value& v) { l.runtimes = runtimes_from_json(v); }},
       {"socket-base-dir", [](Layer& l, const Value& v) { l.socket_base_dir = check_dir(v); }},
       {"runtime-sockets", [](Layer& l, const Value& v) { l.sockets = sockets_from_json(v); }},
@@ -354,6 +380,7 @@ void apply(GatewayConfig& config, Layer layer) {
   for (auto& [k, v] : layer.daemons) config.runtime_daemons[k] = v;
   for (auto& [k, v] : layer.binaries) config.runtime_binaries[k] = std::move(v);
   for (auto& [k, v] : layer.sockets) config.runtime_sockets[k] = std::move(v);
+  for (auto& line : layer.ignored) config.ignored.push_back(std::move(line));
 }
 
 // Picks the fastfn.json to read; returns {path, content} or nullopt when there is none.

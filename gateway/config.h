@@ -44,6 +44,9 @@ struct GatewayConfig {
   std::string socket_base_dir;
   // Function name -> explicit addresses, routed and probed but never started by the gateway.
   std::map<std::string, std::vector<std::string>> runtime_sockets;
+  // Settings of FastFN's that fastfn has no use for (runtime-binaries of runtimes it does not
+  // run), each with what happens instead: logged once as warnings at start.
+  std::vector<std::string> ignored;
   std::chrono::milliseconds health_interval{1000};
   // Default of worker_pool.min_warm: 0 starts every function's watchdogs on its first request and
   // parks them after idle_ttl without one; 1 (or more) keeps them running from the start.

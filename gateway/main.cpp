@@ -228,6 +228,7 @@ void wait_for_stop(Reloader& reloader, gateway::HealthProber& prober) {
 
 int run(const CommandLine& line, const gateway::Environment& env) {
   auto config = gateway::load_gateway_config(line.flags, env, ::getuid(), gateway::read_file_from_disk);
+  for (const auto& ignored : config.ignored) common::logger("gateway")->warn("{}", ignored);
   std::string error;
   auto listen = common::parse_address(config.listen, &error);
   if (!listen) throw gateway::ConfigError("listen: expected an address, got \"" + config.listen + "\"");

@@ -272,6 +272,14 @@ TEST_CASE("config: runtime binaries") {
     CHECK(c.binary_for("node") == "node20");
     CHECK(c.binary_for("sh") == "dash");
   }
+  SUBCASE("FastFN's runtimes fastfn does not run are noted, not refused") {
+    const auto c = load({}, R"({"runtime-binaries": {"python": "python3.12",
+                                                    "openresty": "/usr/local/openresty/bin/openresty"}})");
+    CHECK(c.binary_for("python") == "python3.12");
+    REQUIRE(c.ignored.size() == 1);
+    CHECK(c.ignored[0].starts_with("runtime-binaries.openresty is not taken: "));
+    CHECK(load({}, R"({"runtime-binaries": {"python": "python3"}})").ignored.empty());
+  }
   SUBCASE("errors") {
     for (const char* bad : {R"({"exec": "x"})", R"({"ruby": "ruby"})", R"({"python": ""})",
                             R"({"python": 3})", R"("python3")"}) {
@@ -296,6 +304,15 @@ TEST_CASE("config: runtime sockets") {
                         R"({"runtime-sockets": {"a": "unix:/a.sock", "b": "unix:/file.sock"}})");
     CHECK(c.runtime_sockets.at("a") == std::vector<std::string>{"unix:/a.sock"});
     CHECK(c.runtime_sockets.at("b") == std::vector<std::string>{"unix:/env.sock"});
+  }
+  SUBCASE("keyed by runtime, FastFN's form, is refused rather than a function at /python") {
+    for (const char* runtime : {"python", "node", "php"}) {
+      CAPTURE(runtime);
+      CHECK(error_of({{"FN_RUNTIME_SOCKETS",
+                       std::string(R"({")") + runtime + R"(": ["unix:/tmp/fn.sock"]})"}})
+                .starts_with("FN_RUNTIME_SOCKETS: expected function names (fastfn routes one "
+                             "function to these sockets; a runtime name"));
+    }
   }
   SUBCASE("malformed addresses") {
     CHECK(error_of({{"FN_RUNTIME_SOCKETS", R"({"hello": "unix:rel.sock"})"}}) ==
