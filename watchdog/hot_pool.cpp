@@ -334,7 +334,7 @@ void HotPool::check_starting_locked(Clock::time_point now) {
     auto started = process->check_started(now);
     if (started && !*started) continue;
     if (started) {
-      process->set_state(PooledProcess::State::kIdle);
+      process->started(now);
       available_.push_back(process);
       continue;
     }
@@ -362,6 +362,8 @@ void HotPool::check_idle_locked(Clock::time_point now) {
 }
 
 void HotPool::stop_idle_locked(Clock::time_point now) {
+  // A free process is about to be taken by a waiting request, whatever its idle time.
+  if (!waiters_.empty()) return;
   // available_ is ordered by last use: the front is the one idle the longest.
   for (PooledProcess* process : std::vector<PooledProcess*>(available_)) {
     if (processes_.size() <= static_cast<std::size_t>(options_.min_instances)) return;

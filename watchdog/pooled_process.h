@@ -79,6 +79,11 @@ class PooledProcess {
   common::Child& child() noexcept { return child_; }
   State state() const noexcept { return state_; }
   void set_state(State state) noexcept { state_ = state; }
+  // It can serve from `now` on: idle, and idle only since then (its start does not count).
+  void started(Clock::time_point now) noexcept {
+    state_ = State::kIdle;
+    last_used_ = now;
+  }
   std::uint64_t generation() const noexcept { return generation_; }
   Clock::time_point spawned_at() const noexcept { return spawned_at_; }
   const std::optional<StopReason>& poisoned() const noexcept { return poisoned_; }

@@ -608,4 +608,24 @@ TEST_CASE("pool of app servers: the metrics say starting until an app listens, t
   CHECK_FALSE(processes("starting"));
 }
 
+TEST_CASE("pool of app servers: an app slower to start than idle-timeout serves its waiter") {
+  // min-instances 0: the request spawns the app, which listens only after idle-timeout has
+  // passed since its spawn. It must serve that request, not be stopped as idle first.
+  ServerFixture fixture(1);
+  std::optional<Waiting> first(std::in_place, fixture);
+  REQUIRE(eventually([&] { return HotPoolProbe::waiting(*fixture.pool) == 1; }));
+  fixture.pool->maintain();
+  REQUIRE(fixture.spawns == 1);
+  fixture.clock.advance(fixture.options.idle_timeout + 1s);
+  fixture.listening = true;
+  fixture.pool->maintain();
+  REQUIRE(eventually([&] { return first->get().has_value(); }));
+  REQUIRE(first->get()->has_value());
+  PooledProcess* app = first->get()->value();
+  first.reset();
+  CHECK(HotPoolProbe::kills(*fixture.pool, StopReason::kIdle) == 0);
+  CHECK(fixture.spawns == 1);
+  HotPoolProbe::release(*fixture.pool, app);
+}
+
 }  // namespace
