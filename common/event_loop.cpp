@@ -151,11 +151,11 @@ void EventLoop::run() {
     int timeout = deadlines_.wait_ms(Clock::now());
     if (timeout < 0 || timeout > longest_sleep_ms_) timeout = longest_sleep_ms_;
     int count = ::epoll_wait(epoll_.get(), events, kEventsPerWait, timeout);
-    if (count < 0 && errno != EINTR) {
-      logger("loop")->error("epoll_wait failed error=\"{}\"", std::strerror(errno));
+    if (count < 0) {
+      if (errno != EINTR)
+        logger("loop")->error("epoll_wait failed error=\"{}\"", std::strerror(errno));
       count = 0;
     }
-    if (count < 0) count = 0;
     consume_wake(events, count);
     // Posted first: a quiet post made before its fd was re-armed is seen before that fd's event.
     dispatch_posted();

@@ -190,32 +190,35 @@ class Spellings {
   std::map<std::string, std::string> given_;
 };
 
-void read_invoke(FunctionConfig& c, const Value& value, Spellings& spellings) {
+void read_key(FunctionConfig& c, const std::string& key, const Value& v, const fs::path& dir,
+              Spellings& spellings, const std::string& shown);
+
+// FastFN's nested objects hold settings of the top level: each key is read as that setting.
+void read_invoke(FunctionConfig& c, const Value& value, const fs::path& dir, Spellings& spellings) {
   if (!value.IsObject()) json::fail("an object {\"methods\": [...], \"routes\": [...]}", value);
   static const std::set<std::string_view> kKeys = {"methods", "routes"};
   for_each_key(value, kKeys, "invoke.", [&](const std::string& key, const Value& v) {
-    spellings.take(key, "invoke." + key);
-    if (key == "methods") c.methods = read_methods(v);
-    if (key == "routes") c.routes = read_routes(v);
+    read_key(c, key, v, dir, spellings, "invoke." + key);
   });
 }
 
-void read_response(FunctionConfig& c, const Value& value, Spellings& spellings) {
+void read_response(FunctionConfig& c, const Value& value, const fs::path& dir,
+                   Spellings& spellings) {
   if (!value.IsObject()) json::fail("an object {\"include_debug_headers\": true}", value);
   static const std::set<std::string_view> kKeys = {"include_debug_headers"};
   for_each_key(value, kKeys, "response.", [&](const std::string& key, const Value& v) {
-    spellings.take(key, "response." + key);
-    c.include_debug_headers = json::read_bool(v);
+    read_key(c, key, v, dir, spellings, "response." + key);
   });
 }
 
+// `shown` is the key as the file spells it ("invoke.methods" for the setting "methods").
 void read_key(FunctionConfig& c, const std::string& key, const Value& v, const fs::path& dir,
-              Spellings& spellings) {
+              Spellings& spellings, const std::string& shown) {
   auto uint = [&](std::uint64_t min, std::uint64_t max) { return json::read_uint(v, min, max); };
   if (key == "methods" || key == "routes" || key == "include_debug_headers")
-    spellings.take(key, key);
-  if (key == "invoke") read_invoke(c, v, spellings);
-  if (key == "response") read_response(c, v, spellings);
+    spellings.take(key, shown);
+  if (key == "invoke") read_invoke(c, v, dir, spellings);
+  if (key == "response") read_response(c, v, dir, spellings);
   if (key == "runtime") c.runtime = read_runtime(v);
   if (key == "format") c.format = read_format(v);
   if (key == "command") c.command = read_command(v, dir);
@@ -312,7 +315,7 @@ tl::expected<FunctionConfig, std::string> parse_function_config(std::string_view
     FunctionConfig config;
     Spellings spellings;
     for_each_key(*doc, kFunctionKeys, "", [&](const std::string& key, const Value& v) {
-      read_key(config, key, v, function_dir, spellings);
+      read_key(config, key, v, function_dir, spellings, key);
     });
     check_consistency(config);
     return config;
