@@ -558,6 +558,7 @@ class TestDegradedGateway(GatewayClass):
     @classmethod
     def add_functions(cls, fns: FunctionsDir) -> list[str]:
         fns.add("fine", {"handler.sh": "#!/bin/sh\necho fine\n"})
+        fns.add("misconfigured", {"handler.sh": "#!/bin/sh\necho never\n"}, {"no_such_key": 1})
         return ["fine"]
 
     @classmethod
@@ -576,6 +577,8 @@ class TestDegradedGateway(GatewayClass):
         self.assert_exit(result, 1)
         self.assertIn(": degraded", result.stdout)
         self.assertRegex(result.stdout, r"(?m)^ghost\s+remote\s+\S+\s+NO\s+0/1")
+        # A broken function is listed with its reason, not only counted down.
+        self.assertRegex(result.stdout, r'(?m)^  misconfigured: .*fn\.config\.json: unknown key "no_such_key"')
         as_json = run_cli(["health", "--json"], url=self.url)
         self.assert_exit(as_json, 1)
         self.assertEqual(json.loads(as_json.stdout)["status"], "degraded")

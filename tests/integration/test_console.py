@@ -87,8 +87,13 @@ class ConsoleTest(GatewayTestCase):
         wrapper, block = failing_watchdog(tmp)
         fns = self.functions()
         fns.sh_env("hello", {"daemons": 2})
+        fns.sh_env("misconfigured", {"no_such_key": 1})
         gw = self.start_gateway(fns, wait_for=["hello"], env={"FN_WATCHDOG_BIN": wrapper})
-        self.assertEqual(self.sockets_up(self.dump(gw, 3000), "hello"), 2, "hello listed with 2 sockets up")
+        dom = self.dump(gw, 3000)
+        self.assertEqual(self.sockets_up(dom, "hello"), 2, "hello listed with 2 sockets up")
+        self.assertRegex(dom, r'data-function="misconfigured"[^>]*data-ready="false">\s*<td>misconfigured '
+                              r'<span class="err">not ready: [^<]*unknown key (?:"|&quot;)no_such_key',
+                         "a broken function is listed with its reason")
         harness.touch(block)
         os.kill(gw.watchdog_pids("hello")[0], signal.SIGKILL)
         self.wait_health(gw, lambda h: h["functions"]["hello"]["sockets_up"] == 1, 5, what="socket down")
