@@ -13,12 +13,11 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "common/unique_fd.h"
 #include "protocol/http_writer.h"
 
 namespace common {
 namespace {
-
-constexpr std::size_t kReceiveSize = 256 * 1024;
 
 std::string_view http_date() {
   // One formatting per second per thread: the Date header is on every response.
@@ -168,13 +167,7 @@ Status ClientRequest::receive_more() {
   if (ready == 0)
     return fail(Error::Code::kClientGone, "the client sent no body bytes for " +
                                               std::to_string(read_timeout_.count()) + "ms");
-  std::size_t old_size = buffer_.size();
-  buffer_.resize(old_size + kReceiveSize);
-  ssize_t n;
-  while ((n = ::recv(fd_, buffer_.data() + old_size, kReceiveSize, 0)) < 0 && errno == EINTR) {
-  }
-  buffer_.resize(old_size + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
-  if (n <= 0) return fail(Error::Code::kClientGone, "the client closed before the end of the body");
+  if (read_append(fd_, buffer_) <= 0) return fail(Error::Code::kClientGone, "the client closed before the end of the body");
   return {};
 }
 

@@ -28,4 +28,13 @@ void set_nonblocking(int fd, bool nonblocking) {
     throw std::system_error(errno, std::system_category(), "fcntl(F_SETFL)");
 }
 
+ssize_t read_append(int fd, std::string& buffer) {
+  char piece[kReadPiece];
+  ssize_t n;
+  while ((n = ::read(fd, piece, sizeof piece)) < 0 && errno == EINTR) {
+  }
+  if (n > 0) buffer.append(piece, static_cast<std::size_t>(n));
+  return n;
+}
+
 }  // namespace common

@@ -2,6 +2,10 @@
 // destructor or reset(). Every fd fastfn creates is O_CLOEXEC, so none leaks into a child.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstddef>
+#include <string>
 #include <utility>
 
 namespace common {
@@ -38,5 +42,13 @@ struct Pipe {
 
 // Sets or clears O_NONBLOCK. Throws std::system_error on failure.
 void set_nonblocking(int fd, bool nonblocking = true);
+
+// Bytes one read(2) may append in read_append.
+inline constexpr std::size_t kReadPiece = 64 * 1024;
+
+// One read(2) of up to kReadPiece bytes from `fd` onto the end of `buffer` (retried on EINTR);
+// returns what read returned. Through a piece on the stack, because growing the string first would
+// zero-fill all 64 KiB of room for an answer of a hundred bytes (a tenth of a proxied request's CPU).
+ssize_t read_append(int fd, std::string& buffer);
 
 }  // namespace common

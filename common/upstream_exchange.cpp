@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "common/unique_fd.h"
 #include "protocol/http_parser.h"
 #include "protocol/http_writer.h"
 
@@ -19,7 +20,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t kReadSize = 64 * 1024;
 // How long an upstream may go on once its client has gone: a short request finishes (and its
 // process stays for the next one), a long one is stopped (a process spawned per abandoned
 // request would cost far more than letting it finish).
@@ -217,11 +217,8 @@ Status Exchange::read_response() {
     buffer.clear();
     offset_ = 0;
   }
-  std::size_t old_size = buffer.size();
-  buffer.resize(old_size + kReadSize);
-  ssize_t n = ::read(channel_.read_fd, buffer.data() + old_size, kReadSize);
-  buffer.resize(old_size + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return {};
+  ssize_t n = read_append(channel_.read_fd, buffer);
+  if (n < 0 && errno == EAGAIN) return {};
   if (n < 0 && errno == ECONNRESET && !result_.response_started) result_.request_unread = true;
   if (n <= 0)
     return fail(UpstreamState::kClosed, Error::Code::kBadGateway,
