@@ -167,7 +167,8 @@ Status ClientRequest::receive_more() {
   if (ready == 0)
     return fail(Error::Code::kClientGone, "the client sent no body bytes for " +
                                               std::to_string(read_timeout_.count()) + "ms");
-  if (read_append(fd_, buffer_) <= 0) return fail(Error::Code::kClientGone, "the client closed before the end of the body");
+  if (read_append(fd_, buffer_) <= 0)
+    return fail(Error::Code::kClientGone, "the client closed before the end of the body");
   return {};
 }
 
