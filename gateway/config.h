@@ -52,6 +52,10 @@ struct GatewayConfig {
   // parks them after idle_ttl without one; 1 (or more) keeps them running from the start.
   std::uint32_t min_warm = 1;
   std::chrono::milliseconds idle_ttl{300'000};  // Passenger's pool_idle_time, FastFN's idle_ttl
+  // fastfn's runtime shims (shims/python/fastfn_event.py, shims/node/fastfn_event.js), which run
+  // FastFN's handler(event) functions. Not a setting of the file: main finds it (FN_SHIMS_DIR,
+  // else installed beside the binary, else the source tree). Empty: none was found.
+  std::string shims_dir;
   // The fastfn.json that was read, "" when none was.
   std::string config_file;
 

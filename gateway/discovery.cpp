@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "common/unique_fd.h"
+#include "gateway/handler_contract.h"
 
 namespace gateway {
 namespace {
@@ -101,8 +102,10 @@ class Walker {
   std::optional<Handler> choose(const std::string& name, const FunctionConfig& fn,
                                 std::vector<Handler> handlers, const fs::path& dir);
   bool enabled(const std::string& name, const std::string& runtime);
+  std::optional<HandlerContract> contract_of(const std::string& name, const fs::path& dir,
+                                            const Handler& handler, const FunctionConfig& fn);
   FunctionSpec make_spec(const std::string& name, const fs::path& dir, const Handler& handler,
-                         const FunctionConfig& fn) const;
+                         const FunctionConfig& fn, const HandlerContract& contract) const;
   std::string shown(const fs::path& rel) const;
   void finish();
   void problem(std::string line) { result_.problems.push_back(std::move(line)); }
@@ -231,21 +234,46 @@ std::optional<Handler> Walker::choose(const std::string& name, const FunctionCon
   return handlers.front();
 }
 
+// How the chosen handler is run: invoke.handler names the event contract, a format keeps what it
+// says, and otherwise the handler's source tells (handler_contract.h). nullopt: the source could
+// not be read, and the walk recorded why.
+std::optional<HandlerContract> Walker::contract_of(const std::string& name, const fs::path& dir,
+                                                   const Handler& handler,
+                                                   const FunctionConfig& fn) {
+  if (fn.handler) return HandlerContract{HandlerContract::Kind::kEvent, *fn.handler};
+  if (fn.format || !fn.command.empty() || (handler.runtime != "python" && handler.runtime != "node"))
+    return HandlerContract{};
+  const auto source = reader_.read(dir / handler.file);
+  if (source) return detect_contract(handler.runtime, *source);
+  if (is_gone(source.error().error)) {
+    problem("cannot read " + shown(fs::path(name) / handler.file) + ", skipped");
+  } else {
+    unread(source.error(), fs::path(name) / handler.file, name, true, false);
+  }
+  return std::nullopt;
+}
+
 FunctionSpec Walker::make_spec(const std::string& name, const fs::path& dir, const Handler& handler,
-                               const FunctionConfig& fn) const {
+                               const FunctionConfig& fn, const HandlerContract& contract) const {
+  using Kind = HandlerContract::Kind;
   FunctionSpec spec;
   spec.name = name;
   spec.dir = spec.workdir = dir;
   spec.routes = fn.routes.value_or(std::vector<std::string>{"/" + name});
   spec.runtime = handler.runtime;
-  spec.format = fn.format.value_or(Format::kCgi);
+  spec.format = fn.format.value_or(contract.kind == Kind::kCgi ? Format::kCgi : Format::kHttp);
+  const std::string binary = config_.binary_for(handler.runtime).value_or(handler.runtime);
   if (!fn.command.empty()) {
     spec.command = fn.command;
   } else if (handler.runtime == "exec") {
     spec.command = {"./handler"};
+  } else if (contract.kind == Kind::kEvent) {
+    const char* shim = handler.runtime == "python" ? "python/fastfn_event.py" : "node/fastfn_event.js";
+    spec.command = {binary, (fs::path(config_.shims_dir) / shim).string(), handler.file.string(),
+                    contract.function};
+    spec.event_contract = true;
   } else {
-    spec.command = {config_.binary_for(handler.runtime).value_or(handler.runtime),
-                    handler.file.string()};
+    spec.command = {binary, handler.file.string()};
   }
   spec.methods = fn.methods;
   spec.timeout_ms = fn.timeout_ms;
@@ -257,6 +285,7 @@ FunctionSpec Walker::make_spec(const std::string& name, const fs::path& dir, con
   spec.max_requests = fn.max_requests;
   spec.daemons = fn.daemons.value_or(config_.daemons_for(handler.runtime));
   spec.env = fn.env;
+  if (spec.event_contract) spec.env.emplace("FN_FUNCTION_NAME", name);  // the event's context
   spec.cgi_headers = fn.cgi_headers;
   spec.worker_pool = fn.worker_pool.value_or(WorkerPoolConfig{});
   spec.on_demand = spec.worker_pool.min_warm.value_or(config_.min_warm) == 0;
@@ -335,7 +364,21 @@ void Walker::visit(const fs::path& dir, const std::vector<TreeReader::Entry>& en
   }
   const auto handler = choose(name, fn, std::move(handlers), dir);
   if (!handler) return;
-  result_.functions.push_back(make_spec(name, dir, *handler, fn));
+  if (fn.handler && handler->runtime != "python" && handler->runtime != "node") {
+    return broken(name, dir, {*handler}, std::move(config_text),
+                  shown(fs::path(name) / kConfigFile) +
+                      ": key \"invoke.handler\": expected a python or node handler file to name "
+                      "a function of, got a " + handler->runtime + " handler");
+  }
+  const auto contract = contract_of(name, dir, *handler, fn);
+  if (!contract) return;
+  if (contract->kind == HandlerContract::Kind::kEvent && config_.shims_dir.empty()) {
+    return broken(name, dir, {*handler}, std::move(config_text),
+                  shown(fs::path(name) / handler->file) +
+                      ": a FastFN handler(event) needs fastfn's shims, which are not installed "
+                      "(set FN_SHIMS_DIR to fastfn's shims/ folder)");
+  }
+  result_.functions.push_back(make_spec(name, dir, *handler, fn, *contract));
   sources_[name] = {config_text, handler->file.empty() ? fs::path() : dir / handler->file};
 }
 

@@ -53,6 +53,9 @@ struct FunctionSpec {
   bool on_demand = false;
   std::chrono::milliseconds idle_ttl{300'000};
   bool include_debug_headers = false;
+  // Run through fastfn's event shim: FastFN's handler(event) (format http, the handler's function
+  // named by invoke.handler or found in its source).
+  bool event_contract = false;
   bool remote = false;  // only reachable through external_sockets; has no folder
   // Non-empty: the folder is meant as a function but cannot run (its fn.config.json is invalid,
   // it names a runtime the folder has no handler for, its handler has no runtime): it is listed

@@ -124,6 +124,18 @@ Format read_format(const Value& value) {
   json::fail(what, value);
 }
 
+// A Python or JavaScript identifier: the shim looks the name up in the handler's module.
+std::string read_handler_name(const Value& value) {
+  constexpr std::string_view what = "a function name such as \"handler\"";
+  const std::string name = json::read_string(value, what);
+  auto is_start = [](unsigned char c) { return std::isalpha(c) || c == '_' || c == '$'; };
+  if (name.empty() || name.size() > 128 || !is_start(name.front()) ||
+      !std::all_of(name.begin(), name.end(),
+                   [&](unsigned char c) { return is_start(c) || std::isdigit(c); }))
+    json::fail(what, value);
+  return name;
+}
+
 int read_overflow_status(const Value& value) {
   if (!value.IsUint() || (value.GetUint() != 429 && value.GetUint() != 503))
     json::fail("429 or 503", value);
@@ -196,7 +208,7 @@ void read_key(FunctionConfig& c, const std::string& key, const Value& v, const f
 // FastFN's nested objects hold settings of the top level: each key is read as that setting.
 void read_invoke(FunctionConfig& c, const Value& value, const fs::path& dir, Spellings& spellings) {
   if (!value.IsObject()) json::fail("an object {\"methods\": [...], \"routes\": [...]}", value);
-  static const std::set<std::string_view> kKeys = {"methods", "routes"};
+  static const std::set<std::string_view> kKeys = {"methods", "routes", "handler"};
   for_each_key(value, kKeys, "invoke.", [&](const std::string& key, const Value& v) {
     read_key(c, key, v, dir, spellings, "invoke." + key);
   });
@@ -236,6 +248,7 @@ void read_key(FunctionConfig& c, const std::string& key, const Value& v, const f
   if (key == "cgi_headers") c.cgi_headers = json::read_bool(v);
   if (key == "worker_pool") c.worker_pool = read_worker_pool(v);
   if (key == "include_debug_headers") c.include_debug_headers = json::read_bool(v);
+  if (key == "handler") c.handler = read_handler_name(v);
 }
 
 const std::set<std::string_view> kFunctionKeys = {"runtime",
@@ -264,6 +277,14 @@ void check_consistency(const FunctionConfig& c) {
     key_problem("cgi_headers", "expected \"format\": \"cgi\" (CGI headers come from CGI "
                                "programs), got \"format\": \"" +
                                    std::string(format_name(*c.format)) + "\"");
+  // The shim speaks the stdio protocol: the handler's function is called, never run as a program.
+  if (c.handler && c.format && c.format != Format::kHttp)
+    key_problem("invoke.handler", "expected no \"format\" (FastFN's handler(event) runs hot, "
+                                  "as format http), got \"format\": \"" +
+                                      std::string(format_name(*c.format)) + "\"");
+  if (c.handler && !c.command.empty())
+    key_problem("invoke.handler", "expected no \"command\" (the command replaces the handler "
+                                  "file whose function it names)");
   if (c.min_instances && c.max_instances && *c.min_instances > *c.max_instances) {
     key_problem("min_instances", "expected at most max_instances (" +
                                      std::to_string(*c.max_instances) + "), got " +

@@ -65,6 +65,9 @@ struct FunctionConfig {
   bool cgi_headers = false;
   std::optional<WorkerPoolConfig> worker_pool;
   bool include_debug_headers = false;
+  // invoke.handler, FastFN's: the function of a python or node handler file that answers each
+  // request, run through fastfn's event shim (the event contract) whatever the source looks like.
+  std::optional<std::string> handler;
 };
 
 // Parses the fn.config.json of the function in `function_dir` (absolute). `display_path` names

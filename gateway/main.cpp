@@ -51,7 +51,7 @@ Serves every function found in FUNCTIONS_DIR over HTTP, running fastfn-watchdog 
 Environment: FN_FUNCTIONS_ROOT, FN_RUNTIME_DAEMONS, FN_RUNTIME_SOCKETS, FN_SOCKET_BASE_DIR,
 FN_RUNTIMES, FN_PYTHON_BIN, FN_NODE_BIN, FN_SH_BIN, FN_HEALTH_INTERVAL, FN_WATCHDOG_BIN,
 FN_MIN_WARM (0: start functions on their first request), FN_IDLE_TTL (park them after this idle),
-FN_CONSOLE_DIR, FN_CONSOLE_REMOTE=1 (the console for non-loopback clients too).
+FN_CONSOLE_DIR, FN_SHIMS_DIR, FN_CONSOLE_REMOTE=1 (the console for non-loopback clients too).
 Endpoints: /_fn/health, /_fn/functions, /_fn/metrics, POST /_fn/reload and /console/ (a live
 page); the last two answer loopback clients only.
 Signals: HUP reloads, TERM/INT stop.
@@ -147,6 +147,25 @@ std::string find_console(const gateway::Environment& env) {
   return "";
 }
 
+// The runtime shims: FN_SHIMS_DIR, else installed beside the binary (<prefix>/share/fastfn/shims),
+// else the source tree this binary was built from. Empty when none exists.
+std::string find_shims(const gateway::Environment& env) {
+  if (auto it = env.find("FN_SHIMS_DIR"); it != env.end()) return it->second;
+  fs::path self = fs::read_symlink("/proc/self/exe");
+  for (fs::path candidate : {self.parent_path().parent_path() / "share" / "fastfn" / "shims",
+                             fs::path(FASTFN_SOURCE_DIR) / "shims"})
+    if (fs::exists(candidate / "python" / "fastfn_event.py")) return candidate.string();
+  return "";
+}
+
+// The configuration, with what main finds on the machine.
+gateway::GatewayConfig load_config(const gateway::GatewayFlags& flags,
+                                   const gateway::Environment& env) {
+  auto config = gateway::load_gateway_config(flags, env, ::getuid(), gateway::read_file_from_disk);
+  config.shims_dir = find_shims(env);
+  return config;
+}
+
 std::vector<std::string> environment_list() {
   std::vector<std::string> list;
   for (char** entry = environ; *entry; ++entry) list.emplace_back(*entry);
@@ -160,7 +179,7 @@ class Reloader {
       : line_(line), env_(std::move(env)), registry_(registry) {}
 
   gateway::GatewayConfig load() const {
-    return gateway::load_gateway_config(line_.flags, env_, ::getuid(), gateway::read_file_from_disk);
+    return load_config(line_.flags, env_);
   }
   void apply(gateway::GatewayConfig config) {
     std::lock_guard lock(mutex_);
@@ -227,7 +246,7 @@ void wait_for_stop(Reloader& reloader, gateway::HealthProber& prober) {
 }
 
 int run(const CommandLine& line, const gateway::Environment& env) {
-  auto config = gateway::load_gateway_config(line.flags, env, ::getuid(), gateway::read_file_from_disk);
+  auto config = load_config(line.flags, env);
   for (const auto& ignored : config.ignored) common::logger("gateway")->warn("{}", ignored);
   std::string error;
   auto listen = common::parse_address(config.listen, &error);

@@ -92,6 +92,11 @@ void write_function_summary(Writer& w, const FunctionRuntime& function) {
   write_string(w, spec.runtime);
   w.Key("format");
   write_string(w, format_name(spec.format));
+  // How the handler speaks: FastFN's handler(event) through the shim, or the format's own protocol.
+  w.Key("contract");
+  write_string(w, spec.event_contract          ? "event"
+                  : spec.format == Format::kHttp ? "stdio"
+                                                 : format_name(spec.format));
   w.Key("routes");
   write_strings(w, spec.routes);
   w.Key("up");

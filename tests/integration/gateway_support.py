@@ -39,7 +39,7 @@ from harness import Address, wait_until  # noqa: E402
 
 GATEWAY_FIXTURES_DIR = harness.FIXTURES_DIR / "gateway"
 TEMPLATES_DIR = harness.REPO_ROOT / "templates"
-FASTFN_HTTP_PY = TEMPLATES_DIR / "python-http" / "fastfn_http.py"
+FASTFN_HTTP_PY = harness.REPO_ROOT / "shims" / "python" / "fastfn_http.py"
 # The interpreter for Python handlers: /usr/bin/python3 starts fast (no pyenv shim in between).
 PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 
@@ -49,7 +49,7 @@ GATEWAY_ENV_VARS = (
     "FN_FUNCTIONS_ROOT", "FN_LISTEN", "FN_RUNTIME_DAEMONS", "FN_RUNTIME_SOCKETS", "FN_SOCKET_BASE_DIR",
     "FN_RUNTIMES", "FN_PYTHON_BIN", "FN_NODE_BIN", "FN_SH_BIN", "FN_HEALTH_INTERVAL", "FN_CONFIG",
     "FN_WATCHDOG_BIN", "FN_LOG_FORMAT", "FN_LOG_LEVEL", "FN_MAX_CONNECTIONS", "FN_CONSOLE_DIR",
-    "FN_CONSOLE_REMOTE", "FN_MIN_WARM", "FN_IDLE_TTL", "XDG_RUNTIME_DIR",
+    "FN_CONSOLE_REMOTE", "FN_SHIMS_DIR", "FN_MIN_WARM", "FN_IDLE_TTL", "XDG_RUNTIME_DIR",
 )
 
 JsonValue = Union[dict, list, str, int, float, bool, None]

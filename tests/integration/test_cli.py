@@ -251,17 +251,18 @@ class TestHelpAndUsage(CliCase):
 
 class TestNew(CliCase):
     def template_files(self, name: str) -> dict[str, bytes]:
-        """The template's own files (not scripts/dev's link to the built cpp-http handler)."""
+        """The template's own files (not scripts/dev's link to the built cpp-http handler; the
+        stdio loop python-http and node-http link from shims/ is theirs, copied as a file)."""
         root = TEMPLATES_DIR / name
         return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
-                if p.is_file() and not p.is_symlink() and p.name != "meson.build" and "__pycache__" not in p.parts
+                if p.is_file() and not (p.is_symlink() and p.name == "handler") and p.name != "meson.build" and "__pycache__" not in p.parts
                 and "node_modules" not in p.parts}
 
     def test_creates_each_template_and_never_overwrites(self):
         base = self.make_tempdir()
         fns = os.path.join(base, "fns")
-        for template in ("python-http", "node-http", "cpp-http", "sh-cgi", "python-flask", "python-fastapi",
-                         "node-express", "go-http"):
+        for template in ("python-http", "node-http", "python-event", "node-event", "cpp-http", "sh-cgi",
+                         "python-flask", "python-fastapi", "node-express", "go-http"):
             with self.subTest(template=template):
                 name = f"my-{template}"
                 result = run_cli(["new", name, "--template", template, "--dir", fns])
@@ -273,6 +274,8 @@ class TestNew(CliCase):
                 for file_name, data in expected.items():
                     self.assertEqual(copied.get(file_name), data, f"{file_name} of {template}")
                 self.assertNotIn("meson.build", copied)
+                links = [p for p in folder.rglob("*") if p.is_symlink()]
+                self.assertEqual(links, [], f"{template}: a link would break where the function moves")
                 extra = set(copied) - set(expected)
                 built = template in ("cpp-http", "go-http")
                 self.assertEqual(extra, {"handler"} if built else set(), result.stdout)
@@ -314,7 +317,8 @@ class TestNew(CliCase):
         result = run_cli(["new", "--list-templates"])
         self.assert_exit(result, 0)
         names = [line.split("\t")[0] for line in result.stdout.splitlines()]
-        self.assertEqual(sorted(names), ["cpp-http", "go-http", "node-express", "node-http", "python-fastapi", "python-flask", "python-http", "sh-cgi"])
+        self.assertEqual(sorted(names), ["cpp-http", "go-http", "node-event", "node-express", "node-http", "python-event", "python-fastapi",
+                          "python-flask", "python-http", "sh-cgi"])
 
     def test_new_functions_are_ready_to_serve(self):
         fns = FunctionsDir(self.make_tempdir())
@@ -780,7 +784,8 @@ class TestCompletion(GatewayClass):
         self.assertEqual(self.complete(""), ["dev", "new", "list", "health", "invoke", "help", "--help"])
         self.assertEqual(self.complete("he"), ["health", "help"])
         self.assertEqual(sorted(self.complete("new", "x", "--template", "")),
-                         ["cpp-http", "go-http", "node-express", "node-http", "python-fastapi", "python-flask", "python-http", "sh-cgi"])
+                         ["cpp-http", "go-http", "node-event", "node-express", "node-http", "python-event", "python-fastapi",
+                          "python-flask", "python-http", "sh-cgi"])
         self.assertEqual(self.complete("invoke", "alpha", "-X", "P"), ["POST", "PUT", "PATCH"])
         self.assertEqual(self.complete("invoke", "alpha", "-d", "@bo"), ["@body.json"])
         self.assertIn("--names", self.complete("list", "--"))

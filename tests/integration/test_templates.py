@@ -36,6 +36,8 @@ TEMPLATES = {  # folder -> (handler file, expected fn.config.json runtime, forma
     "python-fastapi": ("app.py", "exec", "server"),
     "node-express": ("app.js", "exec", "server"),
     "go-http": ("main.go", "exec", "server"),
+    "python-event": ("handler.py", "python", None),  # the event contract: FastFN's, no format
+    "node-event": ("handler.js", "node", None),
 }
 APP_SERVERS = ("python-flask", "python-fastapi", "node-express", "go-http")
 NODE = shutil.which("node")
@@ -143,6 +145,15 @@ class TemplateServeTest(HotTestCase):
         harness.check_executable(binary, "the go-http template (FASTFN_GO_HANDLER; Go builds it)")
         config = json.loads((TEMPLATES_DIR / "go-http" / "fn.config.json").read_text())
         self.check_app_server("go-http", [binary], ["--max-concurrency", str(config["max_concurrency"])])
+
+    def test_python_event(self):
+        shim = str(harness.REPO_ROOT / "shims" / "python" / "fastfn_event.py")
+        self.check_greeting_and_echo(self.serve("python-event", [PYTHON, shim, "handler.py"]))
+
+    @unittest.skipUnless(NODE, "node is not installed")
+    def test_node_event(self):
+        shim = str(harness.REPO_ROOT / "shims" / "node" / "fastfn_event.js")
+        self.check_greeting_and_echo(self.serve("node-event", [NODE, shim, "handler.js"]))
 
     @unittest.skipUnless(NODE, "node is not installed")
     def test_node_http(self):

@@ -1,0 +1,1 @@
+../../shims/node/fastfn_http.js
