@@ -137,41 +137,46 @@ common::Result<PooledProcess*> HotPool::wait_in_queue(std::unique_lock<std::mute
                                                       Clock::time_point deadline) {
   if (waiters_.size() >= static_cast<std::size_t>(options_.max_queue))
     return common::fail(Error::Code::kTooBusy, "max-queue reached: every process is busy");
-  Waiter me;
-  waiters_.push_back(&me);
+  auto me = std::make_shared<Waiter>();
+  waiters_.push_back(me);
   maintenance_wakeup_.notify_one();  // it spawns for waiters once a backoff ends
-  while (!me.process && !me.error) {
-    if (me.ready.wait_until(lock, deadline) == std::cv_status::timeout) break;
+  while (!me->process && !me->error) {
+    if (me->ready.wait_until(lock, deadline) == std::cv_status::timeout) break;
   }
-  if (me.process) return me.process;
+  if (me->process) return me->process;
   // A waiter given an error was already taken off the queue by whoever set it.
-  if (auto it = std::find(waiters_.begin(), waiters_.end(), &me); it != waiters_.end())
+  if (auto it = std::find(waiters_.begin(), waiters_.end(), me); it != waiters_.end())
     waiters_.erase(it);
-  if (me.error) return tl::unexpected(*me.error);
+  if (me->error) return tl::unexpected(*me->error);
   return common::fail(Error::Code::kTimeout,
                       "no process became free before the exec-timeout (queue wait)");
 }
 
 void HotPool::release(PooledProcess* process, const PooledProcess::Settled* settled) {
-  std::lock_guard lock(mutex_);
-  auto now = seams_.clock();
-  process->returned(settled, now);
-  if (process->successes() > 0) consecutive_failures_ = 0;
-  if (auto reason = process->poisoned()) {
-    if (early_death(*process) && process->in_flight() == 0)
-      record_failure_locked("the handler broke at its first request", now);
-    retire_when_free_locked(process, *reason);
-  } else if (options_.max_requests > 0 && process->requests() >= options_.max_requests) {
-    retire_when_free_locked(process, StopReason::kMaxRequests);
-  } else if (process->generation() != generation_ || shutting_down_) {
-    retire_when_free_locked(process, shutting_down_ ? StopReason::kShutdown : StopReason::kRecycle);
-  } else {
-    if (process->in_flight() == 0) process->set_state(PooledProcess::State::kIdle);
-    std::erase(available_, process);
-    available_.push_back(process);
+  Woken woken;
+  {
+    std::lock_guard lock(mutex_);
+    auto now = seams_.clock();
+    process->returned(settled, now);
+    if (process->successes() > 0) consecutive_failures_ = 0;
+    if (auto reason = process->poisoned()) {
+      if (early_death(*process) && process->in_flight() == 0)
+        record_failure_locked("the handler broke at its first request", now);
+      retire_when_free_locked(process, *reason);
+    } else if (options_.max_requests > 0 && process->requests() >= options_.max_requests) {
+      retire_when_free_locked(process, StopReason::kMaxRequests);
+    } else if (process->generation() != generation_ || shutting_down_) {
+      retire_when_free_locked(process,
+                              shutting_down_ ? StopReason::kShutdown : StopReason::kRecycle);
+    } else {
+      if (process->in_flight() == 0) process->set_state(PooledProcess::State::kIdle);
+      std::erase(available_, process);
+      available_.push_back(process);
+    }
+    dispatch_locked(woken);
+    if (can_spawn_locked(now) && needs_spawn_locked(0) && spawn_locked(now)) dispatch_locked(woken);
   }
-  dispatch_locked();
-  if (can_spawn_locked(now) && needs_spawn_locked(0) && spawn_locked(now)) dispatch_locked();
+  wake(woken);
 }
 
 void HotPool::retire_when_free_locked(PooledProcess* process, StopReason reason) {
@@ -241,15 +246,19 @@ PooledProcess* HotPool::take_available_locked() {
   return nullptr;
 }
 
-void HotPool::dispatch_locked() {
+void HotPool::dispatch_locked(Woken& woken) {
   while (!waiters_.empty()) {
     PooledProcess* process = take_available_locked();
     if (!process) return;
-    Waiter* waiter = waiters_.front();
+    waiters_.front()->process = process;
+    woken.push_back(std::move(waiters_.front()));
     waiters_.pop_front();
-    waiter->process = process;
-    waiter->ready.notify_one();
   }
+}
+
+void HotPool::wake(Woken& woken) {
+  for (const auto& waiter : woken) waiter->ready.notify_one();
+  woken.clear();
 }
 
 void HotPool::retire_locked(PooledProcess* process, StopReason reason) {
@@ -277,7 +286,7 @@ void HotPool::record_failure_locked(const std::string& reason, Clock::time_point
                    consecutive_failures_, backoff.count(), reason);
   if (!unhealthy_locked()) return;
   // Waiting would only end in a timeout: answer them now.
-  for (Waiter* waiter : waiters_) {
+  for (const auto& waiter : waiters_) {
     waiter->error = Error{Error::Code::kUnavailable, failure_reason_};
     waiter->ready.notify_one();
   }
@@ -312,7 +321,9 @@ void HotPool::maintain_locked(Clock::time_point now) {
   // A crash-looping pool with min-instances 0 still needs a probe to find out it recovered.
   bool probe = unhealthy_locked() && alive() == 0;
   if ((probe || needs_spawn_locked(0)) && can_spawn_locked(now)) spawn_locked(now);
-  dispatch_locked();
+  Woken woken;
+  dispatch_locked(woken);
+  wake(woken);  // maintenance holds the mutex for its whole loop
 }
 
 void HotPool::reap_stopping_locked(Clock::time_point now) {
@@ -406,7 +417,7 @@ void HotPool::recycle() {
 void HotPool::stop_all() {
   std::lock_guard lock(mutex_);
   shutting_down_ = true;
-  for (Waiter* waiter : waiters_) {
+  for (const auto& waiter : waiters_) {
     waiter->error = Error{Error::Code::kUnavailable, "the watchdog is shutting down"};
     waiter->ready.notify_one();
   }

@@ -77,6 +77,10 @@ class HotPool : public Runner {
     Clock::time_point kill_at;
     bool killed = false;
   };
+  // Waiters handed a process or an error, to be woken: after the mutex is released where the
+  // caller can (a thread woken under it would block on it at once), which the shared
+  // ownership makes safe against a waiter that woke by itself and left.
+  using Woken = std::vector<std::shared_ptr<Waiter>>;
   class Lease;
   friend class HotPoolProbe;  // tests/unit/watchdog/hot_pool_test.cpp: acquire() and release()
 
@@ -92,7 +96,8 @@ class HotPool : public Runner {
   common::Result<std::unique_ptr<PooledProcess>> start_process_locked() noexcept;
   bool needs_spawn_locked(std::size_t extra) const;
   PooledProcess* take_available_locked();
-  void dispatch_locked();
+  void dispatch_locked(Woken& woken);
+  static void wake(Woken& woken);
   void retire_locked(PooledProcess* process, StopReason reason);
   // Takes it out of available_, and retires it once no request holds it.
   void retire_when_free_locked(PooledProcess* process, StopReason reason);
@@ -121,7 +126,7 @@ class HotPool : public Runner {
   std::vector<std::unique_ptr<PooledProcess>> processes_;  // alive: starting, idle or busy
   // Serving, below their max concurrency, and not to be retired: most recently used at the back.
   std::vector<PooledProcess*> available_;
-  std::deque<Waiter*> waiters_;                         // FIFO
+  std::deque<std::shared_ptr<Waiter>> waiters_;  // FIFO
   std::vector<Stopping> stopping_;
   std::uint64_t generation_ = 0;
   bool shutting_down_ = false;
