@@ -141,7 +141,8 @@ void Walker::read_root_config() {
   if (!parsed) return problem(parsed.error());
   if (!*parsed) return;
   assets_dir_ = (root_ / (*parsed)->dir).lexically_normal();
-  result_.assets = AssetsConfig{assets_dir_->string(), (*parsed)->run_worker_first};
+  result_.assets = **parsed;
+  result_.assets->dir = assets_dir_->string();
   std::error_code ec;
   if (!fs::is_directory(*assets_dir_, ec)) {
     problem("assets dir " + shown((*parsed)->dir) + " does not exist yet; assets answer 404");

@@ -296,9 +296,16 @@ AssetsConfig read_assets(const Value& value) {
   constexpr std::string_view what = "a relative folder name such as \"public\" (no \"..\")";
   if (!value.IsObject()) json::fail("an object {\"dir\": \"public\"}", value);
   AssetsConfig assets;
-  static const std::set<std::string_view> kKeys = {"dir", "directory", "run_worker_first"};
+  static const std::set<std::string_view> kKeys = {"dir", "directory", "run_worker_first",
+                                                   "not_found_handling"};
   for_each_key(value, kKeys, "assets.", [&](const std::string& key, const Value& v) {
     if (key == "run_worker_first") assets.run_worker_first = json::read_bool(v);
+    if (key == "not_found_handling") {
+      constexpr std::string_view handling = "\"none\" or \"single-page-application\"";
+      const std::string text = json::read_string(v, handling);
+      if (text != "none" && text != "single-page-application") json::fail(handling, v);
+      assets.single_page_application = text == "single-page-application";
+    }
     if (key != "dir" && key != "directory") return;
     const fs::path dir(json::read_string(v, what));
     const bool escapes = std::find(dir.begin(), dir.end(), "..") != dir.end();

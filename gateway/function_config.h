@@ -42,6 +42,9 @@ struct WorkerPoolConfig {
 struct AssetsConfig {
   std::string dir;  // relative in the file; discovery makes it absolute
   bool run_worker_first = false;
+  // not_found_handling "single-page-application": a GET or HEAD that no file and no function
+  // serves gets the root index.html (200), as a client-side router expects.
+  bool single_page_application = false;
 };
 
 struct FunctionConfig {

@@ -145,8 +145,13 @@ bool Server::serve_assets(const Snapshot& snapshot, bool routed, common::ClientR
     if (!routed) send_error(response, path.error(), "", request_id);
     return !routed;
   }
-  auto served = serve_asset(snapshot.assets->dir, *path, request, response,
-                            {{"X-Fn-Request-Id", request_id}});
+  const protocol::Headers headers{{"X-Fn-Request-Id", request_id}};
+  auto served = serve_asset(snapshot.assets->dir, *path, request, response, headers);
+  if (served && !*served && !routed && snapshot.assets->single_page_application) {
+    // No file and no function: a client-side router's path, answered with the app's page.
+    served = serve_asset(snapshot.assets->dir, AssetPath{"index.html", false}, request, response,
+                         headers);
+  }
   if (served) return *served;
   if (served.error().code != Error::Code::kClientGone) {
     common::logger("gateway.assets")

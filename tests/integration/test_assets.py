@@ -364,6 +364,33 @@ class RoutingTest(AssetsCase):
         self.assert_json_error(raw_get(gw, "/.env"), 404, gw)
         self.assert_json_error(raw_get(gw, "/a%00b"), 400, gw)
 
+    def test_single_page_application_serves_index_for_unknown_paths(self):
+        for first in (False, True):
+            with self.subTest(run_worker_first=first):
+                fns = self.build({"dir": "public", "not_found_handling": "single-page-application",
+                                  "run_worker_first": first})
+                self.shadow(fns)
+                gw = self.start_gateway(fns, wait_for=["hello", "shadowfn"])
+                for path in ("/users/42", "/deep/client/route?tab=1", "/missing.txt"):
+                    page = gw.get(path)
+                    self.assertEqual((page.status, page.body), (200, INDEX), f"{path}: {page!r}")
+                    self.assertTrue(page.headers.get("Content-Type").startswith("text/html"))
+                self.assertEqual(gw.get("/app.js").body, b"console.log('hi');\n", "files still win")
+                self.assertEqual(parse_kv(gw.get("/onlyfn").text).get("runtime"), "sh",
+                                 "functions still win")
+                self.assertEqual(parse_kv(gw.get("/hello/x").text).get("runtime"), "sh")
+                # Refused paths stay refused: the fallback never turns a traversal into a 200.
+                self.assert_json_error(raw_get(gw, "/../secret.txt"), 404, gw)
+                self.assert_json_error(raw_get(gw, "/.env"), 404, gw)
+                self.assert_json_error(gw.post("/users/42", b"x"), 404, gw)
+                gw.close()
+
+    def test_not_found_handling_other_values_are_refused(self):
+        fns = self.build({"dir": "public", "not_found_handling": "404-page"})
+        gw = self.start_gateway(fns, wait_for=["hello"])
+        gw.wait_log(lambda log: "not_found_handling" in log and "single-page-application" in log,
+                    what="the refused value named with the accepted ones")
+
     def test_file_added_later_is_served(self):
         gw = self.gateway()
         self.assert_json_error(gw.get("/late.txt"), 404, gw)

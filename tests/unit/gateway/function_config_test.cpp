@@ -123,6 +123,20 @@ TEST_CASE("function_config: FastFN's nested spellings, invoke and response") {
             .starts_with(std::string(kFile) + ": key \"include_debug_headers\": the same setting"));
 }
 
+TEST_CASE("function_config: invoke.handler names the event contract's function") {
+  CHECK(parse_ok(R"({"invoke": {"handler": "main"}})").handler == "main");
+  CHECK(parse_ok(R"({"invoke": {"handler": "$h_2"}, "format": "http"})").handler == "$h_2");
+  CHECK_FALSE(parse_ok("{}").handler.has_value());
+  for (const char* bad : {R"("")", R"("2x")", R"("a.b")", R"("a b")", "1"}) {
+    CAPTURE(bad);
+    check_key_error(std::string(R"({"invoke": {"handler": )") + bad + "}}", "invoke.handler");
+  }
+  CHECK(error_of(R"({"invoke": {"handler": "h"}, "format": "cgi"})")
+            .starts_with(std::string(kFile) + ": key \"invoke.handler\": expected no \"format\""));
+  CHECK(error_of(R"({"invoke": {"handler": "h"}, "command": ["./x"]})")
+            .starts_with(std::string(kFile) + ": key \"invoke.handler\": expected no \"command\""));
+}
+
 TEST_CASE("function_config: worker_pool") {
   SUBCASE("enabled by default when present") {
     const auto c = parse_ok(R"({"worker_pool": {}})");
@@ -282,6 +296,21 @@ TEST_CASE("function_config: the root config holds assets only") {
     REQUIRE(parsed.has_value());
     CHECK((*parsed)->dir == "web/dist");
     CHECK_FALSE((*parsed)->run_worker_first);
+  }
+  SUBCASE("not_found_handling, Cloudflare's and FastFN's") {
+    auto spa = gateway::parse_root_config(
+        R"({"assets": {"dir": "d", "not_found_handling": "single-page-application"}})", root);
+    REQUIRE(spa.has_value());
+    CHECK((*spa)->single_page_application);
+    auto none = gateway::parse_root_config(
+        R"({"assets": {"dir": "d", "not_found_handling": "none"}})", root);
+    REQUIRE(none.has_value());
+    CHECK_FALSE((*none)->single_page_application);
+    auto other = gateway::parse_root_config(
+        R"({"assets": {"dir": "d", "not_found_handling": "404-page"}})", root);
+    REQUIRE_FALSE(other.has_value());
+    CHECK(other.error() == root + ": key \"assets.not_found_handling\": expected \"none\" or "
+                                  "\"single-page-application\", got \"404-page\"");
   }
   SUBCASE("bad dirs") {
     for (const char* bad :
