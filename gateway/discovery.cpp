@@ -199,6 +199,8 @@ std::vector<Handler> Walker::find_handlers(const fs::path& dir) const {
   } else if (is_regular(dir / "handler.mjs")) {
     found.push_back({"node", "handler.mjs"});
   }
+  if (is_regular(dir / "handler.php")) found.push_back({"php", "handler.php"});
+  if (is_regular(dir / "handler.lua")) found.push_back({"lua", "handler.lua"});
   if (is_regular(dir / "handler.sh")) found.push_back({"sh", "handler.sh"});
   if (is_regular(dir / "handler") && is_executable(dir / "handler"))
     found.push_back({"exec", "handler"});
@@ -288,6 +290,13 @@ FunctionSpec Walker::make_spec(const std::string& name, const fs::path& dir, con
   spec.env = fn.env;
   if (spec.event_contract) spec.env.emplace("FN_FUNCTION_NAME", name);  // the event's context
   spec.cgi_headers = fn.cgi_headers;
+  if (handler.runtime == "php" && fn.command.empty()) {
+    // php-cgi prints CGI headers, runs the script SCRIPT_FILENAME names, and refuses to run
+    // without REDIRECT_STATUS (cgi.force_redirect, PHP's guard against being called directly).
+    spec.cgi_headers = spec.format == Format::kCgi;
+    spec.env.emplace("SCRIPT_FILENAME", (dir / handler.file).string());
+    spec.env.emplace("REDIRECT_STATUS", "200");
+  }
   spec.worker_pool = fn.worker_pool.value_or(WorkerPoolConfig{});
   spec.on_demand = spec.worker_pool.min_warm.value_or(config_.min_warm) == 0;
   spec.idle_ttl = spec.worker_pool.idle_ttl ? *spec.worker_pool.idle_ttl : config_.idle_ttl;
@@ -331,8 +340,9 @@ void Walker::visit(const fs::path& dir, const std::vector<TreeReader::Entry>& en
     else if (auto file = foreign_handler(entries); file && is_valid_function_name(name))
       broken(name, dir, handlers, "",
              shown(fs::path(name) / *file) +
-                 ": no runtime runs it (handler.py, handler.js or .mjs, handler.sh, or an "
-                 "executable handler; or a \"command\" in fn.config.json)");
+                 ": no runtime runs it (handler.py, handler.js or .mjs, handler.php, "
+                 "handler.lua, handler.sh, or an executable handler; or a \"command\" in "
+                 "fn.config.json)");
     return;
   }
   if (!is_valid_function_name(name)) {
@@ -395,7 +405,8 @@ std::optional<ReadFailure> Walker::run() {
   } else {
     read_root_config();
     if (fatal_) return fatal_;
-    for (const char* file : {"handler.py", "handler.js", "handler.mjs", "handler.sh", "handler"}) {
+    for (const char* file : {"handler.py", "handler.js", "handler.mjs", "handler.php",
+                             "handler.lua", "handler.sh", "handler"}) {
       if (is_regular(root_ / file)) {
         problem(shown(file) + ": the functions dir itself is not a function; use a subfolder");
       }

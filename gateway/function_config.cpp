@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "gateway/config.h"
 #include "gateway/json_fields.h"
 
 namespace gateway {
@@ -107,11 +108,12 @@ std::map<std::string, std::string> read_env(const Value& value) {
 }
 
 std::string read_runtime(const Value& value) {
-  constexpr std::string_view what = "one of \"python\", \"node\", \"sh\", \"exec\"";
+  constexpr std::string_view what =
+      "one of \"python\", \"node\", \"php\", \"lua\", \"sh\", \"exec\"";
   const std::string runtime = json::read_string(value, what);
-  if (runtime != "python" && runtime != "node" && runtime != "sh" && runtime != "exec") {
+  if (std::find(std::begin(kKnownRuntimes), std::end(kKnownRuntimes), runtime) ==
+      std::end(kKnownRuntimes))
     json::fail(what, value);
-  }
   return runtime;
 }
 

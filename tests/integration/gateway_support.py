@@ -47,7 +47,7 @@ PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.e
 # gateway inherits, so the environment of whoever runs the tests cannot change what is tested.
 GATEWAY_ENV_VARS = (
     "FN_FUNCTIONS_ROOT", "FN_LISTEN", "FN_RUNTIME_DAEMONS", "FN_RUNTIME_SOCKETS", "FN_SOCKET_BASE_DIR",
-    "FN_RUNTIMES", "FN_PYTHON_BIN", "FN_NODE_BIN", "FN_SH_BIN", "FN_HEALTH_INTERVAL", "FN_CONFIG",
+    "FN_RUNTIMES", "FN_PYTHON_BIN", "FN_NODE_BIN", "FN_PHP_BIN", "FN_LUA_BIN", "FN_SH_BIN", "FN_HEALTH_INTERVAL", "FN_CONFIG",
     "FN_WATCHDOG_BIN", "FN_LOG_FORMAT", "FN_LOG_LEVEL", "FN_MAX_CONNECTIONS", "FN_CONSOLE_DIR",
     "FN_CONSOLE_REMOTE", "FN_SHIMS_DIR", "FN_MIN_WARM", "FN_IDLE_TTL", "XDG_RUNTIME_DIR",
 )
@@ -884,6 +884,30 @@ class GatewayTestCase(unittest.TestCase):
             return future.result(timeout=timeout)
         except Exception as exc:  # socket timeout, reset, protocol error: all are test failures here
             self.fail(f"{what}: no response ({exc!r})\n{gw.describe()}")
+
+
+class SharedFunctionsCase(GatewayTestCase):
+    """A functions dir built once for the class by `build(fns)`, and a fresh gateway on it for each
+    test (self.gw)."""
+
+    @classmethod
+    def build(cls, fns: FunctionsDir) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.fns = FunctionsDir()
+        cls.build(cls.fns)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.fns.cleanup()
+        super().tearDownClass()
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.gw = self.start_gateway(self.fns)
 
 
 def run_gateway_cli(args: Sequence[str], env: Optional[dict[str, Optional[str]]] = None,

@@ -262,7 +262,7 @@ class TestNew(CliCase):
         base = self.make_tempdir()
         fns = os.path.join(base, "fns")
         for template in ("python-http", "node-http", "python-event", "node-event", "cpp-http", "sh-cgi",
-                         "python-flask", "python-fastapi", "node-express", "go-http"):
+                         "php-cgi", "lua-cgi", "python-flask", "python-fastapi", "node-express", "go-http"):
             with self.subTest(template=template):
                 name = f"my-{template}"
                 result = run_cli(["new", name, "--template", template, "--dir", fns])
@@ -317,8 +317,8 @@ class TestNew(CliCase):
         result = run_cli(["new", "--list-templates"])
         self.assert_exit(result, 0)
         names = [line.split("\t")[0] for line in result.stdout.splitlines()]
-        self.assertEqual(sorted(names), ["cpp-http", "go-http", "node-event", "node-express", "node-http", "python-event", "python-fastapi",
-                          "python-flask", "python-http", "sh-cgi"])
+        self.assertEqual(sorted(names), ["cpp-http", "go-http", "lua-cgi", "node-event", "node-express", "node-http", "php-cgi",
+                          "python-event", "python-fastapi", "python-flask", "python-http", "sh-cgi"])
 
     def test_new_functions_are_ready_to_serve(self):
         fns = FunctionsDir(self.make_tempdir())
@@ -784,8 +784,8 @@ class TestCompletion(GatewayClass):
         self.assertEqual(self.complete(""), ["dev", "new", "list", "health", "invoke", "help", "--help"])
         self.assertEqual(self.complete("he"), ["health", "help"])
         self.assertEqual(sorted(self.complete("new", "x", "--template", "")),
-                         ["cpp-http", "go-http", "node-event", "node-express", "node-http", "python-event", "python-fastapi",
-                          "python-flask", "python-http", "sh-cgi"])
+                         ["cpp-http", "go-http", "lua-cgi", "node-event", "node-express", "node-http", "php-cgi",
+                          "python-event", "python-fastapi", "python-flask", "python-http", "sh-cgi"])
         self.assertEqual(self.complete("invoke", "alpha", "-X", "P"), ["POST", "PUT", "PATCH"])
         self.assertEqual(self.complete("invoke", "alpha", "-d", "@bo"), ["@body.json"])
         self.assertIn("--names", self.complete("list", "--"))

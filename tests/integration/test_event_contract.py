@@ -18,7 +18,7 @@ import unittest  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from gateway_support import (TEMPLATES_DIR, FunctionsDir, GatewayTestCase,  # noqa: E402
+from gateway_support import (TEMPLATES_DIR, FunctionsDir, GatewayTestCase, SharedFunctionsCase,  # noqa: E402
                              check_binaries, functions_listing)
 
 SECRET = "secret-7d41: only the log may hold it"
@@ -113,34 +113,24 @@ def setUpModule():
     check_binaries()
 
 
-class EventContractTest(GatewayTestCase):
+class EventContractTest(SharedFunctionsCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.fns = FunctionsDir()
+    def build(cls, fns):
         env = {"env": {"SECRET": SECRET}}
-        cls.fns.add("py/echo", {"handler.py": PY_ECHO})
-        cls.fns.add("py/shapes", {"handler.py": PY_SHAPES}, {"runtime": "python", **env})
-        cls.fns.add("py/named", {"handler.py": PY_NAMED},
-                    {"runtime": "python", "invoke": {"handler": "answer"}})
-        cls.fns.add("py/cgi", {"handler.py": PY_CGI})
-        cls.fns.add("js/echo", {"handler.js": NODE_ECHO})
-        cls.fns.add("js/shapes", {"handler.js": NODE_SHAPES}, env)
-        cls.fns.add("js/esm", {"handler.mjs": NODE_ESM})
+        fns.add("py/echo", {"handler.py": PY_ECHO})
+        fns.add("py/shapes", {"handler.py": PY_SHAPES}, {"runtime": "python", **env})
+        fns.add("py/named", {"handler.py": PY_NAMED},
+                {"runtime": "python", "invoke": {"handler": "answer"}})
+        fns.add("py/cgi", {"handler.py": PY_CGI})
+        fns.add("js/echo", {"handler.js": NODE_ECHO})
+        fns.add("js/shapes", {"handler.js": NODE_SHAPES}, env)
+        fns.add("js/esm", {"handler.mjs": NODE_ESM})
         # fastfn's own hot templates, copied without their fn.config.json.
-        cls.fns.add("tpl/python", {"handler.py": TEMPLATES_DIR / "python-http" / "handler.py",
-                                   "fastfn_http.py": TEMPLATES_DIR / "python-http" / "fastfn_http.py"})
-        cls.fns.add("tpl/node", {"handler.js": TEMPLATES_DIR / "node-http" / "handler.js",
-                                 "fastfn_http.js": TEMPLATES_DIR / "node-http" / "fastfn_http.js"})
+        fns.add("tpl/python", {"handler.py": TEMPLATES_DIR / "python-http" / "handler.py",
+                               "fastfn_http.py": TEMPLATES_DIR / "python-http" / "fastfn_http.py"})
+        fns.add("tpl/node", {"handler.js": TEMPLATES_DIR / "node-http" / "handler.js",
+                             "fastfn_http.js": TEMPLATES_DIR / "node-http" / "fastfn_http.js"})
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.fns.cleanup()
-        super().tearDownClass()
-
-    def setUp(self):
-        super().setUp()
-        self.gw = self.start_gateway(self.fns)
 
     def event_of(self, path, runtime="py", **kwargs):
         response = self.gw.request(kwargs.pop("method", "GET"), f"/{runtime}/echo{path}", **kwargs)

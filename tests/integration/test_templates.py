@@ -36,6 +36,8 @@ TEMPLATES = {  # folder -> (handler file, expected fn.config.json runtime, forma
     "python-fastapi": ("app.py", "exec", "server"),
     "node-express": ("app.js", "exec", "server"),
     "go-http": ("main.go", "exec", "server"),
+    "php-cgi": ("handler.php", "php", "cgi"),
+    "lua-cgi": ("handler.lua", "lua", "cgi"),
     "python-event": ("handler.py", "python", None),  # the event contract: FastFN's, no format
     "node-event": ("handler.js", "node", None),
 }

@@ -61,7 +61,7 @@ TEST_CASE("config: defaults when nothing is set") {
   CHECK(c.binary_for("node") == "node");
   CHECK(c.binary_for("sh") == "sh");
   CHECK_FALSE(c.binary_for("exec").has_value());
-  CHECK(c.runtimes == std::vector<std::string>{"python", "node", "sh", "exec"});
+  CHECK(c.runtimes == std::vector<std::string>{"python", "node", "php", "lua", "sh", "exec"});
   CHECK(c.runtime_rank("node") == 1u);
   CHECK(c.socket_base_dir == "/tmp/fastfn-1000");
   CHECK(c.runtime_sockets.empty());
@@ -247,7 +247,8 @@ TEST_CASE("config: runtimes order") {
   }
   SUBCASE("errors") {
     CHECK(error_of({{"FN_RUNTIMES", "python,ruby"}}) ==
-          "FN_RUNTIMES: expected a list of distinct runtimes from python, node, sh, exec (array or "
+          "FN_RUNTIMES: expected a list of distinct runtimes from python, node, php, lua, sh, exec "
+          "(array or "
           "\"python,node\"), got \"python,ruby\"");
     CHECK(error_of({{"FN_RUNTIMES", "python,python"}}).starts_with("FN_RUNTIMES: expected"));
     CHECK(error_of({{"FN_RUNTIMES", " , "}}).starts_with("FN_RUNTIMES: expected"));
@@ -271,6 +272,11 @@ TEST_CASE("config: runtime binaries") {
     CHECK(c.binary_for("python") == "/opt/py");
     CHECK(c.binary_for("node") == "node20");
     CHECK(c.binary_for("sh") == "dash");
+    const auto php = load({{"FN_PHP_BIN", "php-cgi8.2"}, {"FN_LUA_BIN", "lua5.3"}});
+    CHECK(php.binary_for("php") == "php-cgi8.2");
+    CHECK(php.binary_for("lua") == "lua5.3");
+    CHECK(load({}).binary_for("php") == "php-cgi");
+    CHECK(load({}).binary_for("lua") == "lua5.4");
   }
   SUBCASE("FastFN's runtimes fastfn does not run are noted, not refused") {
     const auto c = load({}, R"({"runtime-binaries": {"python": "python3.12",

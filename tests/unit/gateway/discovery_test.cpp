@@ -282,6 +282,63 @@ TEST_CASE("discovery: an invalid fn.config.json makes that function broken, and 
   CHECK(find(r, "bad/child").broken.empty());
 }
 
+TEST_CASE("discovery: php and lua handlers, php run as php-cgi wants") {
+  TempTree t;
+  t.write("page/handler.php", "<?php echo 'hi';\n");
+  t.write("script/handler.lua", "io.write('hi')\n");
+  t.write("hotphp/handler.php", "<?php\n");
+  t.write("hotphp/fn.config.json", R"({"format": "http", "command": ["php", "serve.php"]})");
+  const auto r = t.discover();
+  const auto& php = find(r, "page");
+  CHECK(php.runtime == "php");
+  CHECK(php.command == Argv{"php-cgi", "handler.php"});
+  CHECK(php.format == gateway::Format::kCgi);
+  CHECK(php.cgi_headers);
+  CHECK(php.env.at("SCRIPT_FILENAME") == (t.root() / "page" / "handler.php").string());
+  CHECK(php.env.at("REDIRECT_STATUS") == "200");
+  const auto& lua = find(r, "script");
+  CHECK(lua.runtime == "lua");
+  CHECK(lua.command == Argv{"lua5.4", "handler.lua"});
+  CHECK_FALSE(lua.cgi_headers);
+  // A command of its own is not php-cgi: nothing of php-cgi's is added.
+  CHECK(find(r, "hotphp").env.empty());
+  CHECK_FALSE(find(r, "hotphp").cgi_headers);
+}
+
+TEST_CASE("discovery: FastFN's handler(event) runs hot through the shim") {
+  TempTree t;
+  t.config.shims_dir = "/opt/fastfn/shims";
+  t.write("event/handler.py", "def handler(event):\n    return 'hi'\n");
+  t.write("named/handler.js", "console.log('x');\n");
+  t.write("named/fn.config.json", R"({"invoke": {"handler": "answer"}})");
+  t.write("cgi/handler.py", "print('hi')\n");
+  t.write("forced/handler.py", "def handler(event):\n    return 'hi'\n");
+  t.write("forced/fn.config.json", R"({"format": "cgi"})");
+  t.write("stdio/handler.py", "from fastfn_http import serve\nserve(print)\n");
+  t.write("shell/handler.sh", "echo hi\n");
+  t.write("shell/fn.config.json", R"({"invoke": {"handler": "main"}})");
+  const auto r = t.discover();
+  const auto& event = find(r, "event");
+  CHECK(event.event_contract);
+  CHECK(event.format == gateway::Format::kHttp);
+  CHECK(event.command ==
+        Argv{"python3", "/opt/fastfn/shims/python/fastfn_event.py", "handler.py", "handler"});
+  CHECK(event.env.at("FN_FUNCTION_NAME") == "event");
+  CHECK(find(r, "named").command ==
+        Argv{"node", "/opt/fastfn/shims/node/fastfn_event.js", "handler.js", "answer"});
+  CHECK_FALSE(find(r, "cgi").event_contract);
+  CHECK(find(r, "cgi").format == gateway::Format::kCgi);
+  CHECK_FALSE(find(r, "forced").event_contract);  // the format wins
+  CHECK(find(r, "forced").format == gateway::Format::kCgi);
+  CHECK(find(r, "stdio").format == gateway::Format::kHttp);
+  CHECK(find(r, "stdio").command == Argv{"python3", "handler.py"});
+  CHECK(find(r, "shell").broken.find("\"invoke.handler\": expected a python or node handler") !=
+        std::string::npos);
+  // Without the shims, a FastFN handler cannot run: broken with the reason, not run as CGI.
+  t.config.shims_dir.clear();
+  CHECK(find(t.discover(), "event").broken.find("FN_SHIMS_DIR") != std::string::npos);
+}
+
 TEST_CASE("discovery: a folder whose only handler no runtime runs is listed broken") {
   TempTree t;
   t.write("ruby/handler.rb", "");
