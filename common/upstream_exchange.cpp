@@ -348,15 +348,23 @@ UpstreamResult Exchange::complete() {
 }
 
 protocol::Headers Exchange::client_headers() {
-  protocol::Headers headers;
-  for (auto& header : head_.headers) {
-    if (protocol::is_hop_by_hop(header.name)) continue;
-    bool replaced = false;
-    for (const auto& extra : request_.response_headers)
-      replaced = replaced || protocol::iequals(extra.name, header.name);
-    if (!replaced) headers.push_back(std::move(header));
+  std::optional<protocol::Header> latency;
+  if (request_.latency_since) {
+    std::chrono::duration<double, std::milli> ms =
+        std::chrono::steady_clock::now() - *request_.latency_since;
+    latency = protocol::Header{"X-Fn-Latency-Ms", fmt::format("{:.3f}", ms.count())};
   }
+  auto ours = [&](std::string_view name) {
+    for (const auto& extra : request_.response_headers)
+      if (protocol::iequals(extra.name, name)) return true;
+    return latency && protocol::iequals(latency->name, name);
+  };
+  protocol::Headers headers;
+  for (auto& header : head_.headers)
+    if (!protocol::is_hop_by_hop(header.name) && !ours(header.name))
+      headers.push_back(std::move(header));
   headers.insert(headers.end(), request_.response_headers.begin(), request_.response_headers.end());
+  if (latency) headers.push_back(std::move(*latency));
   return headers;
 }
 

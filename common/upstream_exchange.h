@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -58,6 +59,9 @@ struct UpstreamRequest {
   // A body already held whole, written after the head (with RequestBody::kNone). Must outlive the
   // exchange.
   std::string_view held_body = {};
+  // When set, X-Fn-Latency-Ms (FastFN's debug header) is added too: the milliseconds from then to
+  // the upstream's response head.
+  std::optional<std::chrono::steady_clock::time_point> latency_since = std::nullopt;
 };
 
 struct UpstreamResult {

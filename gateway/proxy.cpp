@@ -19,6 +19,7 @@ protocol::Headers response_headers(const FunctionRuntime& function, std::size_t 
   headers.push_back({"X-Fn-Runtime-Routing", function.routing()});
   headers.push_back({"X-Fn-Runtime-Socket-Index", std::to_string(index)});
   headers.push_back({"X-Fn-Function", function.spec.name});
+  headers.push_back({"X-Fn-Runtime", function.spec.runtime});  // FastFN's
   return headers;
 }
 
@@ -75,6 +76,7 @@ common::Status proxy_request(FunctionRuntime& function, common::ClientRequest& r
                                              response_headers(function, *index, context.request_id),
                                              {}};
     auto sent_at = std::chrono::steady_clock::now();
+    if (function.spec.include_debug_headers) upstream_request.latency_since = sent_at;
     auto result = common::exchange_with_upstream(
         {connection->fd.get(), connection->fd.get(), connection->buffer}, upstream_request, request,
         response);

@@ -35,6 +35,8 @@ void write_socket(Writer& w, const Upstream& upstream) {
   w.Int(upstream.index());
   w.Key("address");
   write_string(w, upstream.address().to_string());
+  w.Key("uri");  // FastFN's name for the address
+  write_string(w, upstream.address().to_string());
   w.Key("up");
   w.Bool(upstream.state() == Upstream::State::kUp);
   w.Key("state");
@@ -46,9 +48,12 @@ void write_socket(Writer& w, const Upstream& upstream) {
   else w.Null();
   w.Key("restarts");
   w.Uint64(upstream.restarts());
-  w.Key("last_error");
-  if (auto error = upstream.last_error()) write_string(w, *error);
-  else w.Null();
+  const auto error = upstream.last_error();
+  for (const char* key : {"last_error", "reason"}) {  // "reason": FastFN's name
+    w.Key(key);
+    if (error) write_string(w, *error);
+    else w.Null();
+  }
   w.EndObject();
 }
 
@@ -65,14 +70,25 @@ void write_runtimes(Writer& w, const Snapshot& snapshot) {
   w.StartObject();
   for (const auto& [runtime, functions] : by_runtime) {
     bool up = false, round_robin = false;
+    std::string reason;  // the first function's, when none of the runtime's is available
     for (const auto* function : functions) {
       up = up || function->available();
       round_robin = round_robin || function->upstreams.size() > 1;
+      if (reason.empty() && !function->available())
+        reason = function->spec.name + ": " + function->unavailable_reason();
     }
     w.Key(runtime.c_str());
     w.StartObject();
     w.Key("up");
     w.Bool(up);
+    w.Key("health");  // FastFN's shape of the same
+    w.StartObject();
+    w.Key("up");
+    w.Bool(up);
+    w.Key("reason");
+    if (up) w.Null();
+    else write_string(w, reason);
+    w.EndObject();
     w.Key("routing");
     w.String(round_robin ? "round_robin" : "single");
     w.Key("sockets");

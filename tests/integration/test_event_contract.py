@@ -280,6 +280,11 @@ class EventContractFailures(GatewayTestCase):
         response = gw.get("/sh")
         self.assertEqual(response.status, 503, repr(response))
         self.assertIn("invoke.handler", response.json()["error"])
+        # The runtime has no function that runs: FastFN's health says so, with the reason.
+        health = gw.health()["runtimes"]["sh"]["health"]
+        self.assertIs(health["up"], False, health)
+        self.assertTrue(health["reason"].startswith("sh: ") and "invoke.handler" in health["reason"],
+                        health)
 
 
 if __name__ == "__main__":

@@ -688,6 +688,16 @@ class DaemonsTest(Case):
         self.assertEqual((response.headers.get("X-Fn-Runtime-Routing"),
                           response.headers.get("X-Fn-Runtime-Socket-Index"),
                           response.headers.get("X-Fn-Function")), ("single", "0", "hello"), response)
+        # FastFN's debug headers: the runtime, and the milliseconds to the function's answer.
+        self.assertEqual(response.headers.get("X-Fn-Runtime"), "python", response)
+        latency = float(response.headers.get("X-Fn-Latency-Ms", "-1"))
+        self.assertGreaterEqual(latency, 0.0, response)
+        self.assertEqual(len(response.headers.get_all("X-Fn-Latency-Ms")), 1, response)
+        # FastFN's field names in /_fn/health beside fastfn's.
+        self.assertEqual(health["runtimes"]["python"].get("health"), {"up": True, "reason": None},
+                         health["runtimes"])
+        sock = sockets_of(health, "hello")[0]
+        self.assertEqual((sock.get("uri"), sock.get("reason")), (sock["address"], None), sock)
 
     def test_debug_headers_only_with_include_debug_headers(self):
         fns = self.functions()
@@ -696,7 +706,8 @@ class DaemonsTest(Case):
         response = gw.get("/plain")
         self.assert_status(response, 200, gw)
         self.assertTrue(response.headers.get("X-Fn-Request-Id"), response)
-        for name in ("X-Fn-Runtime-Routing", "X-Fn-Runtime-Socket-Index", "X-Fn-Function"):
+        for name in ("X-Fn-Runtime-Routing", "X-Fn-Runtime-Socket-Index", "X-Fn-Function", "X-Fn-Runtime",
+                     "X-Fn-Latency-Ms"):
             self.assertNotIn(name, response.headers, f"{name} without include_debug_headers: {response!r}")
 
     def test_function_daemons_overrides_runtime_daemons(self):
@@ -857,6 +868,8 @@ class FailoverTest(Case):
         self.assertEqual((entry.get("up"), entry.get("sockets_up")), (True, 2), entry)
         self.assertTrue(socket_entry(down, "hello", 1).get("last_error"),
                         f"a down socket needs last_error: {down}")
+        self.assertEqual(socket_entry(down, "hello", 1).get("reason"),
+                         socket_entry(down, "hello", 1).get("last_error"), "FastFN's name for it")
         count = stream.count()
         stream.wait_count(count + 20)  # traffic flows over the two others meanwhile
         os.unlink(hold)
