@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "common/unique_fd.h"
+#include "gateway/dependencies.h"
 #include "gateway/handler_contract.h"
 
 namespace gateway {
@@ -106,6 +107,9 @@ class Walker {
                                             const Handler& handler, const FunctionConfig& fn);
   FunctionSpec make_spec(const std::string& name, const fs::path& dir, const Handler& handler,
                          const FunctionConfig& fn, const HandlerContract& contract) const;
+  std::optional<std::string> read_optional(const std::string& name, const fs::path& dir,
+                                           const fs::path& file);
+  std::optional<DependencyState> dependencies_of(const FunctionSpec& spec);
   std::string shown(const fs::path& rel) const;
   void finish();
   void problem(std::string line) { result_.problems.push_back(std::move(line)); }
@@ -389,8 +393,55 @@ void Walker::visit(const fs::path& dir, const std::vector<TreeReader::Entry>& en
                       ": a FastFN handler(event) needs fastfn's shims, which are not installed "
                       "(set FN_SHIMS_DIR to fastfn's shims/ folder)");
   }
-  result_.functions.push_back(make_spec(name, dir, *handler, fn, *contract));
-  sources_[name] = {config_text, handler->file.empty() ? fs::path() : dir / handler->file};
+  FunctionSpec spec = make_spec(name, dir, *handler, fn, *contract);
+  std::string installed;  // a fingerprint input: an install that ends restarts the function
+  if (fn.command.empty() && !manifest_for(handler->runtime).empty()) {
+    auto state = dependencies_of(spec);
+    if (!state) return;
+    installed = state->fingerprint;
+    if (state->kind == DependencyState::Kind::kReady) {
+      for (auto& [key, value] : state->env) {
+        auto [it, added] = spec.env.emplace(key, value);
+        if (!added) it->second = value + ":" + it->second;  // the function's own after ours
+      }
+    } else {
+      spec.broken = state->reason;
+      spec.installing = state->kind == DependencyState::Kind::kInstalling;
+      if (state->install) result_.installs.push_back(std::move(*state->install));
+    }
+  }
+  result_.functions.push_back(std::move(spec));
+  sources_[name] = {config_text + "\n" + installed,
+                    handler->file.empty() ? fs::path() : dir / handler->file};
+}
+
+// The file's content; "" when it does not exist. nullopt when it could not be read (recorded).
+std::optional<std::string> Walker::read_optional(const std::string& name, const fs::path& dir,
+                                                 const fs::path& file) {
+  if (!is_regular(dir / file)) return std::string();
+  auto text = reader_.read(dir / file);
+  if (text) return std::move(*text);
+  if (is_gone(text.error().error)) return std::string();
+  unread(text.error(), fs::path(name) / file, name, true, false);
+  return std::nullopt;
+}
+
+std::optional<DependencyState> Walker::dependencies_of(const FunctionSpec& spec) {
+  const fs::path manifest(manifest_for(spec.runtime));
+  const fs::path state(kStateDir);
+  const auto text = read_optional(spec.name, spec.dir, manifest);
+  if (!text) return std::nullopt;
+  if (text->empty() && !is_regular(spec.dir / manifest)) return DependencyState{};  // none
+  const auto lock = spec.runtime == "node"
+                        ? read_optional(spec.name, spec.dir, "package-lock.json")
+                        : std::optional<std::string>("");
+  const auto ok = read_optional(spec.name, spec.dir, state / "deps.ok");
+  const auto failed = read_optional(spec.name, spec.dir, state / "deps.failed");
+  if (!lock || !ok || !failed) return std::nullopt;
+  const std::string tool = spec.runtime == "python"
+                               ? config_.binary_for("python").value_or("python3")
+                               : std::string("npm");
+  return dependency_state(spec.name, spec.dir, spec.runtime, *text, *lock, *ok, *failed, tool);
 }
 
 std::optional<ReadFailure> Walker::run() {
@@ -628,7 +679,7 @@ DiscoveryResult Discovery::discover(const GatewayConfig& config) {
     }
   }
   failing_ = std::move(failing);
-  last_ = DiscoveryResult{result.functions, {}, result.assets, {}};
+  last_ = DiscoveryResult{result.functions, {}, result.assets, {}, {}};
   return result;
 }
 

@@ -25,6 +25,7 @@
 #include <tl/expected.hpp>
 
 #include "gateway/config.h"
+#include "gateway/dependencies.h"
 #include "gateway/function_config.h"
 
 namespace gateway {
@@ -61,6 +62,8 @@ struct FunctionSpec {
   // it names a runtime the folder has no handler for, its handler has no runtime): it is listed
   // not ready with this reason and its route answers 503 with it until fixed; nothing is started.
   std::string broken;
+  // Its dependencies are being installed (broken says so): listed "installing", not an error.
+  bool installing = false;
   // Addresses from runtime_sockets. When non-empty the gateway routes to these and supervises
   // nothing for this function.
   std::vector<std::string> external_sockets;
@@ -117,6 +120,7 @@ struct DiscoveryResult {
   std::vector<std::string> problems;    // one log line each, in the order found
   std::optional<AssetsConfig> assets;   // dir made absolute
   std::vector<Unread> unread;           // empty when every folder and file could be read
+  std::vector<DependencyInstall> installs;  // of the functions listed installing
 };
 
 // One walk of config.functions_dir through `reader`, with no memory. Never throws for problems in

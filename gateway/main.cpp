@@ -21,6 +21,7 @@
 #include "common/owned_children.h"
 #include "common/signals.h"
 #include "gateway/config.h"
+#include "gateway/dependency_installer.h"
 #include "gateway/dir_watcher.h"
 #include "gateway/discovery.h"
 #include "gateway/health_prober.h"
@@ -185,12 +186,14 @@ class Reloader {
   void apply(gateway::GatewayConfig config) {
     std::lock_guard lock(mutex_);
     config_ = std::move(config);
-    registry_.apply(config_, gateway::discover(config_));
+    apply_scan();
   }
   void rescan() {
     std::lock_guard lock(mutex_);
-    registry_.apply(config_, gateway::discover(config_));
+    apply_scan();
   }
+  // Set before the first apply(): where the functions whose dependencies are missing go.
+  void set_installer(gateway::DependencyInstaller& installer) { installer_ = &installer; }
   gateway::GatewayConfig config() const {
     std::lock_guard lock(mutex_);
     return config_;
@@ -200,8 +203,15 @@ class Reloader {
   const CommandLine& line_;
   gateway::Environment env_;
   gateway::Registry& registry_;
+  void apply_scan() {  // REQUIRES: mutex_ held
+    auto result = gateway::discover(config_);
+    if (installer_) installer_->request(result.installs);
+    registry_.apply(config_, std::move(result));
+  }
+
   mutable std::mutex mutex_;
   gateway::GatewayConfig config_;
+  gateway::DependencyInstaller* installer_ = nullptr;
 };
 
 void announce(const gateway::Registry& registry, const common::Address& listen,
@@ -266,6 +276,9 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   gateway::Registry registry(supervisor, watchdog, environment_list(),
                              {"--log-format", line.log_format, "--log-level", line.log_level});
   Reloader reloader(line, env, registry);
+  // An install that ended changes what the next scan finds (dependencies.h).
+  gateway::DependencyInstaller installer(environment_list(), [&reloader] { reloader.rescan(); });
+  reloader.set_installer(installer);
   reloader.apply(config);
   gateway::HealthProber prober([&registry] { return registry.upstreams(); },
                                config.health_interval);
@@ -295,6 +308,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
 
   wait_for_stop(reloader, prober);
   watcher.stop();
+  installer.stop();  // no install ends in a rescan once stopping
   server.begin_drain();  // health says "shutting down" before the first connection is refused
   http.stop_accepting();  // new connections are refused at once, not left hanging in the backlog
   http.begin_drain();

@@ -117,6 +117,8 @@ void write_function_summary(Writer& w, const FunctionRuntime& function) {
   write_strings(w, spec.routes);
   w.Key("up");
   w.Bool(function.available());
+  w.Key("installing");  // its dependencies: "error" says which, and it is not ready until done
+  w.Bool(spec.installing);
   // Not ready: its watchdogs cannot run it, and "error" says why (its route answers 503 with it).
   auto problem = function.problem();
   w.Key("ready");

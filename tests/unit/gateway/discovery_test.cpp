@@ -339,6 +339,34 @@ TEST_CASE("discovery: FastFN's handler(event) runs hot through the shim") {
   CHECK(find(t.discover(), "event").broken.find("FN_SHIMS_DIR") != std::string::npos);
 }
 
+TEST_CASE("discovery: dependencies not installed yet make the function installing") {
+  TempTree t;
+  t.write("py/handler.py", "import requests\n");
+  t.write("py/requirements.txt", "requests\n");
+  t.write("js/handler.js", "");
+  t.write("js/package.json", "{}");
+  t.write("app/handler.js", "");
+  t.write("app/package.json", "{}");
+  t.write("app/fn.config.json", R"({"command": ["node", "app.js"]})");
+  auto r = t.discover();
+  CHECK(find(r, "py").installing);
+  CHECK(find(r, "py").broken == "installing its dependencies (requirements.txt)");
+  CHECK(find(r, "js").installing);
+  CHECK_FALSE(find(r, "app").installing);  // a command of its own manages its own
+  REQUIRE(r.installs.size() == 2);
+  CHECK(r.installs[0].function == "js");
+  CHECK(r.installs[1].function == "py");
+  // Once the installer wrote its stamp, the function is ready, with the packages on its path.
+  const std::string before = find(r, "py").fingerprint;
+  t.write("py/.fastfn/deps.ok", r.installs[1].hash + "\n");
+  r = t.discover();
+  CHECK_FALSE(find(r, "py").installing);
+  CHECK(find(r, "py").broken.empty());
+  CHECK(find(r, "py").env.at("PYTHONPATH") == (t.root() / "py" / ".fastfn" / "python").string());
+  CHECK(find(r, "py").fingerprint != before);
+  CHECK(r.installs.size() == 1);
+}
+
 TEST_CASE("discovery: a folder whose only handler no runtime runs is listed broken") {
   TempTree t;
   t.write("ruby/handler.rb", "");

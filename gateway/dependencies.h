@@ -1,0 +1,52 @@
+// A function's own dependencies, as FastFN installs them: requirements.txt beside a python handler
+// (pip install --target <folder>/.fastfn/python, put on the handler's PYTHONPATH) and package.json
+// beside a node handler (npm ci with a package-lock.json, else npm install, into the folder's
+// node_modules), never into the system. An install is keyed by the manifest's hash: the installer
+// writes <folder>/.fastfn/deps.ok (the hash) when it succeeded, or deps.failed (the hash, then the
+// reason) when it did not, and discovery reads them to tell whether the function is ready, being
+// installed, or broken. Changing the manifest changes the hash and installs again. Exec functions
+// (app servers with a command) manage their own.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gateway {
+
+inline constexpr std::string_view kStateDir = ".fastfn";  // inside the function's folder
+
+struct DependencyInstall {
+  std::string function;
+  std::filesystem::path dir;      // the function's folder; the command runs there
+  std::string manifest;           // "requirements.txt" or "package.json"
+  std::string hash;               // of the manifest (and its lock file)
+  std::vector<std::string> argv;  // no shell
+  // Where pip installs: a fresh folder, renamed over `target` once the install succeeded, so a
+  // failed install leaves the last good one in place. Empty for npm (it installs in place).
+  std::filesystem::path staging, target;
+};
+
+// The manifest of `runtime`'s handlers: "requirements.txt", "package.json", or "" for none.
+std::string_view manifest_for(std::string_view runtime);
+
+struct DependencyState {
+  enum class Kind { kReady, kInstalling, kFailed } kind = Kind::kReady;
+  std::string reason;                       // kInstalling and kFailed: what the function says
+  std::optional<DependencyInstall> install;  // kInstalling: what to run
+  std::map<std::string, std::string> env;    // kReady: added to the handler's (PYTHONPATH)
+  std::string fingerprint;                   // differs when the installed state does
+};
+
+// Pure. `manifest_text` and `lock_text` (package-lock.json, "" if none) are the files' contents;
+// `ok_text` and `failed_text` the state files' ("" if absent). `binary` runs the manifest's tool:
+// the python interpreter (pip runs as `python3 -m pip`), or npm for node.
+DependencyState dependency_state(const std::string& function, const std::filesystem::path& dir,
+                                 std::string_view runtime, std::string_view manifest_text,
+                                 std::string_view lock_text, std::string_view ok_text,
+                                 std::string_view failed_text, const std::string& binary);
+
+}  // namespace gateway
