@@ -28,9 +28,10 @@ constexpr std::string_view kAddressWhat =
 constexpr std::string_view kDaemonsWhat =
     "an object of runtime -> count (1..64) or a string \"python=3,node=2\"";
 constexpr std::string_view kRuntimesWhat =
-    "a list of distinct runtimes from python, node, php, lua, sh, exec (array or \"python,node\")";
+    "a list of distinct runtimes from python, node, php, lua, sh, exec, go (array or "
+    "\"python,node\")";
 constexpr std::string_view kBinariesWhat =
-    "an object of runtime (python, node, php, lua, sh) -> non-empty program name";
+    "an object of runtime (python, node, php, lua, sh, go) -> non-empty program name";
 constexpr std::string_view kSocketsWhat =
     "an object of function name -> address or array of addresses (unix:/abs/path, tcp:HOST:PORT)";
 constexpr std::string_view kIntervalWhat =
@@ -57,7 +58,7 @@ struct Layer {
 
 // Runtimes of FastFN's that fastfn does not run: its own docs set their binaries in
 // runtime-binaries, and runtime-sockets keyed by runtime is FastFN's form.
-constexpr std::string_view kFastFnOnlyRuntimes[] = {"openresty", "rust", "go", "deno", "bun"};
+constexpr std::string_view kFastFnOnlyRuntimes[] = {"openresty", "rust", "deno", "bun"};
 
 bool is_fastfn_only_runtime(std::string_view name) {
   return std::find(std::begin(kFastFnOnlyRuntimes), std::end(kFastFnOnlyRuntimes), name) !=
@@ -347,6 +348,7 @@ const std::pair<const char*, EnvReader> kEnvVars[] = {
     {"FN_NODE_BIN", [](Layer& l, const std::string& v) { l.binaries["node"] = v; }},
     {"FN_PHP_BIN", [](Layer& l, const std::string& v) { l.binaries["php"] = v; }},
     {"FN_LUA_BIN", [](Layer& l, const std::string& v) { l.binaries["lua"] = v; }},
+    {"FN_GO_BIN", [](Layer& l, const std::string& v) { l.binaries["go"] = v; }},
     {"FN_SH_BIN", [](Layer& l, const std::string& v) { l.binaries["sh"] = v; }},
 };
 

@@ -27,7 +27,8 @@ class ConfigError : public std::runtime_error {
 
 // The runtimes fastfn knows, in their default conflict order. "exec" runs `./handler` (or a
 // configured command) directly and has no interpreter binary.
-inline constexpr std::string_view kKnownRuntimes[] = {"python", "node", "php", "lua", "sh", "exec"};
+inline constexpr std::string_view kKnownRuntimes[] = {"python", "node", "php", "lua",
+                                                      "sh",     "exec", "go"};
 inline constexpr int kMaxDaemons = 64;
 
 struct GatewayConfig {
@@ -37,9 +38,11 @@ struct GatewayConfig {
   std::map<std::string, int> runtime_daemons;
   // runtime -> interpreter; every runtime except exec has one.
   std::map<std::string, std::string> runtime_binaries = {
-      {"node", "node"}, {"python", "python3"}, {"php", "php-cgi"}, {"lua", "lua5.4"}, {"sh", "sh"}};
+      {"node", "node"}, {"python", "python3"}, {"php", "php-cgi"}, {"lua", "lua5.4"},
+      {"sh", "sh"},     {"go", "go"}};
   // Enabled runtimes, first wins a route conflict. A known runtime not listed is disabled.
-  std::vector<std::string> runtimes = {"python", "node", "php", "lua", "sh", "exec"};
+  // go after exec: a folder with a built ./handler and its go.mod runs the built one.
+  std::vector<std::string> runtimes = {"python", "node", "php", "lua", "sh", "exec", "go"};
   // Parent of the per-daemon unix sockets (the supervisor creates it 0700).
   std::string socket_base_dir;
   // Function name -> explicit addresses, routed and probed but never started by the gateway.

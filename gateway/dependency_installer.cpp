@@ -1,12 +1,11 @@
 #include "gateway/dependency_installer.h"
 
+#include <fmt/ranges.h>
 #include <poll.h>
 
 #include <array>
 #include <filesystem>
 #include <fstream>
-
-#include <fmt/ranges.h>
 #include <system_error>
 
 #include "common/child.h"
@@ -84,8 +83,8 @@ void DependencyInstaller::request(const std::vector<DependencyInstall>& installs
   for (const auto& job : installs) {
     if (!pending_.emplace(job.function, job.hash).second) continue;
     common::logger("gateway.install")
-        ->info("install function={} queued manifest={} command=\"{}\"", job.function,
-               job.manifest, fmt::join(job.argv, " "));
+        ->info("install function={} queued manifest={} command=\"{}\"", job.function, job.manifest,
+               fmt::join(job.argv, " "));
     queue_.push_back(job);
   }
   wakeup_.notify_one();
@@ -132,8 +131,14 @@ std::string DependencyInstaller::install(const DependencyInstall& job) {
   fs::create_directories(job.dir / kStateDir, ec);
   if (ec) return "cannot create " + (job.dir / kStateDir).string() + ": " + ec.message();
   if (!job.staging.empty()) fs::remove_all(job.staging, ec);
-  common::SpawnOptions options{job.argv, env_, job.dir.string(), common::Stdio::kNull,
-                               common::Stdio::kPipe, common::Stdio::kPipe, false, 0};
+  common::SpawnOptions options{job.argv,
+                               env_,
+                               job.dir.string(),
+                               common::Stdio::kNull,
+                               common::Stdio::kPipe,
+                               common::Stdio::kPipe,
+                               false,
+                               0};
   auto child = common::Child::spawn(options);
   if (!child) return child.error().context;
   OutputLines out, err;
@@ -149,7 +154,8 @@ std::string DependencyInstaller::install(const DependencyInstall& job) {
       return "timed out after " + std::to_string(timeout_.count()) + " s";
     }
     std::array<pollfd, 2> fds{};
-    for (std::size_t i = 0; i < 2; ++i) fds[i] = {pipes[i]->valid() ? pipes[i]->get() : -1, POLLIN, 0};
+    for (std::size_t i = 0; i < 2; ++i)
+      fds[i] = {pipes[i]->valid() ? pipes[i]->get() : -1, POLLIN, 0};
     if (::poll(fds.data(), 2, 200) < 0 && errno != EINTR) break;
     for (std::size_t i = 0; i < 2; ++i) {
       if (!pipes[i]->valid() || fds[i].revents == 0) continue;
@@ -169,8 +175,7 @@ std::string DependencyInstaller::install(const DependencyInstall& job) {
   }
   if (status->success()) return "";
   const std::string& last = err.last.empty() ? out.last : err.last;
-  const std::string tool = job.staging.empty() ? "npm " + job.argv[1] : "pip install";
-  return tool + " ended with " + status->describe() + (last.empty() ? "" : ": " + last);
+  return job.tool + " ended with " + status->describe() + (last.empty() ? "" : ": " + last);
 }
 
 }  // namespace gateway

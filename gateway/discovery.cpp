@@ -110,6 +110,7 @@ class Walker {
   std::optional<std::string> read_optional(const std::string& name, const fs::path& dir,
                                            const fs::path& file);
   std::optional<DependencyState> dependencies_of(const FunctionSpec& spec);
+  std::optional<Manifest> manifest_of(const FunctionSpec& spec);
   std::string shown(const fs::path& rel) const;
   void finish();
   void problem(std::string line) { result_.problems.push_back(std::move(line)); }
@@ -208,6 +209,11 @@ std::vector<Handler> Walker::find_handlers(const fs::path& dir) const {
   if (is_regular(dir / "handler.sh")) found.push_back({"sh", "handler.sh"});
   if (is_regular(dir / "handler") && is_executable(dir / "handler"))
     found.push_back({"exec", "handler"});
+  if (is_regular(dir / "go.mod")) {
+    found.push_back({"go", "go.mod"});
+  } else if (is_regular(dir / "handler.go")) {
+    found.push_back({"go", "handler.go"});
+  }
   return found;
 }
 
@@ -248,8 +254,8 @@ std::optional<HandlerContract> Walker::contract_of(const std::string& name, cons
                                                    const Handler& handler,
                                                    const FunctionConfig& fn) {
   if (fn.handler) return HandlerContract{HandlerContract::Kind::kEvent, *fn.handler};
-  if (fn.format || !fn.command.empty() || (handler.runtime != "python" && handler.runtime != "node"))
-    return HandlerContract{};
+  const bool scripted = handler.runtime == "python" || handler.runtime == "node";
+  if (fn.format || !fn.command.empty() || !scripted) return HandlerContract{};
   const auto source = reader_.read(dir / handler.file);
   if (source) return detect_contract(handler.runtime, *source);
   if (is_gone(source.error().error)) {
@@ -268,14 +274,21 @@ FunctionSpec Walker::make_spec(const std::string& name, const fs::path& dir, con
   spec.dir = spec.workdir = dir;
   spec.routes = fn.routes.value_or(std::vector<std::string>{"/" + name});
   spec.runtime = handler.runtime;
-  spec.format = fn.format.value_or(contract.kind == Kind::kCgi ? Format::kCgi : Format::kHttp);
+  // A Go program is a server as Go programs are written (net/http on PORT), unless it says.
+  const Format detected = handler.runtime == "go"            ? Format::kServer
+                          : contract.kind == Kind::kCgi ? Format::kCgi
+                                                        : Format::kHttp;
+  spec.format = fn.format.value_or(detected);
   const std::string binary = config_.binary_for(handler.runtime).value_or(handler.runtime);
   if (!fn.command.empty()) {
     spec.command = fn.command;
   } else if (handler.runtime == "exec") {
     spec.command = {"./handler"};
+  } else if (handler.runtime == "go") {
+    spec.command = {go_program(dir).string()};
   } else if (contract.kind == Kind::kEvent) {
-    const char* shim = handler.runtime == "python" ? "python/fastfn_event.py" : "node/fastfn_event.js";
+    const char* shim =
+        handler.runtime == "python" ? "python/fastfn_event.py" : "node/fastfn_event.js";
     spec.command = {binary, (fs::path(config_.shims_dir) / shim).string(), handler.file.string(),
                     contract.function};
     spec.event_contract = true;
@@ -345,8 +358,8 @@ void Walker::visit(const fs::path& dir, const std::vector<TreeReader::Entry>& en
       broken(name, dir, handlers, "",
              shown(fs::path(name) / *file) +
                  ": no runtime runs it (handler.py, handler.js or .mjs, handler.php, "
-                 "handler.lua, handler.sh, or an executable handler; or a \"command\" in "
-                 "fn.config.json)");
+                 "handler.lua, handler.sh, handler.go or go.mod, or an executable handler; or a "
+                 "\"command\" in fn.config.json)");
     return;
   }
   if (!is_valid_function_name(name)) {
@@ -427,21 +440,55 @@ std::optional<std::string> Walker::read_optional(const std::string& name, const 
 }
 
 std::optional<DependencyState> Walker::dependencies_of(const FunctionSpec& spec) {
-  const fs::path manifest(manifest_for(spec.runtime));
+  const auto manifest = manifest_of(spec);
+  if (!manifest) return std::nullopt;
+  if (manifest->name.empty()) return DependencyState{};  // none
   const fs::path state(kStateDir);
-  const auto text = read_optional(spec.name, spec.dir, manifest);
-  if (!text) return std::nullopt;
-  if (text->empty() && !is_regular(spec.dir / manifest)) return DependencyState{};  // none
+  const auto ok = read_optional(spec.name, spec.dir, state / "deps.ok");
+  const auto failed = read_optional(spec.name, spec.dir, state / "deps.failed");
+  if (!ok || !failed) return std::nullopt;
+  const std::string tool = spec.runtime == "node"
+                               ? std::string("npm")
+                               : config_.binary_for(spec.runtime).value_or(spec.runtime);
+  return dependency_state(spec.name, spec.dir, spec.runtime, *manifest, *ok, *failed, tool);
+}
+
+// The manifest the function's install is made of; an empty name when it has none.
+std::optional<Manifest> Walker::manifest_of(const FunctionSpec& spec) {
+  Manifest manifest;
+  if (spec.runtime == "go") {
+    // The program is built from every .go file of the folder and its module files.
+    manifest.name = is_regular(spec.dir / "go.mod") ? "go.mod" : "handler.go";
+    const auto entries = reader_.list(spec.dir);
+    if (!entries) {
+      unread(entries.error(), spec.name, spec.name, true, false);
+      return std::nullopt;
+    }
+    std::vector<std::string> files{"go.mod"};
+    for (const auto& entry : *entries)
+      if (!entry.is_dir && entry.name.ends_with(".go")) files.push_back(entry.name);
+    std::sort(files.begin() + 1, files.end());
+    for (const auto& file : files) {
+      const auto text = read_optional(spec.name, spec.dir, file);
+      if (!text) return std::nullopt;
+      manifest.text += file + '\0' + *text + '\0';
+    }
+    const auto sum = read_optional(spec.name, spec.dir, "go.sum");
+    if (!sum) return std::nullopt;
+    manifest.lock = *sum;
+    return manifest;
+  }
+  const fs::path file(manifest_for(spec.runtime));
+  if (file.empty() || !is_regular(spec.dir / file)) return manifest;
+  manifest.name = file.string();
+  const auto text = read_optional(spec.name, spec.dir, file);
   const auto lock = spec.runtime == "node"
                         ? read_optional(spec.name, spec.dir, "package-lock.json")
                         : std::optional<std::string>("");
-  const auto ok = read_optional(spec.name, spec.dir, state / "deps.ok");
-  const auto failed = read_optional(spec.name, spec.dir, state / "deps.failed");
-  if (!lock || !ok || !failed) return std::nullopt;
-  const std::string tool = spec.runtime == "python"
-                               ? config_.binary_for("python").value_or("python3")
-                               : std::string("npm");
-  return dependency_state(spec.name, spec.dir, spec.runtime, *text, *lock, *ok, *failed, tool);
+  if (!text || !lock) return std::nullopt;
+  manifest.text = *text;
+  manifest.lock = *lock;
+  return manifest;
 }
 
 std::optional<ReadFailure> Walker::run() {
@@ -457,7 +504,7 @@ std::optional<ReadFailure> Walker::run() {
     read_root_config();
     if (fatal_) return fatal_;
     for (const char* file : {"handler.py", "handler.js", "handler.mjs", "handler.php",
-                             "handler.lua", "handler.sh", "handler"}) {
+                             "handler.lua", "handler.sh", "handler", "handler.go"}) {
       if (is_regular(root_ / file)) {
         problem(shown(file) + ": the functions dir itself is not a function; use a subfolder");
       }

@@ -109,7 +109,7 @@ std::map<std::string, std::string> read_env(const Value& value) {
 
 std::string read_runtime(const Value& value) {
   constexpr std::string_view what =
-      "one of \"python\", \"node\", \"php\", \"lua\", \"sh\", \"exec\"";
+      "one of \"python\", \"node\", \"php\", \"lua\", \"sh\", \"exec\", \"go\"";
   const std::string runtime = json::read_string(value, what);
   if (std::find(std::begin(kKnownRuntimes), std::end(kKnownRuntimes), runtime) ==
       std::end(kKnownRuntimes))

@@ -92,8 +92,7 @@ bool node_exports_handler(std::string_view line) {
   for (auto at = line.find("exports.handler"); at != std::string_view::npos;
        at = line.find("exports.handler", at + 1)) {
     std::string_view rest = line.substr(at + 8);
-    if (take_name(rest, "handler") && rest.starts_with('=') && !rest.starts_with("=="))
-      return true;
+    if (take_name(rest, "handler") && rest.starts_with('=') && !rest.starts_with("==")) return true;
   }
   std::string_view text = skip_space(line);
   if (take_word(text, "export")) {

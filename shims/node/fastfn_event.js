@@ -131,7 +131,8 @@ function responseOf(result) {
   }
   const headers = headerLines(result.headers || {});
   if (result.is_base64 ?? result.isBase64Encoded) {
-    return { status, headers, body: Buffer.from(result.body_base64 ?? result.body ?? '', 'base64') };
+    const encoded = result.body_base64 ?? result.body ?? '';
+    return { status, headers, body: Buffer.from(encoded, 'base64') };
   }
   const body = result.body;
   if (Buffer.isBuffer(body) || body instanceof Uint8Array) {
@@ -176,7 +177,8 @@ async function main() {
         console.error(`request_id=${request.requestId} bad response: ${error.message}`);
         return errorResponse(request, 'the function returned no valid response');
       }
-      console.error(`request_id=${request.requestId} handler threw: ${error && error.stack ? error.stack : error}`);
+      const trace = error && error.stack ? error.stack : error;
+      console.error(`request_id=${request.requestId} handler threw: ${trace}`);
       return errorResponse(request, 'the function threw an exception');
     }
   });

@@ -47,7 +47,7 @@ PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.e
 # gateway inherits, so the environment of whoever runs the tests cannot change what is tested.
 GATEWAY_ENV_VARS = (
     "FN_FUNCTIONS_ROOT", "FN_LISTEN", "FN_RUNTIME_DAEMONS", "FN_RUNTIME_SOCKETS", "FN_SOCKET_BASE_DIR",
-    "FN_RUNTIMES", "FN_PYTHON_BIN", "FN_NODE_BIN", "FN_PHP_BIN", "FN_LUA_BIN", "FN_SH_BIN", "FN_HEALTH_INTERVAL", "FN_CONFIG",
+    "FN_RUNTIMES", "FN_PYTHON_BIN", "FN_NODE_BIN", "FN_PHP_BIN", "FN_LUA_BIN", "FN_SH_BIN", "FN_GO_BIN", "FN_HEALTH_INTERVAL", "FN_CONFIG",
     "FN_WATCHDOG_BIN", "FN_LOG_FORMAT", "FN_LOG_LEVEL", "FN_MAX_CONNECTIONS", "FN_CONSOLE_DIR",
     "FN_CONSOLE_REMOTE", "FN_SHIMS_DIR", "FN_MIN_WARM", "FN_IDLE_TTL", "XDG_RUNTIME_DIR",
 )

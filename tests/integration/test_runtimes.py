@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Integration tests of the php and lua runtimes (issue 19, "More runtimes"): handler.php runs under
-php-cgi with the variables it needs (SCRIPT_FILENAME, REDIRECT_STATUS) and its CGI headers taken as
-the response's, handler.lua under lua5.4 as a CGI program; each template answers through the real
-gateway (FASTFN_GATEWAY), copied as `fastfn new` copies it. php-cgi and lua5.4 are Debian packages
-scripts/setup installs; without them the tests fail, they do not skip.
+"""Integration tests of the php, lua and go runtimes (issue 19, "More runtimes"): handler.php runs
+under php-cgi with the variables it needs (SCRIPT_FILENAME, REDIRECT_STATUS) and its CGI headers
+taken as the response's, handler.lua under lua5.4 as a CGI program; each template answers through
+the real gateway (FASTFN_GATEWAY), copied as `fastfn new` copies it. A folder with a go.mod is built
+with go build by the gateway (once per change of its sources) and run as format server. php-cgi,
+lua5.4 and golang-go are Debian packages scripts/setup installs; without them the tests fail, they
+do not skip.
 Run alone: python3 tests/integration/test_runtimes.py [-k PATTERN]
 """
 
@@ -12,13 +14,16 @@ import sys
 sys.dont_write_bytecode = True
 
 import os  # noqa: E402
+import re  # noqa: E402
 import shutil  # noqa: E402
 import unittest  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from gateway_support import (TEMPLATES_DIR, SharedFunctionsCase, check_binaries,  # noqa: E402
-                             functions_listing)
+from gateway_support import (TEMPLATES_DIR, FunctionsDir, GatewayTestCase,  # noqa: E402
+                             SharedFunctionsCase, check_binaries, functions_listing, wait_until)
+
+BUILD_TIMEOUT = 240.0  # a first go build compiles net/http into an empty cache
 
 PHP_SHAPES = """<?php
 http_response_code(201);
@@ -45,7 +50,7 @@ throw new RuntimeException('SECRET-b31');
 
 def setUpModule():
     check_binaries()
-    for program in ("php-cgi", "lua5.4"):
+    for program in ("php-cgi", "lua5.4", "go"):
         if not shutil.which(program):
             raise RuntimeError(f"{program} is not installed (scripts/setup installs it)")
 
@@ -104,6 +109,43 @@ class RuntimesTest(SharedFunctionsCase):
             summary = listed.get(name, {}).get("summary", {})
             self.assertEqual((summary.get("runtime"), summary.get("format")), (runtime, "cgi"),
                              f"{name}: {listed.get(name)}")
+
+
+class GoTest(GatewayTestCase):
+    def wait_answer(self, gw, path, accept, what):
+        holder = {}
+
+        def answered():
+            holder["r"] = response = gw.get(path, timeout=30)
+            return accept(response)
+        wait_until(answered, BUILD_TIMEOUT, interval=0.2,
+                   message=lambda: f"{what}: last {holder.get('r')!r}\n{gw.describe()}")
+        return holder["r"]
+
+    def test_a_go_module_is_built_served_and_built_again_when_changed(self):
+        fns = FunctionsDir()
+        self.addCleanup(fns.cleanup)
+        source = (TEMPLATES_DIR / "go-http" / "main.go").read_text()
+        folder = fns.add("hello", {"main.go": source,
+                                   "go.mod": (TEMPLATES_DIR / "go-http" / "go.mod").read_text()})
+        fns.add("broken", {"main.go": "package main\n\nfunc main() { undefinedCall() }\n",
+                           "go.mod": "module example.com/broken\n\ngo 1.19\n"})
+        gw = self.start_gateway(fns)
+        hello = self.wait_answer(gw, "/hello?name=ada", lambda r: r.status == 200, "the built program")
+        self.assertRegex(hello.text, r"^hello ada from pid \d+\n$")
+        self.assertTrue((folder / ".fastfn" / "go" / "handler").is_file())
+        summary = functions_listing(gw.get_json("/_fn/functions"))["hello"]["summary"]
+        self.assertEqual((summary["runtime"], summary["format"]), ("go", "server"), summary)
+        failed = self.wait_answer(gw, "/broken", lambda r: r.status == 503 and "build failed" in r.text,
+                                  "the failed build")
+        reason = failed.json()["error"]
+        self.assertRegex(reason, r"^go.mod: the build failed: go build ended with exit code \d+: "
+                                 r"\./main.go:3:\d+: undefined: undefinedCall$")
+        # A changed source is built again and the function restarted on it.
+        fns.write("hello", "main.go", source.replace('"hello %s from pid', '"howdy %s from pid'))
+        howdy = self.wait_answer(gw, "/hello?name=bo", lambda r: r.text.startswith("howdy"),
+                                 "the rebuilt program")
+        self.assertTrue(re.fullmatch(r"howdy bo from pid \d+\n", howdy.text), howdy.text)
 
 
 if __name__ == "__main__":

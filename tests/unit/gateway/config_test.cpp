@@ -61,7 +61,8 @@ TEST_CASE("config: defaults when nothing is set") {
   CHECK(c.binary_for("node") == "node");
   CHECK(c.binary_for("sh") == "sh");
   CHECK_FALSE(c.binary_for("exec").has_value());
-  CHECK(c.runtimes == std::vector<std::string>{"python", "node", "php", "lua", "sh", "exec"});
+  CHECK(c.runtimes ==
+        std::vector<std::string>{"python", "node", "php", "lua", "sh", "exec", "go"});
   CHECK(c.runtime_rank("node") == 1u);
   CHECK(c.socket_base_dir == "/tmp/fastfn-1000");
   CHECK(c.runtime_sockets.empty());
@@ -247,8 +248,8 @@ TEST_CASE("config: runtimes order") {
   }
   SUBCASE("errors") {
     CHECK(error_of({{"FN_RUNTIMES", "python,ruby"}}) ==
-          "FN_RUNTIMES: expected a list of distinct runtimes from python, node, php, lua, sh, exec "
-          "(array or "
+          "FN_RUNTIMES: expected a list of distinct runtimes from python, node, php, lua, sh, exec, "
+          "go (array or "
           "\"python,node\"), got \"python,ruby\"");
     CHECK(error_of({{"FN_RUNTIMES", "python,python"}}).starts_with("FN_RUNTIMES: expected"));
     CHECK(error_of({{"FN_RUNTIMES", " , "}}).starts_with("FN_RUNTIMES: expected"));

@@ -356,6 +356,17 @@ TEST_CASE("discovery: dependencies not installed yet make the function installin
   REQUIRE(r.installs.size() == 2);
   CHECK(r.installs[0].function == "js");
   CHECK(r.installs[1].function == "py");
+  t.write("gomod/go.mod", "module x\n");
+  t.write("gomod/main.go", "package main\n");
+  t.write("built/go.mod", "module x\n");
+  t.write("built/handler", "#!/bin/sh\n", true);
+  const auto go = t.discover();
+  CHECK(find(go, "gomod").runtime == "go");
+  CHECK(find(go, "gomod").format == gateway::Format::kServer);
+  const auto program = t.root() / "gomod" / ".fastfn" / "go" / "handler";
+  CHECK(find(go, "gomod").command == Argv{program.string()});
+  CHECK(find(go, "gomod").broken == "building it (go build)");
+  CHECK(find(go, "built").runtime == "exec");  // exec before go: the program built beside it runs
   // Once the installer wrote its stamp, the function is ready, with the packages on its path.
   const std::string before = find(r, "py").fingerprint;
   t.write("py/.fastfn/deps.ok", r.installs[1].hash + "\n");
@@ -364,7 +375,7 @@ TEST_CASE("discovery: dependencies not installed yet make the function installin
   CHECK(find(r, "py").broken.empty());
   CHECK(find(r, "py").env.at("PYTHONPATH") == (t.root() / "py" / ".fastfn" / "python").string());
   CHECK(find(r, "py").fingerprint != before);
-  CHECK(r.installs.size() == 1);
+  CHECK(r.installs.size() == 2);  // js, and the go module since
 }
 
 TEST_CASE("discovery: a folder whose only handler no runtime runs is listed broken") {
