@@ -500,6 +500,18 @@ class Gateway:
         return wait_until(lambda: predicate(self.log()), timeout,
                           message=lambda: f"log never showed {what}\n{self.describe()}")
 
+    def wait_answer(self, path: str, accept: Callable[[harness.Response], bool], timeout: float,
+                    what: str) -> harness.Response:
+        """GETs `path` until `accept` takes the answer (a function being installed or built)."""
+        holder: dict[str, harness.Response] = {}
+
+        def answered() -> bool:
+            holder["r"] = response = self.get(path, timeout=30)
+            return accept(response)
+        wait_until(answered, timeout, interval=0.2,
+                   message=lambda: f"{what}: last {holder.get('r')!r}\n{self.describe()}")
+        return holder["r"]
+
     # -- HTTP
     def connection(self, timeout: float = 10.0, auto_reconnect: bool = False) -> harness.HttpConnection:
         return harness.HttpConnection(self.address, timeout=timeout, auto_reconnect=auto_reconnect)

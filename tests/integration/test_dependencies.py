@@ -27,7 +27,7 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gateway_support import (PYTHON, FunctionsDir, GatewayTestCase, check_binaries,  # noqa: E402
-                             functions_listing, wait_until)
+                             functions_listing)
 
 INSTALL_TIMEOUT = 180.0  # pip and npm on a loaded machine; the npm registry is remote
 
@@ -112,16 +112,6 @@ class DependenciesTest(GatewayTestCase):
     def summary(self, gw, name):
         return functions_listing(gw.get_json("/_fn/functions")).get(name, {}).get("summary") or {}
 
-    def wait_answer(self, gw, path, accept, what):
-        holder = {}
-
-        def answered():
-            holder["r"] = response = gw.get(path, timeout=30)
-            return accept(response)
-        wait_until(answered, INSTALL_TIMEOUT, interval=0.2,
-                   message=lambda: f"{what}: last {holder.get('r')!r}\n{gw.describe()}")
-        return holder["r"]
-
     def requirements(self, source: str, version: str) -> str:
         return f"--no-index\n--find-links {source}\nfastfn-dep-probe=={version}\n"
 
@@ -142,7 +132,8 @@ class DependenciesTest(GatewayTestCase):
         self.assertIn("installing its dependencies", waiting.json()["error"])
         self.assertEqual(gw.get("/plain").text, "plain\n", "the other functions serve meanwhile")
         index.release()
-        served = self.wait_answer(gw, "/py", lambda r: r.status == 200, "the installed function")
+        served = gw.wait_answer("/py", lambda r: r.status == 200, INSTALL_TIMEOUT,
+                                "the installed function")
         self.assertEqual(served.json(), {"version": "1.0"})
         self.assertFalse(self.summary(gw, "py").get("installing"))
         # Into the function's folder, not the system.
@@ -152,8 +143,8 @@ class DependenciesTest(GatewayTestCase):
         self.assertNotEqual(outside.returncode, 0, "the package reached the system's Python")
         # A changed manifest is installed again, and the function restarted on it.
         self.fns.write("py", "requirements.txt", self.requirements(index.url, "2.0"))
-        self.wait_answer(gw, "/py", lambda r: r.status == 200 and r.json() == {"version": "2.0"},
-                         "version 2.0 after requirements.txt changed")
+        gw.wait_answer("/py", lambda r: r.status == 200 and r.json() == {"version": "2.0"},
+                       INSTALL_TIMEOUT, "version 2.0 after requirements.txt changed")
         # Installed once per manifest: the state survives a restart of the gateway.
         gw.close()
         gw = self.start_gateway(self.fns, wait_for=["py"])
@@ -166,8 +157,8 @@ class DependenciesTest(GatewayTestCase):
                                                  f"{self.wheels}\nno-such-package-fastfn==1.0\n"})
         self.fns.add("plain", {"handler.sh": "#!/bin/sh\necho plain\n"})
         gw = self.start_gateway(self.fns, wait_for=["plain"])
-        failed = self.wait_answer(gw, "/bad", lambda r: r.status == 503 and "install failed" in r.text,
-                                  "the failed install's reason")
+        failed = gw.wait_answer("/bad", lambda r: r.status == 503 and "install failed" in r.text,
+                                INSTALL_TIMEOUT, "the failed install's reason")
         reason = failed.json()["error"]
         self.assertIn("requirements.txt: the install failed: pip install ended with exit code", reason)
         self.assertIn("no-such-package-fastfn", reason)
@@ -177,7 +168,7 @@ class DependenciesTest(GatewayTestCase):
         self.assertIn("install function=bad", gw.log(), "pip's output is in the log")
         # Fixed: installed and served.
         self.fns.write("bad", "requirements.txt", self.requirements(str(self.wheels), "1.0"))
-        served = self.wait_answer(gw, "/bad", lambda r: r.status == 200, "the fixed function")
+        served = gw.wait_answer("/bad", lambda r: r.status == 200, INSTALL_TIMEOUT, "the fixed function")
         self.assertEqual(served.json(), {"version": "1.0"})
 
     def test_node_package_json_installs_a_real_npm_package(self):
@@ -185,7 +176,7 @@ class DependenciesTest(GatewayTestCase):
                     "dependencies": {"is-number": "7.0.0"}}
         folder = self.fns.add("js", {"handler.js": NODE_HANDLER, "package.json": json.dumps(manifest)})
         gw = self.start_gateway(self.fns)
-        served = self.wait_answer(gw, "/js", lambda r: r.status == 200, "the node function")
+        served = gw.wait_answer("/js", lambda r: r.status == 200, INSTALL_TIMEOUT, "the node function")
         self.assertEqual(served.json(), {"five": True, "word": False})
         self.assertTrue((folder / "node_modules" / "is-number" / "package.json").is_file())
         self.assertFalse((folder / "package-lock.json").exists(), "npm wrote a lock file")

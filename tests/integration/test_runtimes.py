@@ -21,7 +21,7 @@ import unittest  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gateway_support import (TEMPLATES_DIR, FunctionsDir, GatewayTestCase,  # noqa: E402
-                             SharedFunctionsCase, check_binaries, functions_listing, wait_until)
+                             SharedFunctionsCase, check_binaries, functions_listing)
 
 BUILD_TIMEOUT = 240.0  # a first go build compiles net/http into an empty cache
 
@@ -112,16 +112,6 @@ class RuntimesTest(SharedFunctionsCase):
 
 
 class GoTest(GatewayTestCase):
-    def wait_answer(self, gw, path, accept, what):
-        holder = {}
-
-        def answered():
-            holder["r"] = response = gw.get(path, timeout=30)
-            return accept(response)
-        wait_until(answered, BUILD_TIMEOUT, interval=0.2,
-                   message=lambda: f"{what}: last {holder.get('r')!r}\n{gw.describe()}")
-        return holder["r"]
-
     def test_a_go_module_is_built_served_and_built_again_when_changed(self):
         fns = FunctionsDir()
         self.addCleanup(fns.cleanup)
@@ -131,20 +121,21 @@ class GoTest(GatewayTestCase):
         fns.add("broken", {"main.go": "package main\n\nfunc main() { undefinedCall() }\n",
                            "go.mod": "module example.com/broken\n\ngo 1.19\n"})
         gw = self.start_gateway(fns)
-        hello = self.wait_answer(gw, "/hello?name=ada", lambda r: r.status == 200, "the built program")
+        hello = gw.wait_answer("/hello?name=ada", lambda r: r.status == 200, BUILD_TIMEOUT,
+                               "the built program")
         self.assertRegex(hello.text, r"^hello ada from pid \d+\n$")
         self.assertTrue((folder / ".fastfn" / "go" / "handler").is_file())
         summary = functions_listing(gw.get_json("/_fn/functions"))["hello"]["summary"]
         self.assertEqual((summary["runtime"], summary["format"]), ("go", "server"), summary)
-        failed = self.wait_answer(gw, "/broken", lambda r: r.status == 503 and "build failed" in r.text,
-                                  "the failed build")
+        failed = gw.wait_answer("/broken", lambda r: r.status == 503 and "build failed" in r.text,
+                                BUILD_TIMEOUT, "the failed build")
         reason = failed.json()["error"]
         self.assertRegex(reason, r"^go.mod: the build failed: go build ended with exit code \d+: "
                                  r"\./main.go:3:\d+: undefined: undefinedCall$")
         # A changed source is built again and the function restarted on it.
         fns.write("hello", "main.go", source.replace('"hello %s from pid', '"howdy %s from pid'))
-        howdy = self.wait_answer(gw, "/hello?name=bo", lambda r: r.text.startswith("howdy"),
-                                 "the rebuilt program")
+        howdy = gw.wait_answer("/hello?name=bo", lambda r: r.text.startswith("howdy"),
+                               BUILD_TIMEOUT, "the rebuilt program")
         self.assertTrue(re.fullmatch(r"howdy bo from pid \d+\n", howdy.text), howdy.text)
 
 
