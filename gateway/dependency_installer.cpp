@@ -103,24 +103,32 @@ void DependencyInstaller::run() {
     const std::string failure = install(job);
     {
       std::lock_guard lock(mutex_);
-      pending_.erase({job.function, job.hash});
       if (stopping_) return;  // stopped halfway: no verdict is written
     }
     const fs::path state = job.dir / kStateDir;
+    const auto log = common::logger("gateway.install");
     std::error_code ec;
+    bool recorded;
     if (failure.empty()) {
       if (!job.staging.empty()) {
         fs::remove_all(job.target, ec);
         fs::rename(job.staging, job.target, ec);
       }
       fs::remove(state / "deps.failed", ec);
-      write_file(state / "deps.ok", job.hash + "\n");
-      common::logger("gateway.install")->info("install function={} done", job.function);
+      recorded = write_file(state / "deps.ok", job.hash + "\n");
+      log->info("install function={} done", job.function);
     } else {
       if (!job.staging.empty()) fs::remove_all(job.staging, ec);
-      write_file(state / "deps.failed", job.hash + "\n" + failure + "\n");
-      common::logger("gateway.install")
-          ->error("install function={} failed reason=\"{}\"", job.function, failure);
+      recorded = write_file(state / "deps.failed", job.hash + "\n" + failure + "\n");
+      log->error("install function={} failed reason=\"{}\"", job.function, failure);
+    }
+    if (recorded) {
+      std::lock_guard lock(mutex_);
+      pending_.erase({job.function, job.hash});
+    } else {
+      // Discovery would ask again at once, for ever: kept pending until the gateway restarts.
+      log->error("install function={} cannot record its result in {}; not tried again",
+                 job.function, state.string());
     }
     done_();
   }

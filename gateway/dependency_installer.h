@@ -46,7 +46,9 @@ class DependencyInstaller {
   std::mutex mutex_;
   std::condition_variable wakeup_;
   std::deque<DependencyInstall> queue_;
-  std::set<std::pair<std::string, std::string>> pending_;  // function, hash: queued or running
+  // function, hash: queued, running, or done without its result recorded (a folder that cannot
+  // be written), which is never tried again.
+  std::set<std::pair<std::string, std::string>> pending_;
   bool stopping_ = false;
   std::thread thread_;  // last: started once the rest is built
 };
