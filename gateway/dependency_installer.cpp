@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "common/child.h"
+#include "common/line_splitter.h"
 #include "common/logging.h"
 #include "common/unique_fd.h"
 
@@ -17,8 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-constexpr std::size_t kMaxLogLine = 2000;
 
 // Replaces `path` with `text` whole (written aside, then renamed).
 bool write_file(const fs::path& path, const std::string& text) {
@@ -32,33 +31,6 @@ bool write_file(const fs::path& path, const std::string& text) {
   fs::rename(tmp, path, ec);
   return !ec;
 }
-
-// Splits one pipe's bytes into lines, each logged; keeps the last non-empty one.
-struct OutputLines {
-  std::string pending;
-  std::string last;
-  void feed(std::string_view bytes, const std::string& function, bool end) {
-    static const auto log = common::logger("gateway.install");
-    pending.append(bytes);
-    std::size_t start = 0;
-    for (auto newline = pending.find('\n'); newline != std::string::npos || end;
-         newline = pending.find('\n', start)) {
-      std::string_view line(pending.data() + start,
-                            (newline == std::string::npos ? pending.size() : newline) - start);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (!line.empty()) {
-        last = std::string(line.substr(0, kMaxLogLine));
-        log->info("install function={} {}", function, last);
-      }
-      if (newline == std::string::npos) {
-        start = pending.size();
-        break;
-      }
-      start = newline + 1;
-    }
-    pending.erase(0, start);
-  }
-};
 
 }  // namespace
 
@@ -149,18 +121,30 @@ std::string DependencyInstaller::install(const DependencyInstall& job) {
                                0};
   auto child = common::Child::spawn(options);
   if (!child) return child.error().context;
-  OutputLines out, err;
+  // pip's and npm's output is a child's like any function's: escaped and bounded in the log.
+  static const auto log = common::logger("gateway.install");
+  std::array<std::string, 2> last;  // each pipe's last line: stderr's says why a failure failed
+  auto emit_to = [&](std::size_t pipe) -> common::LineSplitter::Emit {
+    return [&, pipe](std::string_view line) {
+      if (line.empty()) return;
+      last[pipe] = std::string(line);
+      log->info("install function={} {}", job.function, line);
+    };
+  };
+  const std::array<common::LineSplitter::Emit, 2> emit{emit_to(0), emit_to(1)};
+  std::array<common::LineSplitter, 2> lines;
   std::array<common::UniqueFd*, 2> pipes{&child->stdout_fd(), &child->stderr_fd()};
   const auto give_up = Clock::now() + timeout_;
+  auto timed_out = [&] {
+    child->terminate();
+    return "timed out after " + std::to_string(timeout_.count()) + " s";
+  };
   while (pipes[0]->valid() || pipes[1]->valid()) {
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return "stopped";
     }
-    if (Clock::now() >= give_up) {
-      child->terminate();
-      return "timed out after " + std::to_string(timeout_.count()) + " s";
-    }
+    if (Clock::now() >= give_up) return timed_out();
     std::array<pollfd, 2> fds{};
     for (std::size_t i = 0; i < 2; ++i)
       fds[i] = {pipes[i]->valid() ? pipes[i]->get() : -1, POLLIN, 0};
@@ -169,21 +153,18 @@ std::string DependencyInstaller::install(const DependencyInstall& job) {
       if (!pipes[i]->valid() || fds[i].revents == 0) continue;
       std::string bytes;
       if (common::read_append(pipes[i]->get(), bytes) <= 0) {
-        (i == 0 ? out : err).feed("", job.function, true);
+        lines[i].flush(emit[i]);
         pipes[i]->reset();
         continue;
       }
-      (i == 0 ? out : err).feed(bytes, job.function, false);
+      lines[i].feed(bytes, emit[i]);
     }
   }
   auto status = child->wait_until(give_up);
-  if (!status) {
-    child->terminate();
-    return "timed out after " + std::to_string(timeout_.count()) + " s";
-  }
+  if (!status) return timed_out();
   if (status->success()) return "";
-  const std::string& last = err.last.empty() ? out.last : err.last;
-  return job.tool + " ended with " + status->describe() + (last.empty() ? "" : ": " + last);
+  const std::string& reason = last[1].empty() ? last[0] : last[1];
+  return job.tool + " ended with " + status->describe() + (reason.empty() ? "" : ": " + reason);
 }
 
 }  // namespace gateway

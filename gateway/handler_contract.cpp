@@ -61,21 +61,24 @@ bool python_imports_stdio(std::string_view line) {
   return take_word(line, "from") && take_name(line, "fastfn_http") && line.starts_with("import");
 }
 
+// A column-0 `if __name__`: the file runs itself when it is the main program.
+bool python_runs_as_main(std::string_view line) {
+  return take_word(line, "if") && take_name(line, "__name__");
+}
+
 HandlerContract python_contract(std::string_view source) {
+  const auto lines = lines_of(source);
   bool handler = false, main = false;
-  std::vector<std::string_view> top;
-  for (std::string_view line : lines_of(source)) {
+  for (std::string_view line : lines) {
     if (python_imports_stdio(line)) return {HandlerContract::Kind::kStdio, {}};
     handler = handler || python_defines(line, "handler");
     main = main || python_defines(line, "main");
-    top.push_back(line);
   }
   if (!handler && !main) return {};
   const std::string_view function = handler ? "handler" : "main";
-  for (std::string_view line : top) {
-    if (line.starts_with("if __name__") || line.starts_with("if  __name__") ||
-        python_calls(line, "print") || line.starts_with("sys.stdout") ||
-        python_calls(line, function))
+  for (std::string_view line : lines) {
+    if (python_runs_as_main(line) || python_calls(line, "print") ||
+        line.starts_with("sys.stdout") || python_calls(line, function))
       return {};
   }
   return {HandlerContract::Kind::kEvent, std::string(function)};
