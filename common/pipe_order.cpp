@@ -89,11 +89,12 @@ PipeOrderState PipeOrder::now() {
 
 PipeOrderState PipeOrder::after_answer_seen() {
   // The event is queued within the writer's syscall, just after the wake-up that let the caller
-  // read the bytes; a second is far beyond that, and a state without it is reported as lost.
+  // read the bytes; a second is far beyond that, and a state without it is reported as lost. As a
+  // rule the process read its request long before it answered, and nothing needs waiting for.
   auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   for (;;) {
     PipeOrderState state = now();
-    if (state.answered()) return state;
+    if (state.order_known()) return state;
     if (std::chrono::steady_clock::now() >= give_up) {
       state.on_lost();
       return state;

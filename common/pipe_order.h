@@ -31,6 +31,9 @@ class PipeOrderState {
   void on_lost() noexcept { lost_ = true; }  // events were dropped (queue overflow)
 
   bool answered() const noexcept { return answered_; }
+  // Whether answered_before_reading() is final: once a read of this request is queued, no write
+  // event queued after it can make the answer come first.
+  bool order_known() const noexcept { return answered_ || reads_ > 0; }
   // It wrote before reading anything of the request: its output answers something else.
   bool answered_before_reading() const noexcept { return answered_before_reading_; }
   // It read after it began to answer: bytes of this request it had not looked at (or lost events).
@@ -58,8 +61,9 @@ class PipeOrder {
   PipeOrderState begin(bool settled = true);
   // The state of the request begun last, with every event queued so far.
   PipeOrderState now();
-  // As now(), but first waits (briefly) for the event of a write whose bytes the caller has already
-  // read: the kernel queues it just after it wakes the reader.
+  // As now(), but first waits (briefly) until the order of the first write whose bytes the caller
+  // has already read is known: the kernel queues the write's event just after it wakes the reader,
+  // and only when no read came before does the caller need it.
   PipeOrderState after_answer_seen();
 
  private:

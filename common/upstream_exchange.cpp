@@ -71,6 +71,8 @@ class Exchange {
   Status parse_response();
   Status start_response();
   Status take_body();
+  Status check_answer_order();
+  Status answered_first(std::string_view evidence);
   UpstreamResult complete();
   protocol::Headers client_headers();
   Status fail(UpstreamState state, Error::Code code, std::string why);
@@ -108,6 +110,7 @@ class Exchange {
   std::optional<protocol::BodyDecoder> decoder_;
   bool hold_ = false;
   std::string held_;
+  PipeOrderState order_;  // as check_answer_order() last found it
   UpstreamResult result_;
 };
 
@@ -225,19 +228,30 @@ Status Exchange::read_response() {
                 "the function closed its output before its response was complete");
   bool first = !result_.response_started;
   result_.response_started = true;
-  if (first && channel_.pipe) {
-    // Whatever was written before a byte of this request was read answers another request.
-    bool untouched = unread_in_pipe(channel_.write_fd) >= written_;
-    if (untouched || (channel_.order && channel_.order->after_answer_seen().answered_before_reading())) {
-      result_.request_unread = untouched;  // it may have read the request since: then never resent
-      return fail(UpstreamState::kBroken, Error::Code::kBadGateway,
-                  std::string("the function answered before reading any of its request (an "
-                              "earlier request's late answer") +
-                      (untouched ? "; its stdin still held the request)"
-                                 : "; it wrote before its first read of the request)"));
-    }
+  // Whatever was written before a byte of this request was read answers another request.
+  if (first && channel_.pipe && unread_in_pipe(channel_.write_fd) >= written_) {
+    result_.request_unread = true;
+    return answered_first("its stdin still held the request");
   }
   return parse_response();
+}
+
+// The events tell whether the process wrote before it read the request, which it may have read
+// by now: asked before the response's first byte goes to the client, or once a held response is
+// whole, so that a small answer costs one look at them.
+Status Exchange::check_answer_order() {
+  if (!channel_.order) return {};
+  order_ = channel_.order->after_answer_seen();
+  if (order_.answered_before_reading())
+    return answered_first("it wrote before its first read of the request");
+  return {};
+}
+
+Status Exchange::answered_first(std::string_view evidence) {
+  return fail(UpstreamState::kBroken, Error::Code::kBadGateway,
+              fmt::format("the function answered before reading any of its request (an earlier "
+                          "request's late answer; {})",
+                          evidence));
 }
 
 Status Exchange::parse_response() {
@@ -277,6 +291,7 @@ Status Exchange::start_response() {
           framing.framing.length <= request_.hold_limit;
   phase_ = Phase::kBody;
   if (hold_ || abandoned_) return {};
+  if (auto ordered = check_answer_order(); !ordered) return ordered;
   return response_.start(head_.status, client_headers(), client_framing_, head_.reason);
 }
 
@@ -301,6 +316,7 @@ Status Exchange::take_body() {
 }
 
 UpstreamResult Exchange::complete() {
+  if (!check_answer_order()) return result_;
   bool garbage = offset_ < channel_.buffer.size();
   if (garbage && hold_) {
     fail(UpstreamState::kBroken, Error::Code::kBadGateway,
@@ -320,7 +336,7 @@ UpstreamResult Exchange::complete() {
     result_.state = UpstreamState::kOutOfStep;
     result_.detail = fmt::format(
         "it answered without reading all of its request: {} bytes left unread in its stdin", unread);
-  } else if (channel_.order && channel_.order->now().read_after_answering()) {
+  } else if (channel_.order && order_.read_after_answering()) {
     result_.state = UpstreamState::kOutOfStep;
     result_.detail = "it read its stdin after it began to answer: bytes of its request it had not "
                      "read before answering";

@@ -111,6 +111,17 @@ common::Status HotPool::serve(Invocation& invocation) {
 }
 
 common::Result<PooledProcess*> HotPool::acquire(Clock::time_point deadline) {
+  // The check of a process about to get a request (syscalls, and a wait for a handler still in
+  // the last write of its previous answer) runs outside the lock, which every request needs.
+  for (;;) {
+    auto taken = take(deadline);
+    if (!taken) return tl::unexpected(taken.error());
+    if (!taken->idle || taken->process->check_idle(true)) return taken->process;
+    release(taken->process, nullptr);  // retired: it exited, or wrote or read while idle
+  }
+}
+
+common::Result<HotPool::Taken> HotPool::take(Clock::time_point deadline) {
   std::unique_lock lock(mutex_);
   auto now = seams_.clock();
   if (shutting_down_) return common::fail(Error::Code::kUnavailable, "the watchdog is shutting down");
@@ -119,31 +130,31 @@ common::Result<PooledProcess*> HotPool::acquire(Clock::time_point deadline) {
     // idle process (the probe the backoff allowed, or one min-instances keeps) takes the request, and
     // its answer ends the loop; refusing it too would leave recovery to a process idling through the
     // startup window, which faults that keep killing young processes never allow.
-    if (PooledProcess* process = take_available_locked()) return process;
+    if (auto taken = take_available_locked()) return *taken;
     return common::fail(Error::Code::kUnavailable, failure_reason_);
   }
   if (waiters_.empty()) {
-    if (PooledProcess* process = take_available_locked()) return process;
+    if (auto taken = take_available_locked()) return *taken;
     if (can_spawn_locked(now) && needs_spawn_locked(1)) {
       auto spawned = spawn_locked(now);
       if (!spawned && processes_.empty()) return tl::unexpected(spawned.error());
-      if (PooledProcess* process = take_available_locked()) return process;
+      if (auto taken = take_available_locked()) return *taken;
     }
   }
   return wait_in_queue(lock, deadline);
 }
 
-common::Result<PooledProcess*> HotPool::wait_in_queue(std::unique_lock<std::mutex>& lock,
+common::Result<HotPool::Taken> HotPool::wait_in_queue(std::unique_lock<std::mutex>& lock,
                                                       Clock::time_point deadline) {
   if (waiters_.size() >= static_cast<std::size_t>(options_.max_queue))
     return common::fail(Error::Code::kTooBusy, "max-queue reached: every process is busy");
   auto me = std::make_shared<Waiter>();
   waiters_.push_back(me);
   maintenance_wakeup_.notify_one();  // it spawns for waiters once a backoff ends
-  while (!me->process && !me->error) {
+  while (!me->taken.process && !me->error) {
     if (me->ready.wait_until(lock, deadline) == std::cv_status::timeout) break;
   }
-  if (me->process) return me->process;
+  if (me->taken.process) return me->taken;
   // A waiter given an error was already taken off the queue by whoever set it.
   if (auto it = std::find(waiters_.begin(), waiters_.end(), me); it != waiters_.end())
     waiters_.erase(it);
@@ -161,7 +172,9 @@ void HotPool::release(PooledProcess* process, const PooledProcess::Settled* sett
     if (process->successes() > 0) consecutive_failures_ = 0;
     if (auto reason = process->poisoned()) {
       if (early_death(*process) && process->in_flight() == 0)
-        record_failure_locked("the handler broke at its first request", now);
+        record_failure_locked(settled ? "the handler broke at its first request"
+                                      : "the handler exited at start",
+                              now);
       retire_when_free_locked(process, *reason);
     } else if (options_.max_requests > 0 && process->requests() >= options_.max_requests) {
       retire_when_free_locked(process, StopReason::kMaxRequests);
@@ -224,33 +237,25 @@ common::Result<std::unique_ptr<PooledProcess>> HotPool::start_process_locked() n
   }
 }
 
-PooledProcess* HotPool::take_available_locked() {
-  while (!available_.empty()) {
-    // The least busy, the most recently used (nearest the back) among equals.
-    auto best = available_.rbegin();
-    for (auto it = available_.rbegin(); it != available_.rend(); ++it)
-      if ((*it)->in_flight() < (*best)->in_flight()) best = it;
-    PooledProcess* process = *best;
-    if (process->in_flight() == 0 && !process->check_idle(true)) {
-      available_.erase(std::next(best).base());
-      if (early_death(*process))
-        record_failure_locked("the handler exited at start", seams_.clock());
-      retire_locked(process, *process->poisoned());
-      continue;
-    }
-    process->leased();
-    process->set_state(PooledProcess::State::kBusy);
-    if (process->in_flight() >= process->max_concurrency()) available_.erase(std::next(best).base());
-    return process;
-  }
-  return nullptr;
+std::optional<HotPool::Taken> HotPool::take_available_locked() {
+  if (available_.empty()) return std::nullopt;
+  // The least busy, the most recently used (nearest the back) among equals.
+  auto best = available_.rbegin();
+  for (auto it = available_.rbegin(); it != available_.rend(); ++it)
+    if ((*it)->in_flight() < (*best)->in_flight()) best = it;
+  PooledProcess* process = *best;
+  bool idle = process->in_flight() == 0;
+  process->leased();
+  process->set_state(PooledProcess::State::kBusy);
+  if (process->in_flight() >= process->max_concurrency()) available_.erase(std::next(best).base());
+  return Taken{process, idle};
 }
 
 void HotPool::dispatch_locked(Woken& woken) {
   while (!waiters_.empty()) {
-    PooledProcess* process = take_available_locked();
-    if (!process) return;
-    waiters_.front()->process = process;
+    auto taken = take_available_locked();
+    if (!taken) return;
+    waiters_.front()->taken = *taken;
     woken.push_back(std::move(waiters_.front()));
     waiters_.pop_front();
   }

@@ -67,9 +67,15 @@ class HotPool : public Runner {
   void stop_all() override;
 
  private:
+  // A process taken for a request. `idle`: it had no request in flight, so the lessee checks it
+  // (check_idle) before it serves, outside the lock.
+  struct Taken {
+    PooledProcess* process = nullptr;
+    bool idle = false;
+  };
   struct Waiter {
     std::condition_variable ready;
-    PooledProcess* process = nullptr;
+    Taken taken;
     std::optional<common::Error> error;
   };
   struct Stopping {
@@ -84,9 +90,11 @@ class HotPool : public Runner {
   class Lease;
   friend class HotPoolProbe;  // tests/unit/watchdog/hot_pool_test.cpp: acquire() and release()
 
+  // A leased process that passed its idle check.
   common::Result<PooledProcess*> acquire(Clock::time_point deadline);
-  common::Result<PooledProcess*> wait_in_queue(std::unique_lock<std::mutex>& lock,
-                                               Clock::time_point deadline);
+  common::Result<Taken> take(Clock::time_point deadline);
+  common::Result<Taken> wait_in_queue(std::unique_lock<std::mutex>& lock,
+                                      Clock::time_point deadline);
   // Returns a leased process; `settled` says how its request ended (nullptr: it served none).
   void release(PooledProcess* process, const PooledProcess::Settled* settled);
 
@@ -95,7 +103,7 @@ class HotPool : public Runner {
   common::Status spawn_locked(Clock::time_point now);
   common::Result<std::unique_ptr<PooledProcess>> start_process_locked() noexcept;
   bool needs_spawn_locked(std::size_t extra) const;
-  PooledProcess* take_available_locked();
+  std::optional<Taken> take_available_locked();
   void dispatch_locked(Woken& woken);
   static void wake(Woken& woken);
   void retire_locked(PooledProcess* process, StopReason reason);

@@ -5,6 +5,7 @@
 // with nothing.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -86,9 +87,16 @@ class PooledProcess {
   }
   std::uint64_t generation() const noexcept { return generation_; }
   Clock::time_point spawned_at() const noexcept { return spawned_at_; }
-  const std::optional<StopReason>& poisoned() const noexcept { return poisoned_; }
+  std::optional<StopReason> poisoned() const noexcept {
+    int reason = poisoned_.load(std::memory_order_acquire);
+    if (reason < 0) return std::nullopt;
+    return static_cast<StopReason>(reason);
+  }
+  // The first reason stays. Thread-safe: the lessee checks an idle process outside the pool's lock
+  // while a process serving several requests at once may be poisoned by one of them.
   void poison(StopReason reason) noexcept {
-    if (!poisoned_) poisoned_ = reason;
+    int none = -1;
+    poisoned_.compare_exchange_strong(none, static_cast<int>(reason), std::memory_order_acq_rel);
   }
 
   // The pool's bookkeeping, under its lock.
@@ -119,7 +127,7 @@ class PooledProcess {
   Clock::time_point spawned_at_;
   Clock::time_point last_used_;
   State state_;
-  std::optional<StopReason> poisoned_;
+  std::atomic<int> poisoned_{-1};  // a StopReason, or -1
   std::uint64_t requests_ = 0;
   std::uint64_t successes_ = 0;
   int in_flight_ = 0;

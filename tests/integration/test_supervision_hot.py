@@ -107,12 +107,19 @@ class AbandonedRequestsTest(HotTestCase):
     def test_item5_a_long_abandoned_request_is_still_stopped(self):
         wd = self.start_hot(["--min-instances", "1", "--max-instances", "1"])
         handler = self.wait_children(wd, 1)[0]
+        directory = self.make_tempdir()
         sock = wd.address.connect(10)
-        sock.sendall(b"GET /sleep?ms=60000 HTTP/1.1\r\nHost: test\r\n\r\n")
-        self.wait_metric(wd, "fastfn_watchdog_processes", 1, state="busy")
+        sock.sendall(f"GET /hang?dir={directory} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        # The handler has the request once its child's pid is written ("busy" means a process was
+        # taken for it, which comes before the request is written).
+        grandchild_file = os.path.join(directory, f"grandchild.{handler}")
+        wait_until(lambda: os.path.exists(grandchild_file), 20,
+                   message=lambda: f"the handler never got the request\n{wd.describe()}")
         sock.close()
         self.wait_metric(wd, "fastfn_watchdog_kills_total", 1, timeout=20, reason="client_gone")
-        self.wait_gone([handler], wd)
+        with open(grandchild_file) as f:
+            grandchild = int(f.read())
+        self.wait_gone([handler, grandchild], wd)
         self.assertNotIn(handler, live_children(wd))
 
 

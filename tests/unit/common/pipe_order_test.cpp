@@ -28,6 +28,26 @@ TEST_CASE("pipe order: a correct exchange reads the request before it answers") 
   CHECK_FALSE(state.read_after_answering());
 }
 
+TEST_CASE("pipe order: once a read is seen, the order of the answer is known") {
+  // So the caller that has the answer's first bytes waits for no write event after a read.
+  common::PipeOrderState state;
+  CHECK_FALSE(state.order_known());
+  state.on_read();
+  CHECK(state.order_known());
+  state.on_answer_write();  // whenever it is queued, it comes after the read
+  CHECK_FALSE(state.answered_before_reading());
+
+  common::PipeOrderState first_write;
+  first_write.on_answer_write();
+  CHECK(first_write.order_known());
+  CHECK(first_write.answered_before_reading());
+
+  common::PipeOrderState unsettled;
+  unsettled.begin(false);
+  unsettled.on_answer_write();  // maybe the previous answer's last write: proves nothing
+  CHECK_FALSE(unsettled.order_known());
+}
+
 TEST_CASE("pipe order: an answer before any read is a late answer to something else") {
   common::PipeOrderState state;
   state.on_answer_write();

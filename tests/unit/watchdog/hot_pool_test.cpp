@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -189,6 +190,49 @@ struct Waiting {
 void enqueue(Fixture& fixture, std::optional<Waiting>& slot, std::size_t expected_waiting) {
   slot.emplace(fixture);
   REQUIRE(eventually([&] { return HotPoolProbe::waiting(*fixture.pool) == expected_waiting; }));
+}
+
+// A silent process (/bin/cat) whose first idle check for a request waits until the test opens the
+// gate, as the check of a handler still inside the last write of its answer waits for it.
+struct Gate {
+  std::atomic<int> checks{0};
+  std::atomic<bool> entered{false};
+  std::atomic<bool> open{false};
+  void let_through() {
+    open = true;
+    open.notify_all();
+  }
+};
+
+class GatedProcess final : public PooledProcess {
+ public:
+  GatedProcess(common::Child child, const SpawnContext& context, Gate& gate)
+      : PooledProcess(std::move(child), context.generation, context.clock(), State::kIdle),
+        gate_(gate) {}
+  Served serve(watchdog::Invocation&, const std::optional<std::string>&, std::uint64_t,
+               const Done&) override {
+    return {common::fail(Error::Code::kInternal, "test: not served")};
+  }
+  bool check_idle(bool dispatching) override {
+    if (dispatching && gate_.checks++ == 0) {
+      gate_.entered = true;
+      gate_.open.wait(false);
+    }
+    return true;
+  }
+  common::Result<bool> check_started(Clock::time_point) override { return true; }
+
+ private:
+  Gate& gate_;
+};
+
+watchdog::HotSpawner gated_spawner(Gate& gate) {
+  return [&gate](const PooledProcess::SpawnContext& context)
+             -> common::Result<std::unique_ptr<PooledProcess>> {
+    auto child = common::Child::spawn(context.options);
+    if (!child) return tl::unexpected(child.error());
+    return std::make_unique<GatedProcess>(std::move(*child), context, gate);
+  };
 }
 
 // A hot handler in sh: answers "ok" to each request once its head has been read. sh reads its
@@ -460,6 +504,31 @@ TEST_CASE("hot pool: a failed spawn while requests wait answers them 503 with th
   auto later = fixture.acquire();  // nothing alive to probe with: refused at once, not queued
   REQUIRE_FALSE(later);
   CHECK(later.error().code == Error::Code::kUnavailable);
+}
+
+TEST_CASE("hot pool: a process is checked outside the lock, so a slow check delays nobody else") {
+  Gate gate;
+  FakeClock clock;
+  auto options = pool_options(2, 2);
+  HotPool pool(options, {"PATH=/usr/bin:/bin"}, {clock.clock(), gated_spawner(gate), false});
+  REQUIRE(HotPoolProbe::alive(pool) == 2);
+  auto first = std::async(std::launch::async,
+                          [&] { return HotPoolProbe::acquire(pool, Clock::now() + 60s); });
+  REQUIRE(eventually([&] { return gate.entered.load(); }));
+  // The other process is free: its request must not wait for the first one's check. A generous
+  // bound: under the lock it waits until the gate opens, which is never on its own.
+  auto second = std::async(std::launch::async,
+                           [&] { return HotPoolProbe::acquire(pool, Clock::now() + 60s); });
+  bool served_meanwhile = second.wait_for(10s) == std::future_status::ready;
+  gate.let_through();
+  auto got_first = first.get();
+  auto got_second = second.get();
+  CHECK(served_meanwhile);
+  REQUIRE(got_first);
+  REQUIRE(got_second);
+  CHECK(*got_first != *got_second);
+  HotPoolProbe::release(pool, *got_first);
+  HotPoolProbe::release(pool, *got_second);
 }
 
 TEST_CASE("hot pool: recycle retires idle processes and new requests get new ones") {
