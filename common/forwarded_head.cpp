@@ -5,8 +5,10 @@
 namespace common {
 namespace {
 
+// What the edge says about the request: a client's own would be believed by what is behind it.
 bool is_forwarded_header(std::string_view name) {
-  for (std::string_view own : {"X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Prefix"})
+  for (std::string_view own :
+       {"X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Prefix", "X-Fn-Params"})
     if (protocol::iequals(name, own)) return true;
   return false;
 }
@@ -44,6 +46,8 @@ std::string forwarded_request_head(const ClientRequest& request, const Forwarded
   add_unless_present(head.headers, "Host", "localhost");
   if (!forwarded.prefix.empty() && forwarded.prefix != "/")
     add_unless_present(head.headers, "X-Forwarded-Prefix", std::string(forwarded.prefix));
+  if (!forwarded.route_params.empty())
+    add_unless_present(head.headers, "X-Fn-Params", std::string(forwarded.route_params));
   head.headers.push_back({"X-Fn-Request-Id", std::string(forwarded.request_id)});
   if (forwarded.held_length) {
     if (*forwarded.held_length > 0 || request.has_body())

@@ -15,6 +15,7 @@
 
 #include "common/unique_fd.h"
 #include "gateway/dependencies.h"
+#include "gateway/file_routes.h"
 #include "gateway/handler_contract.h"
 
 namespace gateway {
@@ -97,6 +98,8 @@ class Walker {
             std::vector<fs::path>& ancestors);
   bool skipped(const fs::path& dir) const;
   void visit(const fs::path& dir, const std::vector<TreeReader::Entry>& entries);
+  bool visit_file_routes(const fs::path& dir, const std::vector<TreeReader::Entry>& entries,
+                         const FunctionConfig& fn, const std::string& config_text);
   void broken(const std::string& name, const fs::path& dir, const std::vector<Handler>& handlers,
               std::string config_text, std::string reason);
   std::vector<Handler> find_handlers(const fs::path& dir) const;
@@ -352,6 +355,7 @@ void Walker::visit(const fs::path& dir, const std::vector<TreeReader::Entry>& en
   const bool has_config = is_regular(config_path);
   std::vector<Handler> handlers = find_handlers(dir);
   if (handlers.empty() && !has_config) {
+    if (visit_file_routes(dir, entries, FunctionConfig{}, "")) return;
     if (is_regular(dir / "handler"))
       problem(shown(fs::path(name) / "handler") + ": not executable, ignored");
     else if (auto file = foreign_handler(entries); file && is_valid_function_name(name))
@@ -380,6 +384,7 @@ void Walker::visit(const fs::path& dir, const std::vector<TreeReader::Entry>& en
     fn = std::move(*parsed);
   }
   if (handlers.empty() && fn.command.empty()) {
+    if (visit_file_routes(dir, entries, fn, config_text)) return;
     return broken(name, dir, handlers, std::move(config_text),
                   shown(fs::path(name) / kConfigFile) + ": no handler file and no \"command\"");
   }
@@ -426,6 +431,61 @@ void Walker::visit(const fs::path& dir, const std::vector<TreeReader::Entry>& en
   result_.functions.push_back(std::move(spec));
   sources_[name] = {config_text + "\n" + installed,
                     handler->file.empty() ? fs::path() : dir / handler->file};
+}
+
+// A folder without a handler whose files are FastFN's file routes: each one that defines a
+// handler(event) is a function, with the folder's fn.config.json (if any) for its settings and its
+// file's name for its route and method. Whether the folder had any file named as a route.
+bool Walker::visit_file_routes(const fs::path& dir, const std::vector<TreeReader::Entry>& entries,
+                               const FunctionConfig& fn, const std::string& config_text) {
+  const fs::path rel = dir.lexically_relative(root_);
+  std::string folder_route;
+  for (const auto& part : rel) folder_route += "/" + route_segment(part.string());
+  bool any = false;
+  std::vector<TreeReader::Entry> files(entries);
+  std::sort(files.begin(), files.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  for (const TreeReader::Entry& entry : files) {
+    if (entry.is_dir) continue;
+    const fs::path file_rel = rel / entry.name;
+    auto route = file_route(folder_route, entry.name);
+    if (!route) {
+      problem(shown(file_rel) + ": not a file route: " + route.error());
+      continue;
+    }
+    if (!*route) continue;
+    any = true;
+    const std::string name = folder_route.substr(1) + "/" + (*route)->stem;
+    const Handler handler{(*route)->runtime, entry.name};
+    if (!is_valid_function_name(name)) {
+      problem(shown(file_rel) + ": name not usable in a URL path, skipped");
+      continue;
+    }
+    if (!enabled(name, handler.runtime)) continue;
+    const auto source = reader_.read(dir / entry.name);
+    if (!source) {
+      if (!is_gone(source.error().error)) unread(source.error(), file_rel, name, true, false);
+      continue;
+    }
+    const HandlerContract contract = detect_contract(handler.runtime, *source);
+    if (contract.kind != HandlerContract::Kind::kEvent) {
+      // A helper module beside the routes is not one; a file named as a route should be.
+      if ((*route)->explicit_name)
+        problem(shown(file_rel) + ": named as a file route but defines no handler(event), "
+                "not served");
+      continue;
+    }
+    FunctionSpec spec = make_spec(name, dir, handler, fn, contract);
+    spec.routes = {(*route)->route};
+    if (!(*route)->methods.empty()) spec.methods = (*route)->methods;
+    spec.file_route = true;
+    if (config_.shims_dir.empty())
+      spec.broken = shown(file_rel) + ": a FastFN handler(event) needs fastfn's shims, which are "
+                    "not installed (set FN_SHIMS_DIR to fastfn's shims/ folder)";
+    result_.functions.push_back(std::move(spec));
+    sources_[name] = {config_text, dir / entry.name};
+  }
+  return any;
 }
 
 // The file's content; "" when it does not exist. nullopt when it could not be read (recorded).
@@ -570,14 +630,29 @@ void resolve_conflicts(const GatewayConfig& config, std::vector<FunctionSpec>& f
   for (std::size_t i = 0; i < functions.size(); ++i) {
     for (const auto& route : functions[i].routes) claims[route].push_back(i);
   }
+  // Two functions share a route only for different methods (orders/get.py, orders/post.py).
+  auto overlap = [&](std::size_t a, std::size_t b) {
+    const auto &ma = functions[a].methods, &mb = functions[b].methods;
+    return ma.empty() || mb.empty() ||
+           std::any_of(ma.begin(), ma.end(), [&](const std::string& m) {
+             return std::find(mb.begin(), mb.end(), m) != mb.end();
+           });
+  };
   for (auto& [route, owners] : claims) {
     if (owners.size() < 2) continue;
     std::stable_sort(owners.begin(), owners.end(), [&](std::size_t a, std::size_t b) {
       return rank(config, functions[a]) < rank(config, functions[b]);
     });
-    for (auto it = owners.begin() + 1; it != owners.end(); ++it) {
-      problems.push_back(loser_line(route, functions[owners.front()], functions[*it]));
-      std::erase(functions[*it].routes, route);
+    std::vector<std::size_t> kept;
+    for (std::size_t owner : owners) {
+      auto winner = std::find_if(kept.begin(), kept.end(),
+                                 [&](std::size_t k) { return overlap(k, owner); });
+      if (winner == kept.end()) {
+        kept.push_back(owner);
+        continue;
+      }
+      problems.push_back(loser_line(route, functions[*winner], functions[owner]));
+      std::erase(functions[owner].routes, route);
     }
   }
 }

@@ -3,8 +3,9 @@
 // handler.mjs (node), handler.php (php, run by php-cgi), handler.lua (lua), handler.sh (sh), an
 // executable file named handler (exec), go.mod or handler.go (go, built first), or a fn.config.json
 // with "command". Its name is its path below the functions dir ("api/users") and its
-// route "/" + name unless fn.config.json lists routes. Dotfolders, "_" folders (private, as in
-// FastFN), node_modules and the assets dir are never walked. Functions named in runtime_sockets
+// route "/" + name unless fn.config.json lists routes. A folder without a handler may hold
+// FastFN's file routes instead (file_routes.h): each is a function of its own. Dotfolders, "_"
+// folders (private, as in FastFN), node_modules and the assets dir are never walked. Functions named in runtime_sockets
 // use those sockets instead of supervised daemons, and names with no folder become remote-only
 // functions. Nothing here is fatal: a broken function is left out with one problem line and the
 // others are returned. A walk (scan()) keeps no state, so the hot-reload code can call it again and
@@ -58,6 +59,9 @@ struct FunctionSpec {
   // Run through fastfn's event shim: FastFN's handler(event) (format http, the handler's function
   // named by invoke.handler or found in its source).
   bool event_contract = false;
+  // A FastFN file route (file_routes.h): one file of a folder without a handler. Its routes serve
+  // only the paths they match, none below them.
+  bool file_route = false;
   bool remote = false;  // only reachable through external_sockets; has no folder
   // Non-empty: the folder is meant as a function but cannot run (its fn.config.json is invalid,
   // it names a runtime the folder has no handler for, its handler has no runtime): it is listed

@@ -51,7 +51,8 @@ void mark_if_hung(Upstream& upstream, const FunctionRuntime& function,
 }  // namespace
 
 std::string upstream_head(const common::ClientRequest& request, const ProxyContext& context) {
-  return common::forwarded_request_head(request, {context.request_id, context.prefix, false, std::nullopt, {}});
+  return common::forwarded_request_head(
+      request, {context.request_id, context.prefix, false, std::nullopt, {}, context.params});
 }
 
 common::Status proxy_request(FunctionRuntime& function, common::ClientRequest& request,

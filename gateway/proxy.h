@@ -18,6 +18,7 @@ struct ProxyContext {
   std::string_view request_id;
   std::string_view prefix;  // the matched route, sent as X-Forwarded-Prefix; "" for "/"
   std::chrono::steady_clock::time_point deadline;
+  std::string_view params = {};  // the route's parameters as JSON, sent as X-Fn-Params; "" for none
 };
 
 // Serves `request` through `function`. On error the response is untouched when it had not started

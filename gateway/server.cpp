@@ -10,6 +10,7 @@
 #include "gateway/assets.h"
 #include "gateway/proxy.h"
 #include "gateway/status.h"
+#include "protocol/http_message.h"
 
 namespace gateway {
 namespace {
@@ -24,11 +25,20 @@ protocol::Headers json_headers(const std::string& request_id) {
   return {{"Content-Type", "application/json"}, {"X-Fn-Request-Id", request_id}};
 }
 
-bool method_allowed(const FunctionSpec& spec, std::string_view method) {
-  if (spec.methods.empty()) return true;
-  return std::find(spec.methods.begin(), spec.methods.end(), method) != spec.methods.end() ||
-         (method == "HEAD" &&
-          std::find(spec.methods.begin(), spec.methods.end(), "GET") != spec.methods.end());
+// A route's parameters for the function, as X-Fn-Params: {"id": "7"}, each value percent-decoded
+// (kept as sent when it is not valid percent-encoding). "" without parameters.
+std::string params_json(const RouteMatch& match) {
+  if (match.params.empty()) return {};
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.StartObject();
+  for (const auto& [name, raw] : match.params) {
+    std::string value = protocol::percent_decode(raw).value_or(std::string(raw));
+    writer.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+    writer.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  }
+  writer.EndObject();
+  return buffer.GetString();
 }
 
 // /_fn/health during the drain: the same document, with "status": "shutting down" (a load balancer
@@ -75,7 +85,7 @@ void Server::handle(common::ClientRequest& request, common::ClientResponse& resp
       return;
     }
     auto snapshot = registry_.current();
-    auto match = snapshot->routes.match(path);
+    auto match = snapshot->routes.match(path, request.method());
     const bool assets_turn = snapshot->assets && (!match || !snapshot->assets->run_worker_first);
     if (assets_turn && serve_assets(*snapshot, match.has_value(), request, response, request_id)) {
       // answered from the assets dir
@@ -90,7 +100,7 @@ void Server::handle(common::ClientRequest& request, common::ClientResponse& resp
         function.requests.inc(response.started() ? response.status() : 499);
         function.latency.observe(std::chrono::duration<double>(Clock::now() - start).count());
       });
-      auto served = serve_function(function, match->prefix, request, response, request_id);
+      auto served = serve_function(function, *match, request, response, request_id);
       if (!served && !response.started())
         send_error(response, served.error(), function.spec.name, request_id);
     }
@@ -104,15 +114,14 @@ void Server::handle(common::ClientRequest& request, common::ClientResponse& resp
                response.started() ? response.status() : 499, ms, response.body_bytes(), request_id);
 }
 
-common::Status Server::serve_function(FunctionRuntime& function, std::string_view prefix,
+common::Status Server::serve_function(FunctionRuntime& function, const RouteMatch& match,
                                       common::ClientRequest& request,
                                       common::ClientResponse& response,
                                       const std::string& request_id) {
   const FunctionSpec& spec = function.spec;
-  if (!method_allowed(spec, request.method())) {
-    std::string allow = fmt::format("{}", fmt::join(spec.methods, ", "));
+  if (!match.method_allowed) {
     send_error(response, Error{Error::Code::kMethodNotAllowed, "method not allowed"}, spec.name,
-               request_id, {{"Allow", allow}});
+               request_id, {{"Allow", match.allow}});
     return {};
   }
   auto length = request.content_length();
@@ -131,7 +140,8 @@ common::Status Server::serve_function(FunctionRuntime& function, std::string_vie
   }
   std::optional<OnDemand::Use> use;
   if (function.on_demand) use.emplace(function.on_demand->enter(Clock::now()));
-  return proxy_request(function, request, response, {request_id, prefix, deadline});
+  std::string params = params_json(match);
+  return proxy_request(function, request, response, {request_id, match.prefix, deadline, params});
 }
 
 bool Server::serve_assets(const Snapshot& snapshot, bool routed, common::ClientRequest& request,

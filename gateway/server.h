@@ -59,7 +59,7 @@ class Server {
   // refused path is left to it.
   bool serve_assets(const Snapshot& snapshot, bool routed, common::ClientRequest& request,
                     common::ClientResponse& response, const std::string& request_id);
-  common::Status serve_function(FunctionRuntime& function, std::string_view prefix,
+  common::Status serve_function(FunctionRuntime& function, const RouteMatch& match,
                                 common::ClientRequest& request, common::ClientResponse& response,
                                 const std::string& request_id);
   void send_error(common::ClientResponse& response, const common::Error& error,

@@ -7,8 +7,10 @@
 // The event is FastFN's: id, ts, method, path, raw_path, query ({name: value}, an array for a
 // repeated name), headers (lowercase names), body (text; base64 text when the body is not UTF-8,
 // then is_base64 is true and body_base64 holds it too), params, client {ip, ua}, context
-// {request_id, function_name, deadline_ms, timeout_ms (what is left of the deadline)}. A handler
-// that declares two parameters gets the route parameters as the second.
+// {request_id, function_name, deadline_ms, timeout_ms (what is left of the deadline)}. The route
+// parameters (a file route's [id], [...slug]) come from the gateway's X-Fn-Params header (a JSON
+// object, not passed on in headers); a handler that declares two parameters gets them as the
+// second.
 //
 // What the handler returns (or resolves to) is the response: {status (or statusCode), headers,
 // body} with body a string, Buffer, or object/array sent as JSON (is_base64 with body_base64 or
@@ -51,8 +53,20 @@ function queryOf(params) {
   return query;
 }
 
+function paramsOf(headers) {
+  const text = headers['x-fn-params'];
+  delete headers['x-fn-params'];
+  try {
+    const params = JSON.parse(text || '{}');
+    return params && typeof params === 'object' && !Array.isArray(params) ? params : {};
+  } catch (error) {
+    return {};
+  }
+}
+
 function eventOf(request) {
-  const headers = request.headers;
+  const headers = { ...request.headers };
+  const params = paramsOf(headers);
   const deadlineMs = Number(headers['x-fn-deadline-ms'] || 0);
   const event = {
     id: request.requestId,
@@ -61,8 +75,8 @@ function eventOf(request) {
     path: request.path,
     raw_path: request.target,
     query: queryOf(request.query),
-    headers: { ...headers },
-    params: {},  // no route of fastfn's has parameters yet
+    headers,
+    params,
     client: { ip: (headers['x-forwarded-for'] || '').split(',')[0].trim(),
       ua: headers['user-agent'] || '' },
     context: {

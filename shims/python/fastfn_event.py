@@ -9,8 +9,9 @@ imported once, then every request on stdin is answered by NAME(event) (default `
   body_base64 holds it too), params, client {ip, ua}, context {request_id, function_name,
   deadline_ms, timeout_ms (what is left of the deadline)}.
 
-Route parameters would arrive in event["params"] and as keyword arguments the handler declares
-(`def handler(event, id)`, or **kwargs for all of them); no fastfn route has any yet.
+Route parameters (a file route's [id], [...slug]) come from the gateway's X-Fn-Params header (a
+JSON object, not passed on in headers) into event["params"] and as keyword arguments the handler
+declares (`def handler(event, id)`, or **kwargs for all of them).
 
 What the handler returns is the response: {status (or statusCode), headers, body} with body text,
 bytes, or a dict/list sent as JSON (is_base64 with body_base64 or body for binary); a dict or list
@@ -59,8 +60,17 @@ def query_of(text: str) -> dict:
             for key, values in parse_qs(text, keep_blank_values=True).items()}
 
 
+def params_of(headers: dict) -> dict:
+    try:
+        params = json.loads(headers.pop("x-fn-params", "{}"))
+    except ValueError:
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
 def event_of(request: Request) -> dict:
-    headers = request.headers
+    headers = dict(request.headers)
+    params = params_of(headers)
     deadline_ms = request.deadline_ms
     event = {
         "id": request.request_id,
@@ -69,8 +79,8 @@ def event_of(request: Request) -> dict:
         "path": request.path,
         "raw_path": request.target,
         "query": query_of(request.query),
-        "headers": dict(headers),
-        "params": {},  # no route of fastfn's has parameters yet
+        "headers": headers,
+        "params": params,
         "client": {"ip": headers.get("x-forwarded-for", "").split(",")[0].strip(),
                    "ua": headers.get("user-agent", "")},
         "context": {"request_id": request.request_id,

@@ -339,6 +339,50 @@ TEST_CASE("discovery: FastFN's handler(event) runs hot through the shim") {
   CHECK(find(t.discover(), "event").broken.find("FN_SHIMS_DIR") != std::string::npos);
 }
 
+TEST_CASE("discovery: FastFN's file routes, a function per route file of a folder with no handler") {
+  TempTree t;
+  t.config.shims_dir = "/opt/fastfn/shims";
+  const std::string handler = "def handler(event):\n    return 'hi'\n";
+  t.write("orders/get.py", handler);
+  t.write("orders/post.py", handler);
+  t.write("orders/[id]/get.py", "def handler(event, id):\n    return id\n");
+  t.write("orders/_shared.py", handler);                  // private, by its name
+  t.write("orders/models.py", "ROWS = []\n");             // a helper module, not a route
+  t.write("orders/put.py", "print('a script')\n");        // named as a route, defines none
+  t.write("orders/get.post.x.py", handler);               // two methods
+  t.write("blog/[...slug].js", "exports.handler = async (event) => 'x';\n");
+  t.write("policy/get.py", handler);
+  t.write("policy/fn.config.json", R"({"timeout_ms": 1234})");
+  t.write("shop/handler.py", handler);                    // a function: its files are its own
+  t.write("shop/get.extra.py", handler);
+  t.write("shop/admin/get.health.py", handler);           // file routes below a function
+  const auto r = t.discover();
+  CHECK(names(r) == std::vector<std::string>{"blog/:slug*", "orders/:id/get", "orders/get",
+                                             "orders/post", "policy/get", "shop",
+                                             "shop/admin/get.health"});
+  const auto& get = find(r, "orders/get");
+  CHECK(get.file_route);
+  CHECK(get.routes == std::vector<std::string>{"/orders"});
+  CHECK(get.methods == std::vector<std::string>{"GET"});
+  CHECK(get.event_contract);
+  CHECK(get.command ==
+        Argv{"python3", "/opt/fastfn/shims/python/fastfn_event.py", "get.py", "handler"});
+  CHECK(get.workdir == t.root() / "orders");
+  CHECK(find(r, "orders/post").methods == std::vector<std::string>{"POST"});
+  CHECK(find(r, "orders/:id/get").routes == std::vector<std::string>{"/orders/:id"});
+  CHECK(find(r, "orders/:id/get").workdir == t.root() / "orders" / "[id]");
+  CHECK(find(r, "blog/:slug*").routes == std::vector<std::string>{"/blog/:slug*"});
+  CHECK(find(r, "blog/:slug*").methods.empty());
+  CHECK(find(r, "blog/:slug*").runtime == "node");
+  CHECK(find(r, "policy/get").timeout_ms == 1234u);
+  CHECK(find(r, "shop/admin/get.health").routes ==
+        std::vector<std::string>{"/shop/admin/health"});
+  CHECK(has_problem(r, "orders/put.py: named as a file route but defines no handler(event)"));
+  CHECK(has_problem(r, "orders/get.post.x.py: not a file route: more than one method"));
+  // get.py and post.py share /orders for different methods: no conflict.
+  CHECK_FALSE(has_problem(r, "route /orders:"));
+}
+
 TEST_CASE("discovery: dependencies not installed yet make the function installing") {
   TempTree t;
   t.write("py/handler.py", "import requests\n");

@@ -104,3 +104,81 @@ TEST_CASE("routes: a thousand functions") {
   CHECK(show(table, "/fn999/a") == "999 /fn999 /a");
   CHECK(show(table, "/fn1000") == "none");
 }
+
+namespace {
+
+FunctionSpec file_route(std::string route, std::vector<std::string> methods = {}) {
+  FunctionSpec f;
+  f.routes = {std::move(route)};
+  f.methods = std::move(methods);
+  f.file_route = true;
+  return f;
+}
+
+// "index name=value ..." with the route's parameters, "405 ALLOW", or "none".
+std::string show_params(const RouteTable& table, std::string_view path,
+                        std::string_view method = "GET") {
+  const auto m = table.match(path, method);
+  if (!m) return "none";
+  if (!m->method_allowed) return "405 " + m->allow;
+  std::string out = std::to_string(m->function_index);
+  for (const auto& [name, value] : m->params)
+    out += " " + std::string(name) + "=" + std::string(value);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("routes: parameters match one segment, a catch-all the rest of the path") {
+  std::vector<FunctionSpec> fns{file_route("/users/:id"), file_route("/blog/:slug*"),
+                                file_route("/orders/:id/items/:item")};
+  const RouteTable table(fns);
+  CHECK(show_params(table, "/users/42") == "0 id=42");
+  CHECK(show_params(table, "/users/42/") == "0 id=42");
+  CHECK(show_params(table, "/users") == "none");
+  CHECK(show_params(table, "/users/42/x") == "none");
+  CHECK(show_params(table, "/blog/2026/12/hello") == "1 slug=2026/12/hello");
+  CHECK(show_params(table, "/blog/a%2Fb") == "1 slug=a%2Fb");
+  CHECK(show_params(table, "/blog") == "none");
+  CHECK(show_params(table, "/orders/7/items/3") == "2 id=7 item=3");
+  CHECK(table.size() == 3);
+}
+
+TEST_CASE("routes: a fixed segment wins over a parameter, a parameter over a catch-all") {
+  std::vector<FunctionSpec> fns{file_route("/users/:slug*"), file_route("/users/:id"),
+                                file_route("/users/me"), file_route("/users/:id/edit"),
+                                file_route("/users/me/:tab")};
+  const RouteTable table(fns);
+  CHECK(show_params(table, "/users/me") == "2");
+  CHECK(show_params(table, "/users/7") == "1 id=7");
+  CHECK(show_params(table, "/users/7/edit") == "3 id=7");
+  CHECK(show_params(table, "/users/me/edit") == "4 tab=edit");
+  CHECK(show_params(table, "/users/7/8/9") == "0 slug=7/8/9");
+}
+
+TEST_CASE("routes: functions share a route by method; others get 405 with what is allowed") {
+  std::vector<FunctionSpec> fns{file_route("/orders", {"GET"}), file_route("/orders", {"POST"}),
+                                file_route("/orders/:id", {"GET"}),
+                                file_route("/orders/:id", {"DELETE"})};
+  const RouteTable table(fns);
+  CHECK(show_params(table, "/orders") == "0");
+  CHECK(show_params(table, "/orders", "HEAD") == "0");
+  CHECK(show_params(table, "/orders", "POST") == "1");
+  CHECK(show_params(table, "/orders", "PUT") == "405 GET, POST");
+  CHECK(show_params(table, "/orders/9", "DELETE") == "3 id=9");
+  CHECK(show_params(table, "/orders/9", "PATCH") == "405 GET, DELETE");
+}
+
+TEST_CASE("routes: a file route serves only its own path; a folder function's route is a prefix") {
+  std::vector<FunctionSpec> fns{file_route("/docs"), functions({{"/api"}})[0]};
+  const RouteTable table(fns);
+  CHECK(show(table, "/docs") == "0 /docs ");
+  CHECK(show(table, "/docs/") == "0 /docs /");
+  CHECK(show(table, "/docs/x") == "none");
+  CHECK(show(table, "/api/x") == "1 /api /x");
+  // A route with a parameter is exact for every function, and comes before a shorter prefix.
+  std::vector<FunctionSpec> mixed = functions({{"/shop"}, {"/shop/items/:id"}});
+  const RouteTable both(mixed);
+  CHECK(show_params(both, "/shop/items/5") == "1 id=5");
+  CHECK(show(both, "/shop/items/5/x") == "0 /shop /items/5/x");
+}
