@@ -58,7 +58,7 @@ struct Layer {
 
 // Runtimes of FastFN's that fastfn does not run: its own docs set their binaries in
 // runtime-binaries, and runtime-sockets keyed by runtime is FastFN's form.
-constexpr std::string_view kFastFnOnlyRuntimes[] = {"openresty", "rust", "deno", "bun"};
+constexpr std::string_view kFastFnOnlyRuntimes[] = {"openresty", "composer", "deno", "bun"};
 
 bool is_fastfn_only_runtime(std::string_view name) {
   return std::find(std::begin(kFastFnOnlyRuntimes), std::end(kFastFnOnlyRuntimes), name) !=
@@ -174,7 +174,9 @@ std::map<std::string, std::string> binaries_from_json(const Value& value,
   if (!value.IsObject()) json::fail(kBinariesWhat, value);
   std::map<std::string, std::string> out;
   for (const auto& m : value.GetObject()) {
-    const std::string name = m.name.GetString();
+    // FastFN names the tool (FN_CARGO_BIN); fastfn's key is the runtime's.
+    const std::string name = m.name.GetString() == std::string_view("cargo") ? "rust"
+                                                                              : m.name.GetString();
     if (is_fastfn_only_runtime(name)) {
       ignored.push_back("runtime-binaries." + name + " is not taken: fastfn has no " + name +
                         " runtime (fastfn-gateway is the edge itself; an exec function with a "
@@ -349,6 +351,7 @@ const std::pair<const char*, EnvReader> kEnvVars[] = {
     {"FN_PHP_BIN", [](Layer& l, const std::string& v) { l.binaries["php"] = v; }},
     {"FN_LUA_BIN", [](Layer& l, const std::string& v) { l.binaries["lua"] = v; }},
     {"FN_GO_BIN", [](Layer& l, const std::string& v) { l.binaries["go"] = v; }},
+    {"FN_CARGO_BIN", [](Layer& l, const std::string& v) { l.binaries["rust"] = v; }},
     {"FN_SH_BIN", [](Layer& l, const std::string& v) { l.binaries["sh"] = v; }},
 };
 

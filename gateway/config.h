@@ -28,7 +28,7 @@ class ConfigError : public std::runtime_error {
 // The runtimes fastfn knows, in their default conflict order. "exec" runs `./handler` (or a
 // configured command) directly and has no interpreter binary.
 inline constexpr std::string_view kKnownRuntimes[] = {"python", "node", "php", "lua",
-                                                      "sh",     "exec", "go"};
+                                                      "sh",     "exec", "go",  "rust"};
 inline constexpr int kMaxDaemons = 64;
 
 struct GatewayConfig {
@@ -39,10 +39,10 @@ struct GatewayConfig {
   // runtime -> interpreter; every runtime except exec has one.
   std::map<std::string, std::string> runtime_binaries = {
       {"node", "node"}, {"python", "python3"}, {"php", "php-cgi"}, {"lua", "lua5.4"},
-      {"sh", "sh"},     {"go", "go"}};
+      {"sh", "sh"},     {"go", "go"},         {"rust", "cargo"}};
   // Enabled runtimes, first wins a route conflict. A known runtime not listed is disabled.
-  // go after exec: a folder with a built ./handler and its go.mod runs the built one.
-  std::vector<std::string> runtimes = {"python", "node", "php", "lua", "sh", "exec", "go"};
+  // go and rust after exec: a folder with a built ./handler and its go.mod runs the built one.
+  std::vector<std::string> runtimes = {"python", "node", "php", "lua", "sh", "exec", "go", "rust"};
   // Parent of the per-daemon unix sockets (the supervisor creates it 0700).
   std::string socket_base_dir;
   // Function name -> explicit addresses, routed and probed but never started by the gateway.

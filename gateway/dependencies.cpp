@@ -26,10 +26,41 @@ std::string_view manifest_for(std::string_view runtime) {
   if (runtime == "python") return "requirements.txt";
   if (runtime == "node") return "package.json";
   if (runtime == "go") return "go.mod";
+  if (runtime == "rust") return "Cargo.toml";
   return "";
 }
 
 fs::path go_program(const fs::path& dir) { return dir / kStateDir / "go" / "handler"; }
+
+fs::path rust_program(const fs::path& dir, std::string_view binary) {
+  return dir / kStateDir / "cargo" / "release" / binary;
+}
+
+std::string cargo_binary_name(std::string_view cargo_toml) {
+  // The first [[bin]]'s name, else the [package]'s: the table a `name = "..."` line belongs to.
+  std::string section, package, bin;
+  while (!cargo_toml.empty()) {
+    const std::size_t end = cargo_toml.find('\n');
+    std::string_view line = cargo_toml.substr(0, end);
+    cargo_toml.remove_prefix(end == std::string_view::npos ? cargo_toml.size() : end + 1);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.starts_with('[')) {
+      section = std::string(line.substr(0, line.find(']') + 1 + line.starts_with("[[")));
+      continue;
+    }
+    if (!line.starts_with("name")) continue;
+    line.remove_prefix(4);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (!line.starts_with('=')) continue;
+    const std::size_t open = line.find('"');
+    const std::size_t close = line.find('"', open + 1);
+    if (open == std::string_view::npos || close == std::string_view::npos) continue;
+    const std::string value(line.substr(open + 1, close - open - 1));
+    if (section == "[package]" && package.empty()) package = value;
+    if (section == "[[bin]]" && bin.empty()) bin = value;
+  }
+  return bin.empty() ? package : bin;
+}
 
 DependencyState dependency_state(const std::string& function, const fs::path& dir,
                                  std::string_view runtime, const Manifest& manifest,
@@ -37,7 +68,7 @@ DependencyState dependency_state(const std::string& function, const fs::path& di
                                  const std::string& binary) {
   const std::string hash = hash_of(manifest.text, manifest.lock);
   const fs::path state = dir / kStateDir;
-  const bool build = runtime == "go";
+  const bool build = runtime == "go" || runtime == "rust";
   DependencyState result;
   result.fingerprint = manifest.name + "@" + hash;
   if (first_line(ok_text) == hash) {
@@ -71,6 +102,12 @@ DependencyState dependency_state(const std::string& function, const fs::path& di
                     install.staging.string(),
                     "-r",
                     manifest.name};
+  } else if (runtime == "rust") {
+    // In place: cargo replaces the program only when the build succeeds, and keeps its
+    // incremental state for the next build. --offline: no download at build.
+    install.tool = "cargo build";
+    install.argv = {binary,          "build", "--release", "--offline", "--target-dir",
+                    (state / "cargo").string()};
   } else if (build) {
     install.staging = state / "go.installing";
     install.target = state / "go";
@@ -93,8 +130,8 @@ DependencyState dependency_state(const std::string& function, const fs::path& di
             : std::vector<std::string>{binary, "ci", "--omit=dev", "--no-audit", "--no-fund"};
   }
   result.kind = DependencyState::Kind::kInstalling;
-  result.reason =
-      build ? "building it (go build)" : "installing its dependencies (" + manifest.name + ")";
+  result.reason = build ? "building it (" + install.tool + ")"
+                        : "installing its dependencies (" + manifest.name + ")";
   result.install = std::move(install);
   result.fingerprint += ":installing";
   return result;

@@ -33,7 +33,8 @@ struct DependencyInstall {
 };
 
 // The manifest of `runtime`'s handlers: "requirements.txt", "package.json", "go.mod" (a Go
-// program, built with go build into <folder>/.fastfn/go/handler), or "" for none.
+// program, built with go build into <folder>/.fastfn/go/handler), "Cargo.toml" (a Rust program,
+// built with cargo build into <folder>/.fastfn/cargo), or "" for none.
 std::string_view manifest_for(std::string_view runtime);
 
 // What an install is made of, as the walker read it.
@@ -60,5 +61,12 @@ DependencyState dependency_state(const std::string& function, const std::filesys
 
 // A Go function's program, once built.
 std::filesystem::path go_program(const std::filesystem::path& dir);
+
+// A Rust function's program (cargo build --release into <folder>/.fastfn/cargo), named `binary`.
+std::filesystem::path rust_program(const std::filesystem::path& dir, std::string_view binary);
+
+// The program a Cargo.toml builds: its first [[bin]]'s name, else its [package]'s; "" for none.
+// Pure; reads only `name = "..."` lines, which is all a package's name can be written as.
+std::string cargo_binary_name(std::string_view cargo_toml);
 
 }  // namespace gateway

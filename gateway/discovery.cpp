@@ -217,6 +217,7 @@ std::vector<Handler> Walker::find_handlers(const fs::path& dir) const {
   } else if (is_regular(dir / "handler.go")) {
     found.push_back({"go", "handler.go"});
   }
+  if (is_regular(dir / "Cargo.toml")) found.push_back({"rust", "Cargo.toml"});
   return found;
 }
 
@@ -277,8 +278,10 @@ FunctionSpec Walker::make_spec(const std::string& name, const fs::path& dir, con
   spec.dir = spec.workdir = dir;
   spec.routes = fn.routes.value_or(std::vector<std::string>{"/" + name});
   spec.runtime = handler.runtime;
-  // A Go program is a server as Go programs are written (net/http on PORT), unless it says.
-  const Format detected = handler.runtime == "go"            ? Format::kServer
+  // A Go or Rust program is a server as such programs are written (listening on PORT), unless it
+  // says.
+  const bool compiled = handler.runtime == "go" || handler.runtime == "rust";
+  const Format detected = compiled                           ? Format::kServer
                           : contract.kind == Kind::kCgi ? Format::kCgi
                                                         : Format::kHttp;
   spec.format = fn.format.value_or(detected);
@@ -362,8 +365,8 @@ void Walker::visit(const fs::path& dir, const std::vector<TreeReader::Entry>& en
       broken(name, dir, handlers, "",
              shown(fs::path(name) / *file) +
                  ": no runtime runs it (handler.py, handler.js or .mjs, handler.php, "
-                 "handler.lua, handler.sh, handler.go or go.mod, or an executable handler; or a "
-                 "\"command\" in fn.config.json)");
+                 "handler.lua, handler.sh, handler.go or go.mod, Cargo.toml, or an executable "
+                 "handler; or a \"command\" in fn.config.json)");
     return;
   }
   if (!is_valid_function_name(name)) {
@@ -412,6 +415,20 @@ void Walker::visit(const fs::path& dir, const std::vector<TreeReader::Entry>& en
                       "(set FN_SHIMS_DIR to fastfn's shims/ folder)");
   }
   FunctionSpec spec = make_spec(name, dir, *handler, fn, *contract);
+  if (handler->runtime == "rust" && fn.command.empty()) {
+    const auto manifest = reader_.read(dir / "Cargo.toml");
+    if (!manifest) {
+      if (!is_gone(manifest.error().error))
+        return unread(manifest.error(), fs::path(name) / "Cargo.toml", name, true, false);
+      return problem("cannot read " + shown(fs::path(name) / "Cargo.toml") + ", skipped");
+    }
+    const std::string binary = cargo_binary_name(*manifest);
+    if (binary.empty())
+      return broken(name, dir, {*handler}, std::move(config_text),
+                    shown(fs::path(name) / "Cargo.toml") +
+                        ": no [package] name (nor a [[bin]] name) says which program it builds");
+    spec.command = {rust_program(dir, binary).string()};
+  }
   std::string installed;  // a fingerprint input: an install that ends restarts the function
   if (fn.command.empty() && !manifest_for(handler->runtime).empty()) {
     auto state = dependencies_of(spec);
@@ -536,6 +553,26 @@ std::optional<Manifest> Walker::manifest_of(const FunctionSpec& spec) {
     const auto sum = read_optional(spec.name, spec.dir, "go.sum");
     if (!sum) return std::nullopt;
     manifest.lock = *sum;
+    return manifest;
+  }
+  if (spec.runtime == "rust") {
+    // The program is built from Cargo.toml and the .rs files of src/. Cargo.lock is left out:
+    // cargo writes it at the first build, which would change the key and build again.
+    manifest.name = "Cargo.toml";
+    std::vector<std::string> files{"Cargo.toml"};
+    if (const auto entries = reader_.list(spec.dir / "src"); entries) {
+      for (const auto& entry : *entries)
+        if (!entry.is_dir && entry.name.ends_with(".rs")) files.push_back("src/" + entry.name);
+    } else if (!is_gone(entries.error().error)) {
+      unread(entries.error(), fs::path(spec.name) / "src", spec.name, true, false);
+      return std::nullopt;
+    }
+    std::sort(files.begin() + 1, files.end());
+    for (const auto& file : files) {
+      const auto text = read_optional(spec.name, spec.dir, file);
+      if (!text) return std::nullopt;
+      manifest.text += file + '\0' + *text + '\0';
+    }
     return manifest;
   }
   const fs::path file(manifest_for(spec.runtime));

@@ -1,8 +1,8 @@
 // Discovery turns the functions dir into the list of functions the gateway serves. Every folder
 // (at any depth) that holds a handler is a function: handler.py (python), handler.js or
 // handler.mjs (node), handler.php (php, run by php-cgi), handler.lua (lua), handler.sh (sh), an
-// executable file named handler (exec), go.mod or handler.go (go, built first), or a fn.config.json
-// with "command". Its name is its path below the functions dir ("api/users") and its
+// executable file named handler (exec), go.mod or handler.go (go, built first), Cargo.toml (rust,
+// built first), or a fn.config.json with "command". Its name is its path below the functions dir ("api/users") and its
 // route "/" + name unless fn.config.json lists routes. A folder without a handler may hold
 // FastFN's file routes instead (file_routes.h): each is a function of its own. Dotfolders, "_"
 // folders (private, as in FastFN), node_modules and the assets dir are never walked. Functions named in runtime_sockets

@@ -150,6 +150,7 @@ class FunctionsDir:
 
     @staticmethod
     def _write(path: Path, spec: FileSpec) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)  # "src/main.rs"
         if isinstance(spec, Path):
             shutil.copyfile(spec, path)
             data = spec.read_bytes()[:2]

@@ -256,13 +256,14 @@ class TestNew(CliCase):
         root = TEMPLATES_DIR / name
         return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
                 if p.is_file() and not (p.is_symlink() and p.name == "handler") and p.name != "meson.build" and "__pycache__" not in p.parts
-                and "node_modules" not in p.parts}
+                and "node_modules" not in p.parts and ".fastfn" not in p.parts and p.name != "Cargo.lock"}
 
     def test_creates_each_template_and_never_overwrites(self):
         base = self.make_tempdir()
         fns = os.path.join(base, "fns")
         for template in ("python-http", "node-http", "python-event", "node-event", "cpp-http", "sh-cgi",
-                         "php-cgi", "lua-cgi", "python-flask", "python-fastapi", "node-express", "go-http"):
+                         "php-cgi", "lua-cgi", "python-flask", "python-fastapi", "node-express", "go-http",
+                         "rust-http"):
             with self.subTest(template=template):
                 name = f"my-{template}"
                 result = run_cli(["new", name, "--template", template, "--dir", fns])
@@ -318,7 +319,7 @@ class TestNew(CliCase):
         self.assert_exit(result, 0)
         names = [line.split("\t")[0] for line in result.stdout.splitlines()]
         self.assertEqual(sorted(names), ["cpp-http", "go-http", "lua-cgi", "node-event", "node-express", "node-http", "php-cgi",
-                          "python-event", "python-fastapi", "python-flask", "python-http", "sh-cgi"])
+                          "python-event", "python-fastapi", "python-flask", "python-http", "rust-http", "sh-cgi"])
 
     def test_new_functions_are_ready_to_serve(self):
         fns = FunctionsDir(self.make_tempdir())
@@ -785,7 +786,7 @@ class TestCompletion(GatewayClass):
         self.assertEqual(self.complete("he"), ["health", "help"])
         self.assertEqual(sorted(self.complete("new", "x", "--template", "")),
                          ["cpp-http", "go-http", "lua-cgi", "node-event", "node-express", "node-http", "php-cgi",
-                          "python-event", "python-fastapi", "python-flask", "python-http", "sh-cgi"])
+                          "python-event", "python-fastapi", "python-flask", "python-http", "rust-http", "sh-cgi"])
         self.assertEqual(self.complete("invoke", "alpha", "-X", "P"), ["POST", "PUT", "PATCH"])
         self.assertEqual(self.complete("invoke", "alpha", "-d", "@bo"), ["@body.json"])
         self.assertIn("--names", self.complete("list", "--"))

@@ -139,5 +139,35 @@ class GoTest(GatewayTestCase):
         self.assertTrue(re.fullmatch(r"howdy bo from pid \d+\n", howdy.text), howdy.text)
 
 
+class RustTest(GatewayTestCase):
+    def test_a_cargo_crate_is_built_served_and_built_again_when_changed(self):
+        fns = FunctionsDir()
+        self.addCleanup(fns.cleanup)
+        template = TEMPLATES_DIR / "rust-http"
+        source = (template / "src" / "main.rs").read_text()
+        folder = fns.add("hello", {"Cargo.toml": (template / "Cargo.toml").read_text(),
+                                   "src/main.rs": source})
+        fns.add("broken", {"Cargo.toml": '[package]\nname = "broken"\nversion = "0.1.0"\n',
+                           "src/main.rs": "fn main() { undefined_call(); }\n"})
+        fns.add("nameless", {"Cargo.toml": "[workspace]\n", "src/main.rs": "fn main() {}\n"})
+        gw = self.start_gateway(fns)
+        hello = gw.wait_answer("/hello?name=ada", lambda r: r.status == 200, BUILD_TIMEOUT,
+                               "the built program")
+        self.assertRegex(hello.text, r"^hello ada from pid \d+\n$")
+        self.assertTrue((folder / ".fastfn" / "cargo" / "release" / "rust-http").is_file())
+        summary = functions_listing(gw.get_json("/_fn/functions"))["hello"]["summary"]
+        self.assertEqual((summary["runtime"], summary["format"]), ("rust", "server"), summary)
+        failed = gw.wait_answer("/broken", lambda r: r.status == 503 and "build failed" in r.text,
+                                BUILD_TIMEOUT, "the failed build")
+        self.assertRegex(failed.json()["error"],
+                         r"^Cargo.toml: the build failed: cargo build ended with exit code \d+: ")
+        self.assertIn("no [package] name", gw.get("/nameless").json()["error"])
+        # A changed source is built again and the function restarted on it.
+        fns.write("hello", "src/main.rs", source.replace('"hello {} from pid', '"howdy {} from pid'))
+        howdy = gw.wait_answer("/hello?name=bo", lambda r: r.text.startswith("howdy"),
+                               BUILD_TIMEOUT, "the rebuilt program")
+        self.assertTrue(re.fullmatch(r"howdy bo from pid \d+\n", howdy.text), howdy.text)
+
+
 if __name__ == "__main__":
     unittest.main()

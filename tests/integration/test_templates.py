@@ -17,6 +17,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
+import subprocess  # noqa: E402
 import threading  # noqa: E402
 import unittest  # noqa: E402
 
@@ -36,6 +37,7 @@ TEMPLATES = {  # folder -> (handler file, expected fn.config.json runtime, forma
     "python-fastapi": ("app.py", "exec", "server"),
     "node-express": ("app.js", "exec", "server"),
     "go-http": ("main.go", "exec", "server"),
+    "rust-http": ("Cargo.toml", "rust", "server"),
     "php-cgi": ("handler.php", "php", "cgi"),
     "lua-cgi": ("handler.lua", "lua", "cgi"),
     "python-event": ("handler.py", "python", None),  # the event contract: FastFN's, no format
@@ -141,6 +143,19 @@ class TemplateServeTest(HotTestCase):
         config = json.loads((TEMPLATES_DIR / "node-express" / "fn.config.json").read_text())
         command = [NODE if word == "node" else word for word in config["command"]]
         self.check_app_server("node-express", command, ["--max-concurrency", str(config["max_concurrency"])])
+
+    def test_rust_http(self):
+        cargo = shutil.which("cargo")
+        self.assertIsNotNone(cargo, "cargo is missing (scripts/setup installs Debian's)")
+        crate = os.path.join(self.make_tempdir(), "rust-http")
+        shutil.copytree(TEMPLATES_DIR / "rust-http", crate)  # cargo writes its Cargo.lock there
+        built = subprocess.run([cargo, "build", "--release", "--offline", "--target-dir",
+                                os.path.join(crate, "target")],
+                               cwd=crate, capture_output=True, text=True, timeout=600)
+        self.assertEqual(built.returncode, 0, built.stderr)
+        config = json.loads((TEMPLATES_DIR / "rust-http" / "fn.config.json").read_text())
+        self.check_app_server("rust-http", [os.path.join(crate, "target", "release", "rust-http")],
+                              ["--max-concurrency", str(config["max_concurrency"])])
 
     def test_go_http(self):
         binary = go_handler()

@@ -62,7 +62,7 @@ TEST_CASE("config: defaults when nothing is set") {
   CHECK(c.binary_for("sh") == "sh");
   CHECK_FALSE(c.binary_for("exec").has_value());
   CHECK(c.runtimes ==
-        std::vector<std::string>{"python", "node", "php", "lua", "sh", "exec", "go"});
+        std::vector<std::string>{"python", "node", "php", "lua", "sh", "exec", "go", "rust"});
   CHECK(c.runtime_rank("node") == 1u);
   CHECK(c.socket_base_dir == "/tmp/fastfn-1000");
   CHECK(c.runtime_sockets.empty());
@@ -286,6 +286,15 @@ TEST_CASE("config: runtime binaries") {
     REQUIRE(c.ignored.size() == 1);
     CHECK(c.ignored[0].starts_with("runtime-binaries.openresty is not taken: "));
     CHECK(load({}, R"({"runtime-binaries": {"python": "python3"}})").ignored.empty());
+    CHECK(load({}, R"({"runtime-binaries": {"composer": "composer"}})").ignored.size() == 1);
+  }
+  SUBCASE("cargo builds rust functions: FN_CARGO_BIN, or the key rust or FastFN's cargo") {
+    CHECK(load({}).binary_for("rust") == "cargo");
+    CHECK(load({{"FN_CARGO_BIN", "/opt/rust/bin/cargo"}}).binary_for("rust") == "/opt/rust/bin/cargo");
+    CHECK(load({}, R"({"runtime-binaries": {"cargo": "cargo-1.80"}})").binary_for("rust") ==
+          "cargo-1.80");
+    CHECK(load({}, R"({"runtime-binaries": {"rust": "cargo-1.81"}})").binary_for("rust") ==
+          "cargo-1.81");
   }
   SUBCASE("errors") {
     for (const char* bad : {R"({"exec": "x"})", R"({"ruby": "ruby"})", R"({"python": ""})",

@@ -96,3 +96,29 @@ TEST_CASE("dependencies: a Go function is built, a module as a package, a lone f
   CHECK(failed.reason == "go.mod: the build failed: go build ended with exit code 1");
   CHECK(failed.env.empty());
 }
+
+TEST_CASE("dependencies: a Rust function is built in place by cargo, offline") {
+  const auto built =
+      dependency_state("api", kDir, "rust", manifest("Cargo.toml", "[package]\n"), "", "", "cargo");
+  CHECK(built.reason == "building it (cargo build)");
+  REQUIRE(built.install);
+  CHECK(built.install->argv == Argv{"cargo", "build", "--release", "--offline", "--target-dir",
+                                    "/srv/fns/api/.fastfn/cargo"});
+  CHECK(built.install->staging.empty());  // cargo replaces the program only when it built one
+  CHECK(gateway::rust_program(kDir, "hello") == "/srv/fns/api/.fastfn/cargo/release/hello");
+  const auto failed =
+      dependency_state("api", kDir, "rust", manifest("Cargo.toml", "[package]\n"), "",
+                       built.install->hash + "\ncargo build ended with exit code 101\n", "cargo");
+  CHECK(failed.reason == "Cargo.toml: the build failed: cargo build ended with exit code 101");
+}
+
+TEST_CASE("dependencies: the program a Cargo.toml builds") {
+  CHECK(gateway::cargo_binary_name("[package]\nname = \"hello-api\"\nversion = \"0.1.0\"\n") ==
+        "hello-api");
+  CHECK(gateway::cargo_binary_name("[package]\nname=\"pkg\"\n\n[[bin]]\nname = \"server\"\n"
+                                   "path = \"src/main.rs\"\n") == "server");
+  CHECK(gateway::cargo_binary_name("[dependencies]\nname = \"not-this\"\n[package]\n"
+                                   "  name = \"this\" # a comment\n") == "this");
+  CHECK(gateway::cargo_binary_name("[workspace]\nmembers = []\n").empty());
+  CHECK(gateway::cargo_binary_name("").empty());
+}
