@@ -1,5 +1,6 @@
 #include "gateway/config.h"
 
+#include <fmt/format.h>
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -53,6 +54,9 @@ struct Layer {
   std::map<std::string, int> daemons;
   std::map<std::string, std::string> binaries;
   std::map<std::string, std::vector<std::string>> sockets;
+  // runtime-sockets keyed by runtime (FastFN's form): that many watchdogs per function, which wins
+  // over runtime-daemons as FastFN's explicit sockets win over its generated ones.
+  std::map<std::string, int> socket_daemons;
   std::vector<std::string> ignored;
 };
 
@@ -202,24 +206,35 @@ std::vector<std::string> addresses_from_json(const Value& value) {
   return list;
 }
 
-std::map<std::string, std::vector<std::string>> sockets_from_json(const Value& value) {
+void sockets_from_json(const Value& value, Layer& layer) {
   if (!value.IsObject()) json::fail(kSocketsWhat, value);
-  std::map<std::string, std::vector<std::string>> out;
+  layer.sockets.clear();
+  layer.socket_daemons.clear();
   for (const auto& m : value.GetObject()) {
     const std::string name = m.name.GetString();
     if (!is_valid_function_name(name)) {
       json::fail_text("function names such as \"hello\" or \"api/users\"", name);
     }
-    // FastFN keys it by runtime, for the daemon serving all of a runtime's functions; read so,
-    // it would become a remote function at /python.
-    if (is_known_runtime(name) || is_fastfn_only_runtime(name)) {
-      json::fail_text("function names (fastfn routes one function to these sockets; a runtime "
-                      "name such as \"python\" is FastFN's form, for its runtime daemons)",
-                      name);
+    const auto addresses = addresses_from_json(m.value);
+    // FastFN keys it by runtime: the sockets its daemon of that runtime listens on, one daemon
+    // serving all of the runtime's functions. fastfn's watchdogs each serve one function, on
+    // sockets of the gateway's, so the count is what carries over (read as fastfn's form, the key
+    // would be a remote function at /python).
+    if (is_fastfn_only_runtime(name)) {
+      layer.ignored.push_back("runtime-sockets." + name + " is not taken: fastfn has no " + name +
+                              " runtime");
+    } else if (is_known_runtime(name)) {
+      const int count = static_cast<int>(std::min<std::size_t>(addresses.size(), kMaxDaemons));
+      layer.socket_daemons[name] = count;
+      layer.ignored.push_back(fmt::format(
+          "runtime-sockets.{0} is FastFN's form (the sockets of its {0} daemons): fastfn runs {1} "
+          "watchdog{2} per {0} function instead, on sockets of its own, as runtime-daemons "
+          "{0}={1} would",
+          name, count, count == 1 ? "" : "s"));
+    } else {
+      layer.sockets[name] = addresses;
     }
-    out[name] = addresses_from_json(m.value);
   }
-  return out;
 }
 
 milliseconds interval_from_text(std::string_view text) {
@@ -281,7 +296,7 @@ const std::map<std::string_view, FileKeyReader>& file_keys() {
        [](Layer& l, const Value& v) { l.binaries = binaries_from_json(v, l.ignored); }},
       {"runtimes", [](Layer& l, const Value& v) { l.runtimes = runtimes_from_json(v); }},
       {"socket-base-dir", [](Layer& l, const Value& v) { l.socket_base_dir = check_dir(v); }},
-      {"runtime-sockets", [](Layer& l, const Value& v) { l.sockets = sockets_from_json(v); }},
+      {"runtime-sockets", [](Layer& l, const Value& v) { sockets_from_json(v, l); }},
       {"health-interval",
        [](Layer& l, const Value& v) { l.health_interval = interval_from_json(v); }},
       {"min-warm", [](Layer& l, const Value& v) { l.min_warm = min_warm_from_json(v); }},
@@ -341,7 +356,7 @@ const std::pair<const char*, EnvReader> kEnvVars[] = {
        l.daemons = trim(v).starts_with('{') ? daemons_from_json(env_json(v)) : daemons_from_text(v);
      }},
     {"FN_RUNTIME_SOCKETS",
-     [](Layer& l, const std::string& v) { l.sockets = sockets_from_json(env_json(v)); }},
+     [](Layer& l, const std::string& v) { sockets_from_json(env_json(v), l); }},
     {"FN_HEALTH_INTERVAL",
      [](Layer& l, const std::string& v) { l.health_interval = interval_from_text(v); }},
     {"FN_MIN_WARM", [](Layer& l, const std::string& v) { l.min_warm = min_warm_from_text(v); }},
@@ -384,6 +399,7 @@ void apply(GatewayConfig& config, Layer layer) {
   if (layer.min_warm) config.min_warm = *layer.min_warm;
   if (layer.idle_ttl) config.idle_ttl = *layer.idle_ttl;
   for (auto& [k, v] : layer.daemons) config.runtime_daemons[k] = v;
+  for (auto& [k, v] : layer.socket_daemons) config.runtime_daemons[k] = v;
   for (auto& [k, v] : layer.binaries) config.runtime_binaries[k] = std::move(v);
   for (auto& [k, v] : layer.sockets) config.runtime_sockets[k] = std::move(v);
   for (auto& line : layer.ignored) config.ignored.push_back(std::move(line));

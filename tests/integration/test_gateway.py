@@ -1182,6 +1182,18 @@ class RuntimeSocketsTest(Case):
         return self.start_watchdog(env_lines_command(), ["--format", "cgi"], listen=listen,
                                    env={"FN_MARKER": marker})
 
+    def test_keyed_by_runtime_fastfns_form_sets_the_watchdogs_per_function(self):
+        fns = self.functions()
+        fns.sh_env("local")
+        sockets = {"sh": ["unix:/tmp/fastfn-never-1.sock", "unix:/tmp/fastfn-never-2.sock"]}
+        gw = self.start_gateway(fns, env={"FN_RUNTIME_SOCKETS": json.dumps(sockets)},
+                                wait_for=["local"])
+        self.assertEqual(gw.get("/local").status, 200, gw.describe())
+        self.assertEqual(len(gw.sockets("local")), 2, gw.sockets("local"))
+        self.assertEqual(gw.get("/sh").status, 404, "read as fastfn's form it was a function at /sh")
+        self.assertIn("runtime-sockets.sh is FastFN's form", gw.log())
+        self.assertFalse(os.path.exists("/tmp/fastfn-never-1.sock"))
+
     def test_external_tcp_watchdog_is_routed_and_never_restarted(self):
         wd = self.external("external")
         port = wd.address.port

@@ -321,14 +321,22 @@ TEST_CASE("config: runtime sockets") {
     CHECK(c.runtime_sockets.at("a") == std::vector<std::string>{"unix:/a.sock"});
     CHECK(c.runtime_sockets.at("b") == std::vector<std::string>{"unix:/env.sock"});
   }
-  SUBCASE("keyed by runtime, FastFN's form, is refused rather than a function at /python") {
-    for (const char* runtime : {"python", "node", "php"}) {
-      CAPTURE(runtime);
-      CHECK(error_of({{"FN_RUNTIME_SOCKETS",
-                       std::string(R"({")") + runtime + R"(": ["unix:/tmp/fn.sock"]})"}})
-                .starts_with("FN_RUNTIME_SOCKETS: expected function names (fastfn routes one "
-                             "function to these sockets; a runtime name"));
-    }
+  SUBCASE("keyed by runtime, FastFN's form: that many watchdogs per function, not /python") {
+    const auto c = load({{"FN_RUNTIME_SOCKETS",
+                          R"({"python": ["unix:/tmp/py-1.sock", "unix:/tmp/py-2.sock"],
+                              "node": "unix:/tmp/node.sock", "hello": "unix:/tmp/hello.sock",
+                              "openresty": "unix:/tmp/or.sock"})"},
+                         {"FN_RUNTIME_DAEMONS", "python=5,php=3"}});
+    CHECK(c.daemons_for("python") == 2);  // the sockets win over the generated count, as in FastFN
+    CHECK(c.daemons_for("node") == 1);
+    CHECK(c.daemons_for("php") == 3);
+    CHECK(c.runtime_sockets.size() == 1);  // only the function's
+    CHECK(c.runtime_sockets.at("hello") == std::vector<std::string>{"unix:/tmp/hello.sock"});
+    REQUIRE(c.ignored.size() == 3);
+    CHECK(c.ignored[0].starts_with("runtime-sockets.python is FastFN's form (the sockets of its "
+                                   "python daemons): fastfn runs 2 watchdogs per python function"));
+    CHECK(c.ignored[1].starts_with("runtime-sockets.node is FastFN's form"));
+    CHECK(c.ignored[2] == "runtime-sockets.openresty is not taken: fastfn has no openresty runtime");
   }
   SUBCASE("malformed addresses") {
     CHECK(error_of({{"FN_RUNTIME_SOCKETS", R"({"hello": "unix:rel.sock"})"}}) ==
