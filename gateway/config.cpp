@@ -62,7 +62,7 @@ struct Layer {
 
 // Runtimes of FastFN's that fastfn does not run: its own docs set their binaries in
 // runtime-binaries, and runtime-sockets keyed by runtime is FastFN's form.
-constexpr std::string_view kFastFnOnlyRuntimes[] = {"openresty", "composer", "deno", "bun"};
+constexpr std::string_view kFastFnOnlyRuntimes[] = {"openresty", "deno", "bun"};
 
 bool is_fastfn_only_runtime(std::string_view name) {
   return std::find(std::begin(kFastFnOnlyRuntimes), std::end(kFastFnOnlyRuntimes), name) !=
@@ -187,7 +187,8 @@ std::map<std::string, std::string> binaries_from_json(const Value& value,
                         "\"command\" runs any program)");
       continue;
     }
-    if (!is_known_runtime(name) || name == "exec") json::fail(kBinariesWhat, value);
+    if ((!is_known_runtime(name) && name != "composer") || name == "exec")
+      json::fail(kBinariesWhat, value);
     if (!m.value.IsString() || m.value.GetStringLength() == 0) json::fail(kBinariesWhat, value);
     out[name] = m.value.GetString();
   }
@@ -367,6 +368,7 @@ const std::pair<const char*, EnvReader> kEnvVars[] = {
     {"FN_LUA_BIN", [](Layer& l, const std::string& v) { l.binaries["lua"] = v; }},
     {"FN_GO_BIN", [](Layer& l, const std::string& v) { l.binaries["go"] = v; }},
     {"FN_CARGO_BIN", [](Layer& l, const std::string& v) { l.binaries["rust"] = v; }},
+    {"FN_COMPOSER_BIN", [](Layer& l, const std::string& v) { l.binaries["composer"] = v; }},
     {"FN_SH_BIN", [](Layer& l, const std::string& v) { l.binaries["sh"] = v; }},
 };
 

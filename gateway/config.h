@@ -36,10 +36,11 @@ struct GatewayConfig {
   std::string listen = "127.0.0.1:8080";
   // runtime -> watchdog daemons per function; a runtime not listed gets 1 (see daemons_for()).
   std::map<std::string, int> runtime_daemons;
-  // runtime -> interpreter; every runtime except exec has one.
+  // runtime -> interpreter; every runtime except exec has one. Also "composer", the tool that
+  // installs a php function's composer.json.
   std::map<std::string, std::string> runtime_binaries = {
       {"node", "node"}, {"python", "python3"}, {"php", "php-cgi"}, {"lua", "lua5.4"},
-      {"sh", "sh"},     {"go", "go"},         {"rust", "cargo"}};
+      {"sh", "sh"},     {"go", "go"},         {"rust", "cargo"},    {"composer", "composer"}};
   // Enabled runtimes, first wins a route conflict. A known runtime not listed is disabled.
   // go and rust after exec: a folder with a built ./handler and its go.mod runs the built one.
   std::vector<std::string> runtimes = {"python", "node", "php", "lua", "sh", "exec", "go", "rust"};

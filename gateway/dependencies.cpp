@@ -25,6 +25,7 @@ std::string_view first_line(std::string_view text) { return text.substr(0, text.
 std::string_view manifest_for(std::string_view runtime) {
   if (runtime == "python") return "requirements.txt";
   if (runtime == "node") return "package.json";
+  if (runtime == "php") return "composer.json";
   if (runtime == "go") return "go.mod";
   if (runtime == "rust") return "Cargo.toml";
   return "";
@@ -102,6 +103,10 @@ DependencyState dependency_state(const std::string& function, const fs::path& di
                     install.staging.string(),
                     "-r",
                     manifest.name};
+  } else if (runtime == "php") {
+    // Into the folder's vendor/, which the handler loads (require 'vendor/autoload.php').
+    install.tool = "composer install";
+    install.argv = {binary, "install", "--no-interaction", "--no-dev", "--no-progress"};
   } else if (runtime == "rust") {
     // In place: cargo replaces the program only when the build succeeds, and keeps its
     // incremental state for the next build. --offline: no download at build.

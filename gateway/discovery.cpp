@@ -524,8 +524,9 @@ std::optional<DependencyState> Walker::dependencies_of(const FunctionSpec& spec)
   const auto ok = read_optional(spec.name, spec.dir, state / "deps.ok");
   const auto failed = read_optional(spec.name, spec.dir, state / "deps.failed");
   if (!ok || !failed) return std::nullopt;
-  const std::string tool = spec.runtime == "node"
-                               ? std::string("npm")
+  const std::string tool = spec.runtime == "node" ? std::string("npm")
+                           : spec.runtime == "php"
+                               ? config_.binary_for("composer").value_or("composer")
                                : config_.binary_for(spec.runtime).value_or(spec.runtime);
   return dependency_state(spec.name, spec.dir, spec.runtime, *manifest, *ok, *failed, tool);
 }

@@ -51,6 +51,7 @@ Serves every function found in FUNCTIONS_DIR over HTTP, running fastfn-watchdog 
   -V, --version        the version
 Environment: FN_FUNCTIONS_ROOT, FN_RUNTIME_DAEMONS, FN_RUNTIME_SOCKETS, FN_SOCKET_BASE_DIR,
 FN_RUNTIMES, FN_PYTHON_BIN, FN_NODE_BIN, FN_PHP_BIN, FN_LUA_BIN, FN_SH_BIN, FN_GO_BIN, FN_CARGO_BIN,
+FN_COMPOSER_BIN,
 FN_HEALTH_INTERVAL,
 FN_WATCHDOG_BIN, FN_MIN_WARM (0: start functions on their first request), FN_IDLE_TTL (park them
 after this idle),

@@ -181,6 +181,24 @@ class DependenciesTest(GatewayTestCase):
         self.assertTrue((folder / "node_modules" / "is-number" / "package.json").is_file())
         self.assertFalse((folder / "package-lock.json").exists(), "npm wrote a lock file")
 
+    def test_php_composer_json_installs_its_autoloader_into_vendor(self):
+        # No package from packagist (not reachable from here): the autoloader composer writes for
+        # the function's own classes is what the handler needs and cannot have without the install.
+        manifest = {"autoload": {"psr-4": {"Probe\\": "src/"}}}
+        handler = ("<?php\nrequire __DIR__ . '/vendor/autoload.php';\n"
+                   "header('Content-Type: text/plain');\necho \\Probe\\Greeter::hi('ada');\n")
+        greeter = ("<?php\nnamespace Probe;\nclass Greeter {\n"
+                   "  public static function hi(string $name): string { return \"hi $name from composer\"; }\n}\n")
+        folder = self.fns.add("php", {"handler.php": handler, "composer.json": json.dumps(manifest),
+                                      "src/Greeter.php": greeter})
+        gw = self.start_gateway(self.fns)
+        served = gw.wait_answer("/php", lambda r: r.status == 200, INSTALL_TIMEOUT, "the php function")
+        self.assertEqual(served.text, "hi ada from composer")
+        self.assertTrue((folder / "vendor" / "autoload.php").is_file())
+        self.assertIn("composer install", gw.log())
+        # The lock file composer writes is no part of the key: no second install for it.
+        self.assertEqual(gw.log().count("install function=php queued"), 1, gw.log())
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -112,6 +112,18 @@ TEST_CASE("dependencies: a Rust function is built in place by cargo, offline") {
   CHECK(failed.reason == "Cargo.toml: the build failed: cargo build ended with exit code 101");
 }
 
+TEST_CASE("dependencies: a php function's composer.json is installed into its vendor/") {
+  CHECK(gateway::manifest_for("php") == "composer.json");
+  const auto state = dependency_state("api", kDir, "php", manifest("composer.json", "{}"), "", "",
+                                      "composer");
+  CHECK(state.reason == "installing its dependencies (composer.json)");
+  REQUIRE(state.install);
+  CHECK(state.install->argv ==
+        Argv{"composer", "install", "--no-interaction", "--no-dev", "--no-progress"});
+  CHECK(state.install->tool == "composer install");
+  CHECK(state.install->staging.empty());
+}
+
 TEST_CASE("dependencies: the program a Cargo.toml builds") {
   CHECK(gateway::cargo_binary_name("[package]\nname = \"hello-api\"\nversion = \"0.1.0\"\n") ==
         "hello-api");
