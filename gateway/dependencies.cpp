@@ -39,19 +39,22 @@ fs::path rust_program(const fs::path& dir, std::string_view binary) {
 
 std::string cargo_binary_name(std::string_view cargo_toml) {
   // The first [[bin]]'s name, else the [package]'s: the table a `name = "..."` line belongs to.
+  auto skip_blanks = [](std::string_view& text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  };
   std::string section, package, bin;
   while (!cargo_toml.empty()) {
     const std::size_t end = cargo_toml.find('\n');
     std::string_view line = cargo_toml.substr(0, end);
     cargo_toml.remove_prefix(end == std::string_view::npos ? cargo_toml.size() : end + 1);
-    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    skip_blanks(line);
     if (line.starts_with('[')) {
       section = std::string(line.substr(0, line.find(']') + 1 + line.starts_with("[[")));
       continue;
     }
     if (!line.starts_with("name")) continue;
     line.remove_prefix(4);
-    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    skip_blanks(line);
     if (!line.starts_with('=')) continue;
     const std::size_t open = line.find('"');
     const std::size_t close = line.find('"', open + 1);

@@ -2,12 +2,13 @@
 // (pip install --target <folder>/.fastfn/python, put on the handler's PYTHONPATH), package.json
 // beside a node handler (npm ci with a package-lock.json, else npm install, into the folder's
 // node_modules) and composer.json beside a php one (composer install, into its vendor/), never
-// into the system; and a Go function's build (go build, into
-// <folder>/.fastfn/go/handler). An install is keyed by the manifest's hash: the installer
-// writes <folder>/.fastfn/deps.ok (the hash) when it succeeded, or deps.failed (the hash, then the
-// reason) when it did not, and discovery reads them to tell whether the function is ready, being
-// installed, or broken. Changing the manifest changes the hash and installs again. Exec functions
-// (app servers with a command) manage their own.
+// into the system; and a Go or Rust function's build (go build into
+// <folder>/.fastfn/go/handler, cargo build into <folder>/.fastfn/cargo). An install is keyed by
+// the manifest's hash: the installer writes <folder>/.fastfn/deps.ok (the hash) when it
+// succeeded, or deps.failed (the hash, then the reason) when it did not, and discovery reads them
+// to tell whether the function is ready, being installed, or broken. Changing the manifest
+// changes the hash and installs again. Exec functions (app servers with a command) manage their
+// own.
 #pragma once
 
 #include <filesystem>
@@ -34,9 +35,8 @@ struct DependencyInstall {
 };
 
 // The manifest of `runtime`'s handlers: "requirements.txt", "package.json", "composer.json",
-// "go.mod" (a Go
-// program, built with go build into <folder>/.fastfn/go/handler), "Cargo.toml" (a Rust program,
-// built with cargo build into <folder>/.fastfn/cargo), or "" for none.
+// "go.mod" (a Go program, built with go build into <folder>/.fastfn/go/handler), "Cargo.toml" (a
+// Rust program, built with cargo build into <folder>/.fastfn/cargo), or "" for none.
 std::string_view manifest_for(std::string_view runtime);
 
 // What an install is made of, as the walker read it.

@@ -114,6 +114,9 @@ class Walker {
                                            const fs::path& file);
   std::optional<DependencyState> dependencies_of(const FunctionSpec& spec);
   std::optional<Manifest> manifest_of(const FunctionSpec& spec);
+  std::optional<std::string> build_sources(const FunctionSpec& spec, const std::string& first,
+                                           const fs::path& folder, std::string_view extension,
+                                           bool optional);
   std::string shown(const fs::path& rel) const;
   void finish();
   void problem(std::string line) { result_.problems.push_back(std::move(line)); }
@@ -531,28 +534,43 @@ std::optional<DependencyState> Walker::dependencies_of(const FunctionSpec& spec)
   return dependency_state(spec.name, spec.dir, spec.runtime, *manifest, *ok, *failed, tool);
 }
 
+// What a build is keyed by: `first`, then the files of `folder` (of the function's folder) ending
+// in `extension`, sorted, each as "path\0content\0". A `folder` that is gone holds none when
+// `optional`. nullopt: something could not be read (recorded).
+std::optional<std::string> Walker::build_sources(const FunctionSpec& spec, const std::string& first,
+                                                 const fs::path& folder,
+                                                 std::string_view extension, bool optional) {
+  std::vector<std::string> files{first};
+  const auto entries = reader_.list(spec.dir / folder);
+  if (entries) {
+    for (const auto& entry : *entries)
+      if (!entry.is_dir && entry.name.ends_with(extension))
+        files.push_back((folder / entry.name).generic_string());
+  } else if (!optional || !is_gone(entries.error().error)) {
+    unread(entries.error(), folder.empty() ? fs::path(spec.name) : fs::path(spec.name) / folder,
+           spec.name, true, false);
+    return std::nullopt;
+  }
+  std::sort(files.begin() + 1, files.end());
+  std::string sources;
+  for (const auto& file : files) {
+    const auto text = read_optional(spec.name, spec.dir, file);
+    if (!text) return std::nullopt;
+    sources += file + '\0' + *text + '\0';
+  }
+  return sources;
+}
+
 // The manifest the function's install is made of; an empty name when it has none.
 std::optional<Manifest> Walker::manifest_of(const FunctionSpec& spec) {
   Manifest manifest;
   if (spec.runtime == "go") {
     // The program is built from every .go file of the folder and its module files.
     manifest.name = is_regular(spec.dir / "go.mod") ? "go.mod" : "handler.go";
-    const auto entries = reader_.list(spec.dir);
-    if (!entries) {
-      unread(entries.error(), spec.name, spec.name, true, false);
-      return std::nullopt;
-    }
-    std::vector<std::string> files{"go.mod"};
-    for (const auto& entry : *entries)
-      if (!entry.is_dir && entry.name.ends_with(".go")) files.push_back(entry.name);
-    std::sort(files.begin() + 1, files.end());
-    for (const auto& file : files) {
-      const auto text = read_optional(spec.name, spec.dir, file);
-      if (!text) return std::nullopt;
-      manifest.text += file + '\0' + *text + '\0';
-    }
-    const auto sum = read_optional(spec.name, spec.dir, "go.sum");
+    const auto sources = build_sources(spec, "go.mod", "", ".go", false);
+    const auto sum = sources ? read_optional(spec.name, spec.dir, "go.sum") : std::nullopt;
     if (!sum) return std::nullopt;
+    manifest.text = *sources;
     manifest.lock = *sum;
     return manifest;
   }
@@ -560,20 +578,9 @@ std::optional<Manifest> Walker::manifest_of(const FunctionSpec& spec) {
     // The program is built from Cargo.toml and the .rs files of src/. Cargo.lock is left out:
     // cargo writes it at the first build, which would change the key and build again.
     manifest.name = "Cargo.toml";
-    std::vector<std::string> files{"Cargo.toml"};
-    if (const auto entries = reader_.list(spec.dir / "src"); entries) {
-      for (const auto& entry : *entries)
-        if (!entry.is_dir && entry.name.ends_with(".rs")) files.push_back("src/" + entry.name);
-    } else if (!is_gone(entries.error().error)) {
-      unread(entries.error(), fs::path(spec.name) / "src", spec.name, true, false);
-      return std::nullopt;
-    }
-    std::sort(files.begin() + 1, files.end());
-    for (const auto& file : files) {
-      const auto text = read_optional(spec.name, spec.dir, file);
-      if (!text) return std::nullopt;
-      manifest.text += file + '\0' + *text + '\0';
-    }
+    const auto sources = build_sources(spec, "Cargo.toml", "src", ".rs", true);
+    if (!sources) return std::nullopt;
+    manifest.text = *sources;
     return manifest;
   }
   const fs::path file(manifest_for(spec.runtime));
