@@ -33,15 +33,6 @@ std::string_view http_date() {
   return cached;
 }
 
-bool sane_request_id(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  for (char c : id) {
-    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 protocol::BodyFraming normalized(protocol::BodyFraming framing) {
   if (framing.kind == protocol::BodyKind::kLength && framing.length == 0)
@@ -323,6 +314,15 @@ std::string error_json(std::string_view error, std::string_view function,
   return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
 }
 
+bool is_sane_id(std::string_view id) noexcept {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
 std::string new_request_id() {
   thread_local std::mt19937_64 generator{std::random_device{}()};
   return fmt::format("{:016x}{:016x}", generator(), generator());
@@ -330,7 +330,7 @@ std::string new_request_id() {
 
 std::string request_id_for(const protocol::Headers& headers) {
   auto sent = protocol::header_value(headers, "X-Fn-Request-Id");
-  return sane_request_id(sent) ? std::string(sent) : new_request_id();
+  return is_sane_id(sent) ? std::string(sent) : new_request_id();
 }
 
 }  // namespace common

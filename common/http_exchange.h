@@ -166,6 +166,9 @@ std::string error_json(std::string_view error, std::string_view function,
 // A new request id: 32 random hex digits.
 std::string new_request_id();
 
+// An id a client may choose (X-Fn-Request-Id, X-Call-Id): 1 to 128 of [A-Za-z0-9._-].
+bool is_sane_id(std::string_view id) noexcept;
+
 // The request id the client sent (X-Fn-Request-Id), if it is a sane token, else a new one.
 std::string request_id_for(const protocol::Headers& headers);
 

@@ -47,7 +47,7 @@ constexpr milliseconds kMaxIdleTtl{86'400'000};
 
 // One source's settings; unset fields leave the lower layers' values alone.
 struct Layer {
-  std::optional<std::string> functions_dir, listen, socket_base_dir;
+  std::optional<std::string> functions_dir, listen, socket_base_dir, queue;
   std::optional<std::vector<std::string>> runtimes;
   std::optional<milliseconds> health_interval, idle_ttl;
   std::optional<std::uint32_t> min_warm;
@@ -111,6 +111,16 @@ std::optional<int> parse_count(std::string_view digits, int min) {
   if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
   if (n < min || n > kMaxDaemons) return std::nullopt;
   return n;
+}
+
+// "sqlite:PATH" or "off"; NATS JetStream (nats://) is not built yet, and says so.
+std::string check_queue(std::string queue) {
+  if (queue == "off" || (queue.starts_with("sqlite:") && queue.size() > 7)) return queue;
+  if (queue.starts_with("nats://"))
+    throw FieldError("expected sqlite:PATH or off (a NATS JetStream queue is not supported yet), "
+                     "got " + json::quoted(queue));
+  throw FieldError("expected sqlite:PATH (such as sqlite:/var/lib/fastfn/queue.db) or off, got " +
+                   json::quoted(queue));
 }
 
 std::string check_address(std::string address) {
@@ -302,6 +312,7 @@ const std::map<std::string_view, FileKeyReader>& file_keys() {
        [](Layer& l, const Value& v) { l.health_interval = interval_from_json(v); }},
       {"min-warm", [](Layer& l, const Value& v) { l.min_warm = min_warm_from_json(v); }},
       {"idle-ttl", [](Layer& l, const Value& v) { l.idle_ttl = idle_ttl_from_json(v); }},
+      {"queue", [](Layer& l, const Value& v) { l.queue = check_queue(json::read_string(v)); }},
   };
   return keys;
 }
@@ -335,6 +346,11 @@ Layer layer_from_file(const std::string& path, const std::string& text) {
   }
   resolve_against_file(layer.functions_dir, path);
   resolve_against_file(layer.socket_base_dir, path);
+  if (layer.queue && layer.queue->starts_with("sqlite:")) {
+    std::optional<std::string> file = layer.queue->substr(7);
+    resolve_against_file(file, path);
+    layer.queue = "sqlite:" + *file;
+  }
   return layer;
 }
 
@@ -362,6 +378,7 @@ const std::pair<const char*, EnvReader> kEnvVars[] = {
      [](Layer& l, const std::string& v) { l.health_interval = interval_from_text(v); }},
     {"FN_MIN_WARM", [](Layer& l, const std::string& v) { l.min_warm = min_warm_from_text(v); }},
     {"FN_IDLE_TTL", [](Layer& l, const std::string& v) { l.idle_ttl = idle_ttl_from_text(v); }},
+    {"FN_QUEUE", [](Layer& l, const std::string& v) { l.queue = check_queue(v); }},
     {"FN_PYTHON_BIN", [](Layer& l, const std::string& v) { l.binaries["python"] = v; }},
     {"FN_NODE_BIN", [](Layer& l, const std::string& v) { l.binaries["node"] = v; }},
     {"FN_PHP_BIN", [](Layer& l, const std::string& v) { l.binaries["php"] = v; }},
@@ -396,6 +413,7 @@ void apply(GatewayConfig& config, Layer layer) {
   if (layer.functions_dir) config.functions_dir = std::move(*layer.functions_dir);
   if (layer.listen) config.listen = std::move(*layer.listen);
   if (layer.socket_base_dir) config.socket_base_dir = std::move(*layer.socket_base_dir);
+  if (layer.queue) config.queue = std::move(*layer.queue);
   if (layer.runtimes) config.runtimes = std::move(*layer.runtimes);
   if (layer.health_interval) config.health_interval = *layer.health_interval;
   if (layer.min_warm) config.min_warm = *layer.min_warm;

@@ -56,6 +56,11 @@ struct GatewayConfig {
   // parks them after idle_ttl without one; 1 (or more) keeps them running from the start.
   std::uint32_t min_warm = 1;
   std::chrono::milliseconds idle_ttl{300'000};  // Passenger's pool_idle_time, FastFN's idle_ttl
+  // Where asynchronous calls are kept: "sqlite:PATH" (relative to the working dir, or to
+  // fastfn.json when set there), or "off". "" is the default, sqlite:.fastfn/queue.db, which may
+  // fail to open without stopping the gateway (its async calls are then off); a queue set
+  // explicitly must open.
+  std::string queue;
   // fastfn's runtime shims (shims/python/fastfn_event.py, shims/node/fastfn_event.js), which run
   // FastFN's handler(event) functions. Not a setting of the file: main finds it (FN_SHIMS_DIR,
   // else installed beside the binary, else the source tree). Empty: none was found.

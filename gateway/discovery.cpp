@@ -324,6 +324,7 @@ FunctionSpec Walker::make_spec(const std::string& name, const fs::path& dir, con
     spec.env.emplace("REDIRECT_STATUS", "200");
   }
   spec.worker_pool = fn.worker_pool.value_or(WorkerPoolConfig{});
+  spec.async = fn.async;
   spec.on_demand = spec.worker_pool.min_warm.value_or(config_.min_warm) == 0;
   spec.idle_ttl = spec.worker_pool.idle_ttl ? *spec.worker_pool.idle_ttl : config_.idle_ttl;
   spec.include_debug_headers = fn.include_debug_headers;

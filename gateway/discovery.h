@@ -51,6 +51,7 @@ struct FunctionSpec {
   std::map<std::string, std::string> env;
   bool cgi_headers = false;  // the watchdog's --cgi-headers
   WorkerPoolConfig worker_pool;            // enabled == false when fn.config.json has none
+  AsyncConfig async;                       // calls from the queue (/async-function/)
   // worker_pool.min_warm (else the gateway's min-warm) is 0: watchdogs start on the first request
   // and are parked after idle_ttl without one. Never for external sockets.
   bool on_demand = false;

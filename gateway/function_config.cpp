@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "common/units.h"
 #include "gateway/config.h"
 #include "gateway/json_fields.h"
 
@@ -190,6 +191,37 @@ WorkerPoolConfig read_worker_pool(const Value& value) {
   return pool;
 }
 
+// A duration: Go's form as OpenFaaS writes it ("10s", "1m30s"), or a number of seconds.
+std::chrono::milliseconds read_wait(const Value& value) {
+  constexpr std::string_view what = "a duration such as \"10s\" or \"1m30s\", or seconds";
+  std::optional<std::chrono::milliseconds> wait;
+  if (value.IsString()) wait = common::parse_duration(value.GetString());
+  else if (value.IsUint()) wait = common::parse_duration(std::to_string(value.GetUint()));
+  if (!wait || *wait > std::chrono::milliseconds(kMaxMs)) json::fail(what, value);
+  return *wait;
+}
+
+AsyncConfig read_async(const Value& value) {
+  if (!value.IsObject()) json::fail("an object {\"max_concurrency\": 8, ...}", value);
+  AsyncConfig async;
+  static const std::set<std::string_view> kKeys = {
+      "max_concurrency", "initial_retry_wait", "max_retry_wait", "max_retry_attempts",
+      "max_callback_attempts"};
+  for_each_key(value, kKeys, "async.", [&](const std::string& key, const Value& v) {
+    auto count = [&](std::uint64_t min) {
+      return static_cast<std::uint32_t>(json::read_uint(v, min, 10'000));
+    };
+    if (key == "max_concurrency") async.max_concurrency = count(1);
+    if (key == "initial_retry_wait") async.initial_retry_wait = read_wait(v);
+    if (key == "max_retry_wait") async.max_retry_wait = read_wait(v);
+    if (key == "max_retry_attempts") async.max_retry_attempts = count(1);
+    if (key == "max_callback_attempts") async.max_callback_attempts = count(1);
+  });
+  if (async.initial_retry_wait > async.max_retry_wait)
+    key_problem("async.initial_retry_wait", "expected at most max_retry_wait");
+  return async;
+}
+
 // The settings FastFN also spells nested ("invoke.methods" for "methods"): each may be given
 // once, under either name.
 class Spellings {
@@ -249,6 +281,7 @@ void read_key(FunctionConfig& c, const std::string& key, const Value& v, const f
   if (key == "env") c.env = read_env(v);
   if (key == "cgi_headers") c.cgi_headers = json::read_bool(v);
   if (key == "worker_pool") c.worker_pool = read_worker_pool(v);
+  if (key == "async") c.async = read_async(v);
   if (key == "include_debug_headers") c.include_debug_headers = json::read_bool(v);
   if (key == "handler") c.handler = read_handler_name(v);
 }
@@ -269,6 +302,7 @@ const std::set<std::string_view> kFunctionKeys = {"runtime",
                                                   "env",
                                                   "cgi_headers",
                                                   "worker_pool",
+                                                  "async",
                                                   "include_debug_headers",
                                                   "invoke",
                                                   "response"};

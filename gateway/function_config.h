@@ -38,6 +38,18 @@ struct WorkerPoolConfig {
   std::optional<std::chrono::seconds> idle_ttl;  // idle_ttl_seconds; unset = the gateway's idle-ttl
 };
 
+// Asynchronous calls of the function (POST /async-function/NAME), "async" in fn.config.json;
+// the retry settings are OpenFaaS Pro's queue-worker's.
+struct AsyncConfig {
+  std::uint32_t max_concurrency = 8;  // calls of the function run at once from the queue
+  // A call answered 429, 502, 503 or 504 is run again after initial_retry_wait, doubling up to
+  // max_retry_wait, at most max_retry_attempts runs in all.
+  std::chrono::milliseconds initial_retry_wait{10'000};
+  std::chrono::milliseconds max_retry_wait{120'000};
+  std::uint32_t max_retry_attempts = 10;
+  std::uint32_t max_callback_attempts = 5;  // deliveries of X-Callback-Url, with the same backoff
+};
+
 // Static files served by the gateway; only the root fn.config.json may set this.
 struct AssetsConfig {
   std::string dir;  // relative in the file; discovery makes it absolute
@@ -67,6 +79,7 @@ struct FunctionConfig {
   // as php-cgi, gitweb, CGI.pm or Go's net/http/cgi print them.
   bool cgi_headers = false;
   std::optional<WorkerPoolConfig> worker_pool;
+  AsyncConfig async;
   bool include_debug_headers = false;
   // invoke.handler, FastFN's: the function of a python or node handler file that answers each
   // request, run through fastfn's event shim (the event contract) whatever the source looks like.

@@ -3,6 +3,7 @@
 // fastfn.json and rescans, SIGTERM and SIGINT drain and stop everything; the functions dir is
 // watched so changes apply within about a second.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -15,11 +16,15 @@
 #include <stop_token>
 #include <thread>
 
+#include "common/http_client.h"
 #include "common/http_server.h"
 #include "common/listener.h"
 #include "common/logging.h"
 #include "common/owned_children.h"
+#include "common/units.h"
 #include "common/signals.h"
+#include "gateway/async_calls.h"
+#include "gateway/call_store.h"
 #include "gateway/config.h"
 #include "gateway/dependency_installer.h"
 #include "gateway/dir_watcher.h"
@@ -37,6 +42,9 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::chrono::seconds kDrainTimeout{10};
+// The bytes of a call's result kept in the queue (and sent to its callback).
+constexpr std::size_t kResultLimit = 1 << 20;
+constexpr std::chrono::seconds kCallbackTimeout{10};
 
 const char* kUsage = R"(usage: fastfn-gateway [--config fastfn.json] [--listen ADDR] [FUNCTIONS_DIR]
 
@@ -52,12 +60,13 @@ Serves every function found in FUNCTIONS_DIR over HTTP, running fastfn-watchdog 
 Environment: FN_FUNCTIONS_ROOT, FN_RUNTIME_DAEMONS, FN_RUNTIME_SOCKETS, FN_SOCKET_BASE_DIR,
 FN_RUNTIMES, FN_PYTHON_BIN, FN_NODE_BIN, FN_PHP_BIN, FN_LUA_BIN, FN_SH_BIN, FN_GO_BIN, FN_CARGO_BIN,
 FN_COMPOSER_BIN,
-FN_HEALTH_INTERVAL,
+FN_HEALTH_INTERVAL, FN_QUEUE (sqlite:PATH or off: where asynchronous calls are kept),
 FN_WATCHDOG_BIN, FN_MIN_WARM (0: start functions on their first request), FN_IDLE_TTL (park them
 after this idle),
 FN_CONSOLE_DIR, FN_SHIMS_DIR, FN_CONSOLE_REMOTE=1 (the console for non-loopback clients too).
-Endpoints: /_fn/health, /_fn/functions, /_fn/metrics, POST /_fn/reload and /console/ (a live
-page); the last two answer loopback clients only.
+Endpoints: /_fn/health, /_fn/functions, /_fn/metrics, /_fn/calls/ID, POST /_fn/reload and
+/console/ (a live page); the last two answer loopback clients only. POST /async-function/NAME
+queues a call (202 with X-Call-Id).
 Signals: HUP reloads, TERM/INT stop.
 )";
 
@@ -251,6 +260,59 @@ std::string reload(Reloader& reloader, gateway::HealthProber& prober, std::strin
   }
 }
 
+// The queue of asynchronous calls, or nullptr when it is off. The default one may fail to open
+// (a read-only working dir) with a warning; one the configuration names must open.
+std::unique_ptr<gateway::CallStore> open_queue(const std::string& queue) {
+  static const auto log = common::logger("gateway.queue");
+  if (queue == "off") return nullptr;
+  const bool chosen = !queue.empty();
+  fs::path path = chosen ? queue.substr(std::string_view("sqlite:").size()) : ".fastfn/queue.db";
+  std::error_code ignored;
+  if (!path.parent_path().empty() && !fs::exists(path.parent_path(), ignored)) {
+    fs::create_directories(path.parent_path(), ignored);
+    ::chmod(path.parent_path().c_str(), 0700);  // calls carry their clients' headers and bodies
+  }
+  auto store = gateway::CallStore::open(path.string(), kResultLimit);
+  if (!store) {
+    if (chosen)
+      throw gateway::ConfigError("queue: cannot open \"" + path.string() +
+                                 "\": " + store.error().context);
+    log->warn("asynchronous calls are off: cannot open the queue path={} error=\"{}\"",
+              path.string(), store.error().context);
+    return nullptr;
+  }
+  log->info("queue path={}", path.string());
+  return std::move(*store);
+}
+
+// A queued call, run through the gateway's own edge over a socketpair: admission, routing and
+// failover as for any client.
+common::Result<common::HttpReply> run_through_edge(common::HttpServer& http,
+                                                   const gateway::StoredCall& stored) {
+  auto connection = http.connect_inside();
+  if (!connection) return tl::unexpected(connection.error());
+  const auto& call = stored.call;
+  return common::round_trip(
+      connection->get(), common::request_bytes(call.method, call.target, call.headers, "localhost", call.body),
+      call.method, Clock::now() + common::kNoTimeout, kResultLimit);
+}
+
+common::Result<common::HttpReply> deliver_callback(const std::string& url,
+                                                   const protocol::Headers& headers,
+                                                   const std::string& body) {
+  auto parsed = common::parse_http_url(url);
+  if (!parsed) return common::fail(common::Error::Code::kBadRequest, "not an http:// URL");
+  return common::send_request(*parsed, "POST", headers, body, kCallbackTimeout, 64 * 1024);
+}
+
+std::optional<gateway::AsyncConfig> async_settings(const gateway::Registry& registry,
+                                                   const std::string& function) {
+  auto snapshot = registry.current();
+  for (const auto& runtime : snapshot->functions)
+    if (runtime->spec.name == function) return runtime->spec.async;
+  return std::nullopt;
+}
+
 // Waits for SIGTERM/SIGINT, reloading on each SIGHUP.
 void wait_for_stop(Reloader& reloader, gateway::HealthProber& prober) {
   static const auto log = common::logger("gateway");
@@ -292,6 +354,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
            !stop.stop_requested())
       registry.park_idle();
   });
+  auto store = open_queue(config.queue);
   gateway::Server server(registry);
   auto remote = env.find("FN_CONSOLE_REMOTE");
   server.set_console(find_console(env), remote != env.end() && remote->second == "1");
@@ -300,7 +363,17 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   settings.max_connections = line.max_connections;
   common::HttpServer http(socket, settings,
                           [&server](auto& request, auto& response) { server.handle(request, response); });
+  std::optional<gateway::AsyncCalls> calls;
+  if (store) {
+    calls.emplace(*store, gateway::AsyncCalls::Hooks{
+                              [&http](const auto& call) { return run_through_edge(http, call); },
+                              deliver_callback,
+                              [&registry](const auto& name) { return async_settings(registry, name); },
+                              gateway::unix_now_ms});
+    server.set_queue(*store, *calls);
+  }
   http.start();
+  if (calls) calls->start();
   announce(registry, *listen, http.max_connections());
   gateway::DirWatcher watcher(config.functions_dir, [&reloader, &prober] {
     reloader.rescan();
@@ -311,6 +384,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   wait_for_stop(reloader, prober);
   watcher.stop();
   installer.stop();  // no install ends in a rescan once stopping
+  if (calls) calls->stop_claiming();  // what is queued stays queued for the next start
   server.begin_drain();  // health says "shutting down" before the first connection is refused
   http.stop_accepting();  // new connections are refused at once, not left hanging in the backlog
   http.begin_drain();
@@ -319,6 +393,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
        (server.in_flight() > 0 || http.open_requests() > 0) && Clock::now() < deadline;)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   http.abort_connections();
+  if (calls) calls->stop();  // the runs cut by the abort stay running in the queue: run again
   idle_parker.request_stop();
   idle_parker.join();
   supervisor.stop_all();

@@ -8,6 +8,7 @@
 
 #include "common/logging.h"
 #include "gateway/assets.h"
+#include "gateway/call_report.h"
 #include "gateway/proxy.h"
 #include "gateway/status.h"
 #include "protocol/http_message.h"
@@ -82,6 +83,10 @@ void Server::handle(common::ClientRequest& request, common::ClientResponse& resp
     }
     if (path == "/console" || path.starts_with("/console/")) {
       serve_console(request, response, request_id);
+      return;
+    }
+    if (path.starts_with(kAsyncPrefix)) {
+      serve_enqueue(request, response, request_id);
       return;
     }
     auto snapshot = registry_.current();
@@ -180,6 +185,7 @@ void Server::serve_status(common::ClientRequest& request, common::ClientResponse
                request_id, {{"Allow", "GET, HEAD"}});
     return;
   }
+  if (path.starts_with("/_fn/calls/")) return serve_call(path.substr(11), response, request_id);
   auto snapshot = registry_.current();
   if (path == "/_fn/health") {
     if (draining_) {
@@ -190,9 +196,12 @@ void Server::serve_status(common::ClientRequest& request, common::ClientResponse
   } else if (path == "/_fn/functions") {
     response.send(200, json_headers(request_id), functions_json(*snapshot));
   } else if (path == "/_fn/metrics") {
+    std::string text = metrics_text(*snapshot);
+    if (store_)
+      append_queue_metrics(text, store_->counts(), calls_->counters(), unix_now_ms());
     response.send(200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"},
                         {"X-Fn-Request-Id", request_id}},
-                  metrics_text(*snapshot));
+                  text);
   } else {
     send_error(response, Error{Error::Code::kNotFound, "no such endpoint"}, "", request_id);
   }

@@ -12,9 +12,14 @@
 
 #include "common/error.h"
 #include "common/http_exchange.h"
+#include "gateway/async_calls.h"
+#include "gateway/call_store.h"
 #include "gateway/registry.h"
 
 namespace gateway {
+
+// Where asynchronous calls are queued: POST /async-function/NAME[/rest] (OpenFaaS's path).
+inline constexpr std::string_view kAsyncPrefix = "/async-function/";
 
 // The console is for the person at this machine: true for a unix socket or a loopback address.
 bool is_loopback_peer(const common::PeerInfo& peer) noexcept;
@@ -37,6 +42,13 @@ class Server {
   // clients the console answers (loopback and unix socket, unless `remote`).
   void set_reload(Reload reload) { reload_ = std::move(reload); }
 
+  // POST /async-function/... queues calls in `store` and pokes `calls`; GET /_fn/calls/ID reports
+  // them. Without a call, both are 404. Both must outlive the server. Call before requests arrive.
+  void set_queue(CallStore& store, AsyncCalls& calls) {
+    store_ = &store;
+    calls_ = &calls;
+  }
+
   // The request callback, on a connection thread. Never throws.
   void handle(common::ClientRequest& request, common::ClientResponse& response) noexcept;
 
@@ -52,6 +64,11 @@ class Server {
                      const std::string& request_id);
   void serve_reload(common::ClientRequest& request, common::ClientResponse& response,
                     const std::string& request_id);
+  // server_async.cpp: the queue's endpoints.
+  void serve_enqueue(common::ClientRequest& request, common::ClientResponse& response,
+                     const std::string& request_id);
+  void serve_call(std::string_view rest, common::ClientResponse& response,
+                  const std::string& request_id);
   // Loopback and unix-socket peers, or every peer with FN_CONSOLE_REMOTE=1; else answers 403.
   bool admin_allowed(const common::ClientRequest& request, common::ClientResponse& response,
                      const std::string& request_id);
@@ -72,6 +89,8 @@ class Server {
   std::string console_dir_;
   bool console_remote_ = false;
   Reload reload_;
+  CallStore* store_ = nullptr;
+  AsyncCalls* calls_ = nullptr;
 };
 
 }  // namespace gateway

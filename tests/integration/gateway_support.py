@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import os
 import shutil
@@ -49,7 +50,7 @@ GATEWAY_ENV_VARS = (
     "FN_FUNCTIONS_ROOT", "FN_LISTEN", "FN_RUNTIME_DAEMONS", "FN_RUNTIME_SOCKETS", "FN_SOCKET_BASE_DIR",
     "FN_RUNTIMES", "FN_PYTHON_BIN", "FN_NODE_BIN", "FN_PHP_BIN", "FN_LUA_BIN", "FN_SH_BIN", "FN_GO_BIN", "FN_HEALTH_INTERVAL", "FN_CONFIG",
     "FN_WATCHDOG_BIN", "FN_LOG_FORMAT", "FN_LOG_LEVEL", "FN_MAX_CONNECTIONS", "FN_CONSOLE_DIR",
-    "FN_CONSOLE_REMOTE", "FN_SHIMS_DIR", "FN_MIN_WARM", "FN_IDLE_TTL", "XDG_RUNTIME_DIR",
+    "FN_CONSOLE_REMOTE", "FN_SHIMS_DIR", "FN_MIN_WARM", "FN_IDLE_TTL", "XDG_RUNTIME_DIR", "FN_QUEUE",
 )
 
 JsonValue = Union[dict, list, str, int, float, bool, None]
@@ -246,6 +247,51 @@ class Gate:
                    message=lambda: f"gated requests {sorted(set(names) - set(self.started()))} did not "
                                    f"reach a handler (started: {sorted(self.started())})\n{describe()}")
         return {name: pid for name, pid in self.started().items() if name in names}
+
+
+class CallbackReceiver:
+    """A threaded HTTP server on 127.0.0.1 (port 0) for callbacks: records each POST as (path,
+    headers with lowercase names, body); answers 500 to the first `fail_first` of each X-Call-Id."""
+
+    def __init__(self, fail_first: int = 0):
+        self.lock = threading.Lock()
+        self.posts: list[tuple[str, dict, bytes]] = []
+        self.tries: dict[str, int] = {}
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                call = headers.get("x-call-id", "")
+                with receiver.lock:
+                    receiver.tries[call] = receiver.tries.get(call, 0) + 1
+                    failing = receiver.tries[call] <= fail_first
+                    if not failing:
+                        receiver.posts.append((self.path, headers, body))
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def of(self, call_id: str) -> list[tuple[str, dict, bytes]]:
+        with self.lock:
+            return [post for post in self.posts if post[1].get("x-call-id") == call_id]
+
+    def ids(self) -> set:
+        with self.lock:
+            return {headers.get("x-call-id") for _, headers, _ in self.posts}
 
 
 def make_watchdog_hold_wrapper(directory: str, hold_file: str) -> str:

@@ -32,7 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 from harness import wait_until  # noqa: E402
-from gateway_support import (FASTFN_HTTP_PY, PYTHON, TEMPLATES_DIR, FunctionsDir, Gateway,  # noqa: E402
+from gateway_support import (FASTFN_HTTP_PY, PYTHON, TEMPLATES_DIR, CallbackReceiver, FunctionsDir,  # noqa: E402
+                             Gate, Gateway,
                              GatewayTestCase, check_binaries, cmdline, free_port_not_in_use,
                              gateway_binary, gateway_env)
 
@@ -43,6 +44,7 @@ ANSI = "\x1b["
 
 # Exit codes as docs/CLI.md and `fastfn invoke --help` give them.
 EXIT_USAGE, EXIT_CONNECT, EXIT_CLIENT, EXIT_SERVER, EXIT_TIMEOUT = 2, 3, 4, 5, 6
+EXIT_PENDING = 75  # `fastfn call`: the call has not finished
 
 ECHO_SH = """#!/bin/sh
 # Prints what it received as key=value lines, then the body.
@@ -214,21 +216,24 @@ class CliCase(GatewayTestCase):
 
 class TestHelpAndUsage(CliCase):
     def test_every_subcommand_has_help(self):
-        for sub in ("dev", "new", "list", "health", "invoke"):
+        for sub in ("dev", "new", "list", "health", "invoke", "call"):
             with self.subTest(sub=sub):
                 result = run_cli([sub, "--help"])
                 self.assert_exit(result, 0)
                 self.assertIn(f"usage: fastfn {sub}", result.stdout)
         top = run_cli(["--help"])
         self.assert_exit(top, 0)
-        for sub in ("dev", "new", "list", "health", "invoke"):
+        for sub in ("dev", "new", "list", "health", "invoke", "call"):
             self.assertIn(sub, top.stdout)
         self.assertIn("usage: fastfn invoke", run_cli(["help", "invoke"]).stdout)
 
     def test_usage_errors_exit_2(self):
         for args in ([], ["frobnicate"], ["invoke"], ["list", "--bogus"], ["dev", "--log-format", "xml"],
                      ["invoke", "x", "-H", "no colon"], ["invoke", "x", "-d", "@/nonexistent/file"],
-                     ["new", "x", "--template", "cobol"]):
+                     ["new", "x", "--template", "cobol"], ["call"], ["call", "a/b"], ["call", "x" * 129],
+                     ["invoke", "x", "--call-id", "c1"], ["invoke", "x", "--callback", "http://h/"],
+                     ["invoke", "x", "--async", "--call-id", "has space"],
+                     ["invoke", "x", "--async", "--call-id", ""]):
             with self.subTest(args=args):
                 result = run_cli(args, url="http://127.0.0.1:9")
                 self.assert_exit(result, EXIT_USAGE)
@@ -244,6 +249,16 @@ class TestHelpAndUsage(CliCase):
                 self.assertRegex(docs, rf"(?m)^\|\s*`?{code}`?\s*\|.*{re.escape(words)}")
         self.assertIn("X-Fn-Exit-Code", help_text)
         self.assertIn("X-Fn-Exit-Code", docs)
+
+    def test_call_exit_codes_are_documented_in_help_and_docs(self):
+        help_text = run_cli(["call", "--help"]).stdout
+        docs = DOCS.read_text()
+        for code, words in ((0, "2xx"), (4, "no such call"), (5, "5xx"), (6, "504"), (EXIT_PENDING, "not finished")):
+            with self.subTest(code=code):
+                self.assertRegex(help_text, rf"(?m)^\s+{code}\s+.*{re.escape(words)}")
+                self.assertRegex(docs, rf"(?m)^\|\s*`?{code}`?\s*\|.*{re.escape(words)}")
+        self.assertIn("--async", run_cli(["invoke", "--help"]).stdout)
+        self.assertIn("fastfn call", docs)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -599,6 +614,202 @@ class TestDegradedGateway(GatewayClass):
 # --------------------------------------------------------------------------------------------------
 
 
+# A cgi function that appends each run's X-Call-Id to STATE_DIR/runs, then says which call it ran.
+RUNS_SH = """#!/bin/sh
+echo "$HTTP_X_CALL_ID" >> "$STATE_DIR/runs"
+echo "ran $HTTP_X_CALL_ID"
+"""
+
+FAST_RETRIES = {"initial_retry_wait": "20ms", "max_retry_wait": "50ms", "max_retry_attempts": 2}
+
+
+class TestAsync(GatewayClass):
+    """`fastfn invoke --async` and `fastfn call` against a gateway with a queue of its own."""
+
+    @classmethod
+    def add_functions(cls, fns: FunctionsDir) -> list[str]:
+        cls.gate_dir = tempfile.mkdtemp(prefix="fastfn-cli-gate-")
+        cls.state_dir = tempfile.mkdtemp(prefix="fastfn-cli-state-")
+        fns.add("echo", {"handler.sh": ECHO_SH})
+        fns.add("fail", {"handler.sh": "#!/bin/sh\necho failing\nexit 3\n"})
+        fns.add("status", {"handler.py": STATUS_PY, "fastfn_http.py": FASTFN_HTTP_PY}, {"format": "http"})
+        fns.add("slow", {"handler.sh": "#!/bin/sh\nexec sleep 30\n"}, {"timeout_ms": 300, "async": FAST_RETRIES})
+        fns.add("runs", {"handler.sh": RUNS_SH}, {"env": {"STATE_DIR": cls.state_dir}})
+        fns.add("getonly", {"handler.sh": ECHO_SH}, {"methods": ["GET"]})
+        fns.add("tiny", {"handler.sh": ECHO_SH}, {"max_body_bytes": 10})
+        fns.gate("gated", cls.gate_dir)
+        return ["echo", "fail", "status", "slow", "runs", "getonly", "tiny", "gated"]
+
+    @classmethod
+    def gateway_extra_env(cls) -> dict:
+        cls.queue_dir = tempfile.mkdtemp(prefix="fastfn-cli-queue-")
+        return {"FN_QUEUE": f"sqlite:{cls.queue_dir}/queue.db"}
+
+    @classmethod
+    def tearDownClass(cls):
+        Gate(cls.gate_dir).release()  # no gated handler waits in vain
+        super().tearDownClass()
+        for path in (cls.gate_dir, cls.state_dir, cls.queue_dir):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def call(self, *args: str, **kwargs) -> harness.CliResult:
+        return run_cli(["call", *args], url=self.url, **kwargs)
+
+    def submit(self, *args: str) -> str:
+        """`fastfn invoke --async ARGS`: checks it printed one id and nothing else; returns it."""
+        result = self.invoke("--async", *args)
+        self.assert_exit(result, 0)
+        self.assertRegex(result.stdout, r"\A[A-Za-z0-9._-]{1,128}\n\Z", "only the id and a newline on stdout")
+        self.assertEqual(result.stderr, "", result.describe())
+        return result.stdout.strip()
+
+    def state(self, call_id: str) -> dict:
+        return self.json_of(self.gw.get(f"/_fn/calls/{call_id}"), self.gw)
+
+    def test_async_call_is_queued_and_its_result_fetched(self):
+        call_id = self.submit("echo", "--path", "/sub/x?name=ada", "-d", "queued body",
+                              "-H", "X-Test: from the queue")
+        state = self.state(call_id)
+        self.assertEqual((state["id"], state["function"], state["method"], state["path"]),
+                         (call_id, "echo", "POST", "/echo/sub/x?name=ada"))
+        self.assertIn(state["status"], ("queued", "running", "retrying", "done"))
+
+        waited = self.call(call_id, "--wait")
+        self.assert_exit(waited, 0)
+        kv = dict(line.split("=", 1) for line in waited.stdout.split("---")[0].splitlines() if "=" in line)
+        self.assertEqual((kv["method"], kv["script_name"], kv["path_info"], kv["query"], kv["x_test"]),
+                         ("POST", "/echo", "/sub/x", "name=ada", "from the queue"))
+        self.assertTrue(waited.stdout.endswith("---\nqueued body"), waited.describe())
+        self.assertEqual(waited.stderr, "", "a call that went well prints only its result")
+
+        again = self.call(call_id)  # finished: no --wait needed, the same result
+        self.assert_exit(again, 0)
+        self.assertEqual(again.stdout, waited.stdout)
+
+        as_json = self.call(call_id, "--json")
+        self.assert_exit(as_json, 0)
+        data = json.loads(as_json.stdout)
+        self.assertEqual((data["id"], data["status"], data["function_status"], data["attempts"]),
+                         (call_id, "done", 200, 1))
+        self.assertEqual(data["result_bytes"], len(waited.stdout.encode()))
+
+    def test_binary_result_is_written_as_is(self):
+        data = os.urandom(200000)
+        path = os.path.join(self.make_tempdir(), "big.bin")
+        Path(path).write_bytes(data)
+        call_id = self.submit("echo", "-d", f"@{path}")
+        result = self.call(call_id, "--wait", binary_out=True)
+        self.assert_exit(result, 0)
+        self.assertEqual(result.stdout.split(b"---\n", 1)[1], data)
+
+    def test_function_errors_give_the_exit_code_of_their_status(self):
+        failing = self.call(self.submit("fail"), "--wait")
+        self.assert_exit(failing, EXIT_SERVER, "exit 3 of a cgi function is its 500 (the queue keeps statuses)")
+        self.assertEqual(failing.stdout, "failing\n", "the function's own error body stays on stdout")
+
+        own_404 = self.call(self.submit("status", "--path", "?status=404"), "--wait")
+        self.assert_exit(own_404, EXIT_CLIENT)
+        self.assertEqual(own_404.stdout, "function says 404\n")
+
+        # 504 is retried; after max_retry_attempts runs the call has failed with it.
+        call_id = self.submit("slow")
+        timed_out = self.call(call_id, "--wait")
+        self.assert_exit(timed_out, EXIT_TIMEOUT)
+        self.assertEqual(timed_out.stdout, "", "the gateway's own 504 error goes to stderr, as with invoke")
+        self.assertIn("504", timed_out.stderr)
+        self.assertIn(f"{call_id}: failed", timed_out.stderr)
+        self.assertEqual((self.state(call_id)["status"], self.state(call_id)["attempts"]), ("failed", 2))
+        as_json = self.call(call_id, "--json")
+        self.assert_exit(as_json, EXIT_TIMEOUT, "--json exits as the result would")
+        self.assertEqual(json.loads(as_json.stdout)["function_status"], 504)
+
+    def test_call_id_is_kept_and_a_repeat_queues_nothing(self):
+        call_id = "cli-own.id_1"
+        result = self.invoke("--async", "runs", "--call-id", call_id)
+        self.assert_exit(result, 0)
+        self.assertEqual(result.stdout, f"{call_id}\n")
+        done = self.call(call_id, "--wait")
+        self.assert_exit(done, 0)
+        self.assertEqual(done.stdout, f"ran {call_id}\n", "the function got the id as X-Call-Id")
+        before = self.state(call_id)
+
+        repeat = self.invoke("--async", "runs", "--call-id", call_id)
+        self.assert_exit(repeat, 0)
+        self.assertEqual(repeat.stdout, f"{call_id}\n")
+        runs = Path(self.state_dir, "runs")
+        self.assert_stays(lambda: runs.read_text().split() == [call_id] and self.state(call_id) == before, 0.5,
+                          lambda: f"the repeat ran again: {runs.read_text()!r} {self.state(call_id)}")
+
+    def test_callback_receives_the_result(self):
+        receiver = CallbackReceiver()
+        self.addCleanup(receiver.close)
+        call_id = self.submit("echo", "-d", "for the hook", "--callback", f"{receiver.url}/done")
+        posts = wait_until(lambda: receiver.of(call_id), 20,
+                           message=lambda: f"no callback for {call_id}: {receiver.posts}\n{self.gw.describe()}")
+        path, headers, body = posts[0]
+        self.assertEqual(path, "/done")
+        self.assertEqual(headers.get("x-call-id"), call_id)
+        self.assertEqual(headers.get("x-function-status"), "200")
+        self.assertTrue(body.endswith(b"---\nfor the hook"), body)
+        as_json = self.call(call_id, "--json")
+        self.assertEqual(json.loads(as_json.stdout)["callback"]["url"], f"{receiver.url}/done")
+
+    def test_running_call_exits_75_until_it_has_finished(self):
+        gate = Gate(self.gate_dir)
+        self.addCleanup(gate.release, "held")
+        call_id = self.submit("gated", "--path", "?name=held")
+        gate.wait_started(["held"], describe=self.gw.describe)
+
+        running = self.call(call_id)
+        self.assert_exit(running, EXIT_PENDING)
+        self.assertEqual(running.stdout, "", "nothing on stdout until there is a result")
+        self.assertEqual(running.stderr, f"{call_id}: running (gated, attempt 1)\n")
+        as_json = self.call(call_id, "--json")
+        self.assert_exit(as_json, EXIT_PENDING)
+        self.assertEqual(json.loads(as_json.stdout)["status"], "running")
+        bounded = self.call(call_id, "--wait", "--timeout", "0.5")
+        self.assert_exit(bounded, EXIT_PENDING, "--wait gives up after --timeout")
+        self.assertIn("not finished within 0.5s", bounded.stderr)
+
+        gate.release("held")
+        released = self.call(call_id, "--wait")
+        self.assert_exit(released, 0)
+        self.assertEqual(released.stdout, "released held\n")
+
+    def test_unknown_call_exits_4(self):
+        result = self.call("no-such-call")
+        self.assert_exit(result, EXIT_CLIENT)
+        self.assertIn("no such call", result.stderr)
+        self.assertEqual(result.stdout, "")
+        self.assert_exit(self.call("no-such-call", "--wait"), EXIT_CLIENT)
+
+    def test_refused_async_calls_exit_as_synchronous_errors(self):
+        cases = [
+            (["nosuch"], "no function named 'nosuch'"),
+            (["/no/such/path"], "404"),
+            (["getonly", "-X", "POST"], "405"),
+            (["tiny", "-d", "x" * 100], "413"),
+            (["echo", "--callback", "ftp://example.com/x"], "X-Callback-Url"),
+        ]
+        for args, needle in cases:
+            with self.subTest(args=args):
+                result = self.invoke("--async", *args)
+                self.assert_exit(result, EXIT_CLIENT)
+                self.assertIn(needle, result.stderr)
+                self.assertEqual(result.stdout, "", "no call id for a refused call")
+
+    def test_cannot_connect_exits_3(self):
+        url = f"http://127.0.0.1:{free_port_not_in_use()}"
+        for command in (["invoke", "echo", "--async"], ["call", "some-id"]):
+            with self.subTest(command=command):
+                result = run_cli(command, url=url)
+                self.assert_exit(result, EXIT_CONNECT)
+                self.assertIn("cannot connect", result.stderr)
+
+
+# --------------------------------------------------------------------------------------------------
+
+
 class TestDev(CliCase):
     def functions_dir(self) -> FunctionsDir:
         fns = self.functions()
@@ -782,7 +993,7 @@ class TestCompletion(GatewayClass):
         return [line for line in proc.stdout.splitlines() if line]
 
     def test_completes_subcommands_options_templates_methods(self):
-        self.assertEqual(self.complete(""), ["dev", "new", "list", "health", "invoke", "help", "--help"])
+        self.assertEqual(self.complete(""), ["dev", "new", "list", "health", "invoke", "call", "help", "--help"])
         self.assertEqual(self.complete("he"), ["health", "help"])
         self.assertEqual(sorted(self.complete("new", "x", "--template", "")),
                          ["cpp-http", "go-http", "lua-cgi", "node-event", "node-express", "node-http", "php-cgi",
@@ -791,11 +1002,16 @@ class TestCompletion(GatewayClass):
         self.assertEqual(self.complete("invoke", "alpha", "-d", "@bo"), ["@body.json"])
         self.assertIn("--names", self.complete("list", "--"))
         self.assertEqual(self.complete("dev", "--log-format", ""), ["text", "json"])
+        self.assertEqual(self.complete("invoke", "alpha", "--ca"), ["--callback", "--call-id"])
+        self.assertEqual(self.complete("invoke", "alpha", "--as"), ["--async"])
+        self.assertEqual(self.complete("call", "some-id", "--"), ["--wait", "--json", "--url", "--timeout", "--help"])
 
     def test_completes_function_names_from_the_gateway(self):
         self.assertEqual(self.complete("invoke", ""), ["alpha", "beta"])
         self.assertEqual(self.complete("invoke", "-X", "GET", "b"), ["beta"])
         self.assertEqual(self.complete("invoke", "alpha", ""), [], "one function name only")
+        self.assertEqual(self.complete("invoke", "--call-id", "x", ""), ["alpha", "beta"],
+                         "--call-id's value is not the function name")
         self.assertEqual(self.complete("invoke", "", url=f"http://127.0.0.1:{free_port_not_in_use()}"), [],
                          "no gateway: no names, no error")
 
