@@ -18,6 +18,15 @@ bool kept_header(std::string_view name) {
   return !protocol::iequals(name, "X-Call-Id") && !protocol::iequals(name, "X-Fn-Params");
 }
 
+// Paths the edge answers before any route: a function routed at "/" matches them too, but its
+// queued call would reach the status endpoints or the console, replayed from inside the gateway
+// (which they trust as a local client), never the function.
+bool answered_by_the_edge(std::string_view path) {
+  for (std::string_view own : {"/_fn", "/console", "/async-function"})
+    if (path == own || (path.starts_with(own) && path[own.size()] == '/')) return true;
+  return false;
+}
+
 std::string queued_json(const std::string& id, const std::string& function) {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
@@ -55,7 +64,9 @@ void Server::serve_enqueue(common::ClientRequest& request, common::ClientRespons
   // "/async-function/hello/x" is the call of "/hello/x".
   std::string_view path = request.path().substr(kAsyncPrefix.size() - 1);
   auto snapshot = registry_.current();
-  auto match = path.size() > 1 ? snapshot->routes.match(path, request.method()) : std::nullopt;
+  auto match = path.size() > 1 && !answered_by_the_edge(path)
+                   ? snapshot->routes.match(path, request.method())
+                   : std::nullopt;
   if (!match) {
     send_error(response, Error{Error::Code::kNotFound, "no function serves this path"}, "",
                request_id);

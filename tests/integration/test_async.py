@@ -131,6 +131,19 @@ class AsyncTest(GatewayTestCase):
         self.assert_json_error(gw.get("/_fn/calls/unknown-id"), 404, gw)
         self.assertEqual(os.path.exists(os.path.join(self.state, "runs.log")), False)
 
+    def test_paths_the_edge_answers_itself_are_no_calls_even_under_a_root_route(self):
+        def extra(fns):
+            fns.add("root", {"handler.py": PROBE},
+                    {"format": "cgi", "cgi_headers": True, "routes": ["/"],
+                     "env": {"STATE_DIR": self.state}})
+        gw = self.probe_gateway(extra=extra)
+        # Replayed from inside, these would reach /_fn/reload or the console as a local client.
+        for path in ("/_fn/reload", "/_fn", "/console/", "/async-function/probe"):
+            self.assert_json_error(gw.request("POST", "/async-function" + path), 404, gw)
+        self.assertNotIn("reloaded", gw.log())
+        root = self.enqueue(gw, "/async-function/anything/else").headers["X-Call-Id"]
+        self.assertEqual(self.wait_call(gw, root)["function"], "root")
+
     def test_retried_statuses_are_run_again_until_the_last_attempt_others_are_final(self):
         gw = self.probe_gateway()
         recovers = self.enqueue(gw, "/async-function/probe?fail=2").headers["X-Call-Id"]
