@@ -126,6 +126,11 @@ void AsyncCalls::dispatch_loop() {
 }
 
 std::int64_t AsyncCalls::dispatch_due(std::int64_t now) {
+  constexpr std::int64_t kPruneEveryMs = 60'000;
+  if (now - pruned_ms_ >= kPruneEveryMs) {
+    store_.prune(now - kKeepFinishedMs);
+    pruned_ms_ = now;
+  }
   for (const auto& function : store_.due_functions(now)) {
     if (stopping_) return now;
     AsyncConfig config = hooks_.settings_of(function).value_or(AsyncConfig{});
@@ -179,17 +184,17 @@ void AsyncCalls::execute(StoredCall call, AsyncConfig config) {
     return;
   }
   CallResult result = result_of_run(call, reply, config, seconds, hooks_.now_ms());
+  {  // counted before it is recorded: whoever sees the call's new state sees it counted
+    std::lock_guard lock(mutex_);
+    ++counters_.completed[result.status];
+    if (result.state == CallState::kRetrying) ++counters_.retries;
+  }
   if (auto stored = store_.finish(call.call.id, result); !stored)
     log->error("cannot record a call call_id={} error=\"{}\"", call.call.id,
                stored.error().context);
   log->info("call function={} call_id={} attempt={} status={} state={} ms={:.2f}",
             call.call.function, call.call.id, call.attempts, result.status,
             call_state_name(result.state), seconds * 1000);
-  {
-    std::lock_guard lock(mutex_);
-    ++counters_.completed[result.status];
-    if (result.state == CallState::kRetrying) ++counters_.retries;
-  }
   finished(call.call.function);
 }
 
@@ -197,6 +202,10 @@ void AsyncCalls::deliver(StoredCall call, AsyncConfig config) {
   static const auto log = common::logger("gateway.queue");
   auto reply = hooks_.deliver(call.call.callback_url, callback_headers(call), call.result);
   bool sent = reply && reply->status >= 200 && reply->status < 300;
+  {  // counted before it is recorded, as a run is
+    std::lock_guard lock(mutex_);
+    ++(sent ? counters_.callbacks_sent : counters_.callback_failures);
+  }
   if (sent) {
     (void)store_.callback_sent(call.call.id);
   } else if (!(stopping_ && !reply)) {  // else left sending: delivered again at the next start
@@ -212,7 +221,6 @@ void AsyncCalls::deliver(StoredCall call, AsyncConfig config) {
           call.call.id, hooks_.now_ms() + retry_wait(config, call.callback_attempts).count());
   }
   std::lock_guard lock(mutex_);
-  ++(sent ? counters_.callbacks_sent : counters_.callback_failures);
   --delivering_;
   poked_ = true;
   wake_.notify_one();

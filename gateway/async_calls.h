@@ -2,9 +2,9 @@
 // async.max_concurrency per function at a time, and runs each on a worker thread through the
 // gateway's own edge (admission, round robin, failover: the synchronous path), then retries it
 // (429, 502, 503, 504, with exponential backoff) or records its result, and delivers the result to
-// its X-Callback-Url. The store is the truth: a run interrupted by a stop is left running there,
-// and run again at the next start. The run and the delivery are seams, so that the policy can be
-// tested without a gateway.
+// its X-Callback-Url; a finished call is forgotten kKeepFinishedMs later. The store is the truth:
+// a run interrupted by a stop is left running there, and run again at the next start. The run and
+// the delivery are seams, so that the policy can be tested without a gateway.
 #pragma once
 
 #include <atomic>
@@ -23,6 +23,9 @@
 #include "gateway/function_config.h"
 
 namespace gateway {
+
+// How long a finished call (its result) is kept once its callback is over, for GET /_fn/calls/ID.
+inline constexpr std::int64_t kKeepFinishedMs = 24 * 3600 * 1000;
 
 // The queue's clock: unix milliseconds, which keep their meaning across a restart.
 std::int64_t unix_now_ms();
@@ -105,6 +108,7 @@ class AsyncCalls {
   std::atomic<bool> stopping_{false};
   std::map<std::string, int> running_;  // runs in flight per function
   int delivering_ = 0;
+  std::int64_t pruned_ms_ = 0;  // when finished calls were last pruned (dispatcher thread only)
   Counters counters_;
   common::WorkerThreads workers_;
   std::thread dispatcher_;

@@ -292,9 +292,10 @@ common::Result<common::HttpReply> run_through_edge(common::HttpServer& http,
   auto connection = http.connect_inside();
   if (!connection) return tl::unexpected(connection.error());
   const auto& call = stored.call;
-  return common::round_trip(
-      connection->get(), common::request_bytes(call.method, call.target, call.headers, "localhost", call.body),
-      call.method, Clock::now() + common::kNoTimeout, kResultLimit);
+  std::string request =
+      common::request_bytes(call.method, call.target, call.headers, "localhost", call.body);
+  return common::round_trip(connection->get(), request, call.method,
+                            Clock::now() + common::kNoTimeout, kResultLimit);
 }
 
 common::Result<common::HttpReply> deliver_callback(const std::string& url,
@@ -365,11 +366,11 @@ int run(const CommandLine& line, const gateway::Environment& env) {
                           [&server](auto& request, auto& response) { server.handle(request, response); });
   std::optional<gateway::AsyncCalls> calls;
   if (store) {
-    calls.emplace(*store, gateway::AsyncCalls::Hooks{
-                              [&http](const auto& call) { return run_through_edge(http, call); },
-                              deliver_callback,
-                              [&registry](const auto& name) { return async_settings(registry, name); },
-                              gateway::unix_now_ms});
+    gateway::AsyncCalls::Hooks hooks{
+        [&http](const auto& call) { return run_through_edge(http, call); }, deliver_callback,
+        [&registry](const auto& name) { return async_settings(registry, name); },
+        gateway::unix_now_ms};
+    calls.emplace(*store, std::move(hooks));
     server.set_queue(*store, *calls);
   }
   http.start();

@@ -122,9 +122,8 @@ void Server::serve_enqueue(common::ClientRequest& request, common::ClientRespons
     // The client sent this id again (a retry of its own POST): the call is queued once.
     auto existing = store_->get(call.id);
     if (!existing || existing->call.function != name) {
-      send_error(response,
-                 Error{Error::Code::kBadRequest, "X-Call-Id is taken by a call of another function"},
-                 name, request_id);
+      Error taken{Error::Code::kBadRequest, "X-Call-Id is taken by a call of another function"};
+      send_error(response, taken, name, request_id);
       return;
     }
   } else if (!queued) {
