@@ -71,7 +71,7 @@ protocol::Headers callback_headers(const StoredCall& call) {
   return headers;
 }
 
-AsyncCalls::AsyncCalls(CallStore& store, Hooks hooks)
+AsyncCalls::AsyncCalls(CallQueue& store, Hooks hooks)
     : store_(store), hooks_(std::move(hooks)), workers_({256, std::chrono::seconds(10)}) {}
 
 AsyncCalls::~AsyncCalls() { stop(); }

@@ -19,7 +19,7 @@
 
 #include "common/http_client.h"
 #include "common/worker_threads.h"
-#include "gateway/call_store.h"
+#include "gateway/call_queue.h"
 #include "gateway/function_config.h"
 
 namespace gateway {
@@ -74,7 +74,7 @@ class AsyncCalls {
   };
 
   // `store` must outlive this object.
-  AsyncCalls(CallStore& store, Hooks hooks);
+  AsyncCalls(CallQueue& store, Hooks hooks);
   ~AsyncCalls();  // stop()
   AsyncCalls(const AsyncCalls&) = delete;
   AsyncCalls& operator=(const AsyncCalls&) = delete;
@@ -100,7 +100,7 @@ class AsyncCalls {
   void deliver(StoredCall call, AsyncConfig config);
   void finished(const std::string& function);
 
-  CallStore& store_;
+  CallQueue& store_;
   Hooks hooks_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "gateway/async_calls.h"
-#include "gateway/call_store.h"
+#include "gateway/call_queue.h"
 
 namespace gateway {
 

@@ -168,38 +168,6 @@ void log_error(std::string_view operation, const Error& error) {
       ->error("call queue failed op={} error={}", operation, error.context);
 }
 
-CallState parse_state(std::string_view word) {
-  if (word == "queued") return CallState::kQueued;
-  if (word == "running") return CallState::kRunning;
-  if (word == "retrying") return CallState::kRetrying;
-  if (word == "done") return CallState::kDone;
-  // Only this file writes the column; failed is the state that is never run again.
-  return CallState::kFailed;
-}
-
-// One "Name: value\r\n" per header: names and values never hold CR or LF.
-std::string headers_text(const protocol::Headers& headers) {
-  std::string text;
-  for (const auto& header : headers) text += header.name + ": " + header.value + "\r\n";
-  return text;
-}
-
-protocol::Headers parse_headers(std::string_view text) {
-  protocol::Headers headers;
-  while (!text.empty()) {
-    std::size_t end = text.find("\r\n");
-    std::string_view line = text.substr(0, end);
-    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 2);
-    std::size_t colon = line.find(": ");
-    if (colon == std::string_view::npos) {
-      headers.push_back({std::string(line), ""});
-    } else {
-      headers.push_back({std::string(line.substr(0, colon)), std::string(line.substr(colon + 2))});
-    }
-  }
-  return headers;
-}
-
 std::string column_text(sqlite3_stmt* stmt, int column) {
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
   if (text == nullptr) return {};
@@ -220,11 +188,11 @@ StoredCall read_call(sqlite3_stmt* stmt) {
   call.function = column_text(stmt, kFunction);
   call.method = column_text(stmt, kMethod);
   call.target = column_text(stmt, kTarget);
-  call.headers = parse_headers(column_text(stmt, kHeaders));
+  call.headers = parse_headers_text(column_text(stmt, kHeaders));
   call.body = column_blob(stmt, kBody);
   call.callback_url = column_text(stmt, kCallbackUrl);
   call.now_ms = sqlite3_column_int64(stmt, kCreatedMs);
-  stored.state = parse_state(column_text(stmt, kState));
+  stored.state = parse_call_state(column_text(stmt, kState));
   stored.attempts = sqlite3_column_int(stmt, kAttempts);
   stored.next_try_ms = sqlite3_column_int64(stmt, kNextTryMs);
   stored.finished_ms = sqlite3_column_int64(stmt, kFinishedMs);
@@ -339,21 +307,6 @@ common::Status set_callback_state(sqlite3* db, const std::string& id, std::strin
 
 }  // namespace
 
-const char* call_state_name(CallState state) noexcept {
-  switch (state) {
-    case CallState::kQueued:
-      return "queued";
-    case CallState::kRunning:
-      return "running";
-    case CallState::kRetrying:
-      return "retrying";
-    case CallState::kDone:
-      return "done";
-    case CallState::kFailed:
-      return "failed";
-  }
-  return "failed";
-}
 
 common::Result<std::unique_ptr<CallStore>> CallStore::open(const std::string& path,
                                                            std::size_t result_limit) {

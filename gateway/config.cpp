@@ -113,13 +113,13 @@ std::optional<int> parse_count(std::string_view digits, int min) {
   return n;
 }
 
-// "sqlite:PATH" or "off"; NATS JetStream (nats://) is not built yet, and says so.
+// "sqlite:PATH", "nats://HOST[:PORT]" or "off".
 std::string check_queue(std::string queue) {
-  if (queue == "off" || (queue.starts_with("sqlite:") && queue.size() > 7)) return queue;
-  if (queue.starts_with("nats://"))
-    throw FieldError("expected sqlite:PATH or off (a NATS JetStream queue is not supported yet), "
-                     "got " + json::quoted(queue));
-  throw FieldError("expected sqlite:PATH (such as sqlite:/var/lib/fastfn/queue.db) or off, got " +
+  if (queue == "off" || (queue.starts_with("sqlite:") && queue.size() > 7) ||
+      (queue.starts_with("nats://") && queue.size() > 7))
+    return queue;
+  throw FieldError("expected sqlite:PATH (such as sqlite:/var/lib/fastfn/queue.db), "
+                   "nats://HOST:PORT or off, got " +
                    json::quoted(queue));
 }
 

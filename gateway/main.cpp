@@ -30,6 +30,7 @@
 #include "gateway/dir_watcher.h"
 #include "gateway/discovery.h"
 #include "gateway/health_prober.h"
+#include "gateway/nats_call_queue.h"
 #include "gateway/registry.h"
 #include "gateway/server.h"
 #include "gateway/supervisor.h"
@@ -60,7 +61,8 @@ Serves every function found in FUNCTIONS_DIR over HTTP, running fastfn-watchdog 
 Environment: FN_FUNCTIONS_ROOT, FN_RUNTIME_DAEMONS, FN_RUNTIME_SOCKETS, FN_SOCKET_BASE_DIR,
 FN_RUNTIMES, FN_PYTHON_BIN, FN_NODE_BIN, FN_PHP_BIN, FN_LUA_BIN, FN_SH_BIN, FN_GO_BIN, FN_CARGO_BIN,
 FN_COMPOSER_BIN,
-FN_HEALTH_INTERVAL, FN_QUEUE (sqlite:PATH or off: where asynchronous calls are kept),
+FN_HEALTH_INTERVAL, FN_QUEUE (sqlite:PATH, nats://HOST:PORT or off: where asynchronous calls are
+kept),
 FN_WATCHDOG_BIN, FN_MIN_WARM (0: start functions on their first request), FN_IDLE_TTL (park them
 after this idle),
 FN_CONSOLE_DIR, FN_SHIMS_DIR, FN_CONSOLE_REMOTE=1 (the console for non-loopback clients too).
@@ -262,9 +264,23 @@ std::string reload(Reloader& reloader, gateway::HealthProber& prober, std::strin
 
 // The queue of asynchronous calls, or nullptr when it is off. The default one may fail to open
 // (a read-only working dir) with a warning; one the configuration names must open.
-std::unique_ptr<gateway::CallStore> open_queue(const std::string& queue) {
+std::unique_ptr<gateway::CallQueue> open_queue(const std::string& queue,
+                                               const gateway::Registry& registry) {
   static const auto log = common::logger("gateway.queue");
   if (queue == "off") return nullptr;
+  if (queue.starts_with("nats://")) {
+    auto timeout_of = [&registry](const std::string& function) {
+      auto snapshot = registry.current();
+      for (const auto& runtime : snapshot->functions)
+        if (runtime->spec.name == function) return runtime->timeout();
+      return common::kNoTimeout;
+    };
+    auto nats = gateway::NatsCallQueue::open(queue, kResultLimit, timeout_of);
+    if (!nats)
+      throw gateway::ConfigError("queue: cannot use " + queue + ": " + nats.error().context);
+    log->info("queue url={}", queue);
+    return std::move(*nats);
+  }
   const bool chosen = !queue.empty();
   fs::path path = chosen ? queue.substr(std::string_view("sqlite:").size()) : ".fastfn/queue.db";
   std::error_code ignored;
@@ -355,7 +371,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
            !stop.stop_requested())
       registry.park_idle();
   });
-  auto store = open_queue(config.queue);
+  auto store = open_queue(config.queue, registry);
   gateway::Server server(registry);
   auto remote = env.find("FN_CONSOLE_REMOTE");
   server.set_console(find_console(env), remote != env.end() && remote->second == "1");

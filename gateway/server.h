@@ -13,7 +13,7 @@
 #include "common/error.h"
 #include "common/http_exchange.h"
 #include "gateway/async_calls.h"
-#include "gateway/call_store.h"
+#include "gateway/call_queue.h"
 #include "gateway/registry.h"
 
 namespace gateway {
@@ -44,7 +44,7 @@ class Server {
 
   // POST /async-function/... queues calls in `store` and pokes `calls`; GET /_fn/calls/ID reports
   // them. Without a call, both are 404. Both must outlive the server. Call before requests arrive.
-  void set_queue(CallStore& store, AsyncCalls& calls) {
+  void set_queue(CallQueue& store, AsyncCalls& calls) {
     store_ = &store;
     calls_ = &calls;
   }
@@ -89,7 +89,7 @@ class Server {
   std::string console_dir_;
   bool console_remote_ = false;
   Reload reload_;
-  CallStore* store_ = nullptr;
+  CallQueue* store_ = nullptr;
   AsyncCalls* calls_ = nullptr;
 };
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The gateway's /console/ page (issue 9): served from the installed files, loopback only, and,
 in Debian's chromium driven headless, a live view: the functions are listed, a killed watchdog's
-socket shows down on the page and then up again. A screenshot goes to $FASTFN_BUILD_DIR.
+socket shows down on the page and then up again, and with a queue each function's asynchronous calls
+queued and running are shown (issue 18). A screenshot goes to $FASTFN_BUILD_DIR.
 Run alone: python3 tests/integration/test_console.py
 """
 
@@ -19,7 +20,7 @@ import unittest  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from gateway_support import GatewayTestCase, check_binaries, failing_watchdog  # noqa: E402
+from gateway_support import GatewayTestCase, check_binaries, failing_watchdog, wait_until  # noqa: E402
 
 
 def setUpModule():
@@ -79,6 +80,16 @@ class ConsoleTest(GatewayTestCase):
         match = re.search(rf'data-function="{name}" data-sockets-up="(\d+)"', dom)
         return int(match.group(1)) if match else None
 
+    def calls_line(self, dom: str, name: str) -> str:
+        """The text of function `name`'s line of asynchronous calls on the page ("" without one)."""
+        row = re.search(rf'<tr data-function="{name}".*?</tr>', dom, re.S)
+        match = re.search(r'<div class="calls">([^<]*)</div>', row.group(0) if row else "")
+        return match.group(1) if match else ""
+
+    def status_line(self, dom: str) -> str:
+        match = re.search(r'<div id="status">([^<]*)</div>', dom)
+        return match.group(1) if match else ""
+
     @unittest.skipUnless(chromium(), "chromium is not installed (scripts/setup installs it)")
     def test_in_a_browser_the_functions_are_listed_and_a_killed_socket_shows_down_then_up(self):
         # The watchdog is started through a wrapper that fails while its flag file exists, so a killed
@@ -106,6 +117,53 @@ class ConsoleTest(GatewayTestCase):
         os.unlink(block)
         self.wait_health(gw, lambda h: h["functions"]["hello"]["sockets_up"] == 2, 15, what="restarted")
         self.assertEqual(self.sockets_up(self.dump(gw, 3000), "hello"), 2, "and up again")
+
+    @unittest.skipUnless(chromium(), "chromium is not installed (scripts/setup installs it)")
+    def test_in_a_browser_a_functions_queued_and_running_async_calls_are_shown(self):
+        # gated runs one call at a time and its handler waits on the gate: of 4 calls, 1 runs and
+        # 3 stay queued until the test releases them.
+        gate = self.gate()
+        fns = self.functions()
+        fns.gate("gated", gate.dir, {"async": {"max_concurrency": 1}})
+        fns.sh_env("hello")
+        queue = "sqlite:" + os.path.join(self.make_tempdir("fastfn-queue-"), "queue.db")
+        gw = self.start_gateway(fns, env={"FN_QUEUE": queue}, wait_for=["gated", "hello"])
+        for i in range(4):
+            posted = gw.request("POST", f"/async-function/gated?name={i}")
+            self.assertEqual(posted.status, 202, f"{posted!r}\n{gw.describe()}")
+        gate.wait_started(["0"], describe=gw.describe)
+        seen = {}
+
+        def page_shows(gated: str, status: str) -> bool:
+            seen["dom"] = dom = self.dump(gw, 2000)
+            return bool(re.fullmatch(gated, self.calls_line(dom, "gated"))
+                        and self.calls_line(dom, "hello") == "" and status in self.status_line(dom))
+
+        def what_is_shown() -> str:
+            return (f"gated {self.calls_line(seen['dom'], 'gated')!r}, hello "
+                    f"{self.calls_line(seen['dom'], 'hello')!r}, status "
+                    f"{self.status_line(seen['dom'])!r}\n{gw.metrics().text}")
+
+        # The page polls every second; it is loaded again until it shows what the queue holds.
+        line = r"async calls: 3 queued \u00b7 1 running \u00b7 oldest \d+(?:\.\d)? s"
+        wait_until(lambda: page_shows(line, "async calls: 0 runs, 0 retries, 0 callbacks failed"), 30,
+                   message=what_is_shown)
+        gate.release()
+        wait_until(lambda: gw.metrics().get("fastfn_async_runs_total", code="200") == 4, 30,
+                   message=lambda: gw.metrics().text)
+        # Done, the calls leave the function's line; the totals count their runs.
+        wait_until(lambda: page_shows("", "async calls: 4 runs, 0 retries, 0 callbacks failed"), 30,
+                   message=what_is_shown)
+
+    @unittest.skipUnless(chromium(), "chromium is not installed (scripts/setup installs it)")
+    def test_in_a_browser_a_gateway_without_a_queue_shows_no_async_calls(self):
+        fns = self.functions()
+        fns.sh_env("hello")
+        gw = self.start_gateway(fns, env={"FN_QUEUE": "off"}, wait_for=["hello"])
+        dom = self.dump(gw, 2000)
+        self.assertEqual(self.sockets_up(dom, "hello"), 1, "the page has polled")
+        self.assertEqual(self.calls_line(dom, "hello"), "")
+        self.assertNotIn("async", self.status_line(dom))
 
 
 if __name__ == "__main__":

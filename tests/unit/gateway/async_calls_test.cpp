@@ -1,4 +1,5 @@
 #include "gateway/async_calls.h"
+#include "gateway/call_store.h"
 
 #include <doctest/doctest.h>
 
