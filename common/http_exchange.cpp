@@ -106,6 +106,16 @@ Result<std::string_view> ClientRequest::read_body(std::uint64_t max_body) {
   }
 }
 
+Result<std::string> ClientRequest::read_whole_body(std::uint64_t max_body) {
+  std::string body;
+  for (;;) {
+    auto piece = read_body(max_body);
+    if (!piece) return tl::unexpected(piece.error());
+    if (piece->empty()) return body;
+    body.append(*piece);
+  }
+}
+
 Result<bool> ClientRequest::skip_buffered_body(std::uint64_t max_body) {
   for (;;) {
     auto piece = next_buffered(max_body);

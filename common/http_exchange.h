@@ -57,6 +57,8 @@ class ClientRequest {
   // the client asked for it. kClientGone when the client closed or stalled past the read timeout,
   // kBadRequest for a malformed chunked body, kBodyTooLarge past `max_body`.
   Result<std::string_view> read_body(std::uint64_t max_body);
+  // The whole body, read to its end; errors as read_body's.
+  Result<std::string> read_whole_body(std::uint64_t max_body);
   // Decodes and drops the body bytes already in the buffer, never waiting for more: how the event
   // loop discards a body its handler left unread. true once the body is complete (end_offset() is
   // then the next request), false when more bytes are needed; errors as read_body's.

@@ -41,17 +41,6 @@ std::string queued_json(const std::string& id, const std::string& function) {
   return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
 }
 
-// The whole body, up to `limit`.
-common::Result<std::string> read_whole_body(common::ClientRequest& request, std::uint64_t limit) {
-  std::string body;
-  for (;;) {
-    auto piece = request.read_body(limit);
-    if (!piece) return tl::unexpected(piece.error());
-    if (piece->empty()) return body;
-    body.append(*piece);
-  }
-}
-
 }  // namespace
 
 void Server::serve_enqueue(common::ClientRequest& request, common::ClientResponse& response,
@@ -99,7 +88,7 @@ void Server::serve_enqueue(common::ClientRequest& request, common::ClientRespons
   }
   auto length = request.content_length();
   if (length && *length > function.max_body()) response.close_after();  // the body stays unread
-  auto body = read_whole_body(request, function.max_body());
+  auto body = request.read_whole_body(function.max_body());
   if (!body) {
     if (body.error().code == Error::Code::kBodyTooLarge)
       body.error().context = "request body is over max_body_bytes (" +

@@ -23,13 +23,9 @@ common::Result<std::optional<std::string>> hold_body(common::ClientRequest& requ
   constexpr std::uint64_t kHeldLength = 64 * 1024;
   auto length = request.content_length();
   if (length && *length > kHeldLength) return std::nullopt;
-  std::string body;
-  for (;;) {
-    auto piece = request.read_body(max_body);
-    if (!piece) return tl::unexpected(piece.error());
-    if (piece->empty()) return body;
-    body.append(*piece);
-  }
+  auto body = request.read_whole_body(max_body);
+  if (!body) return tl::unexpected(body.error());
+  return std::optional<std::string>(std::move(*body));
 }
 
 }  // namespace watchdog
