@@ -176,26 +176,35 @@ std::int64_t AsyncCalls::dispatch_due(std::int64_t now) {
 
 void AsyncCalls::execute(StoredCall call, AsyncConfig config) {
   static const auto log = common::logger("gateway.queue");
-  auto start = Clock::now();
-  auto reply = hooks_.run(call);
-  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  if (!reply && stopping_) {  // the edge is going away: not the function's failure
-    finished(call.call.function);
-    return;
+  const std::string function = call.call.function;
+  common::UniqueFd connection;  // to the edge, kept alive across the runs of this loop
+  for (;;) {
+    auto start = Clock::now();
+    auto reply = hooks_.run(call, connection);
+    double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (!reply && stopping_) break;  // the edge is going away: not the function's failure
+    CallResult result = result_of_run(call, reply, config, seconds, hooks_.now_ms());
+    {  // counted before it is recorded: whoever sees the call's new state sees it counted
+      std::lock_guard lock(mutex_);
+      ++counters_.completed[result.status];
+      if (result.state == CallState::kRetrying) ++counters_.retries;
+    }
+    // The slot goes to the function's next due call on this thread: a backlog runs without a
+    // hand-off to the dispatcher per call.
+    auto finished = stopping_ ? CallQueue::Finished{store_.finish(call.call.id, result), {}}
+                              : store_.finish_and_claim(call.call.id, result, function,
+                                                        hooks_.now_ms());
+    if (!finished.recorded)
+      log->error("cannot record a call call_id={} error=\"{}\"", call.call.id,
+                 finished.recorded.error().context);
+    log->info("call function={} call_id={} attempt={} status={} state={} ms={:.2f}", function,
+              call.call.id, call.attempts, result.status, call_state_name(result.state),
+              seconds * 1000);
+    if (!finished.next) break;
+    call = std::move(*finished.next);
+    config = hooks_.settings_of(function).value_or(config);
   }
-  CallResult result = result_of_run(call, reply, config, seconds, hooks_.now_ms());
-  {  // counted before it is recorded: whoever sees the call's new state sees it counted
-    std::lock_guard lock(mutex_);
-    ++counters_.completed[result.status];
-    if (result.state == CallState::kRetrying) ++counters_.retries;
-  }
-  if (auto stored = store_.finish(call.call.id, result); !stored)
-    log->error("cannot record a call call_id={} error=\"{}\"", call.call.id,
-               stored.error().context);
-  log->info("call function={} call_id={} attempt={} status={} state={} ms={:.2f}",
-            call.call.function, call.call.id, call.attempts, result.status,
-            call_state_name(result.state), seconds * 1000);
-  finished(call.call.function);
+  finished(function);
 }
 
 void AsyncCalls::deliver(StoredCall call, AsyncConfig config) {

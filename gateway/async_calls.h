@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common/http_client.h"
+#include "common/unique_fd.h"
 #include "common/worker_threads.h"
 #include "gateway/call_queue.h"
 #include "gateway/function_config.h"
@@ -49,8 +50,11 @@ protocol::Headers callback_headers(const StoredCall& call);
 
 class AsyncCalls {
  public:
-  // Runs `call` through the edge; the reply, or the error why none came.
-  using Run = std::function<common::Result<common::HttpReply>(const StoredCall& call)>;
+  // Runs `call` through the edge; the reply, or the error why none came. `connection`: a
+  // connection to the edge the run may open, keep and reuse (closed, it is opened again); one
+  // thread's runs in a row share it.
+  using Run = std::function<common::Result<common::HttpReply>(const StoredCall& call,
+                                                              common::UniqueFd& connection)>;
   // POSTs `body` with `headers` to `url`; the reply, or the error why none came.
   using Deliver = std::function<common::Result<common::HttpReply>(
       const std::string& url, const protocol::Headers& headers, const std::string& body)>;

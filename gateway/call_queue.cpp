@@ -26,6 +26,14 @@ CallState parse_call_state(std::string_view word) noexcept {
   return CallState::kFailed;
 }
 
+CallQueue::Finished CallQueue::finish_and_claim(const std::string& id, const CallResult& result,
+                                                const std::string& function, std::int64_t now_ms) {
+  Finished finished{finish(id, result), std::nullopt};
+  auto next = claim(function, 1, now_ms);
+  if (!next.empty()) finished.next = std::move(next.front());
+  return finished;
+}
+
 std::string headers_text(const protocol::Headers& headers) {
   std::string text;
   for (const auto& header : headers) text += header.name + ": " + header.value + "\r\n";

@@ -93,6 +93,14 @@ class CallQueue {
   // Ends a run. A final state (done, failed) with a callback URL makes the callback pending, due
   // at once.
   virtual common::Status finish(const std::string& id, const CallResult& result) = 0;
+  // finish(), then claim(function, 1, now_ms): the next call for the slot the run held, in one
+  // transaction where the queue has them.
+  struct Finished {
+    common::Status recorded;
+    std::optional<StoredCall> next;
+  };
+  virtual Finished finish_and_claim(const std::string& id, const CallResult& result,
+                                    const std::string& function, std::int64_t now_ms);
   // Marks up to `limit` due callbacks sending (callback_attempts + 1) and returns their calls.
   virtual std::vector<StoredCall> claim_callbacks(int limit, std::int64_t now_ms) = 0;
   // A callback delivered (sent), abandoned (failed), or to try again at `next_ms` (pending).

@@ -45,6 +45,10 @@ constexpr const char* kSchema =
     " callback_attempts INTEGER NOT NULL DEFAULT 0,"
     " callback_next_ms INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS calls_due ON calls (state, next_try_ms);"
+    // The waiting calls of a function in the order they are claimed (the rowid, seq, ends every
+    // index): a claim reads the rows it takes, not every waiting one.
+    "CREATE INDEX IF NOT EXISTS calls_waiting ON calls (function, next_try_ms)"
+    " WHERE state IN ('queued', 'retrying');"
     "CREATE INDEX IF NOT EXISTS calls_callback_due ON calls (callback_state, callback_next_ms);";
 
 // A gateway that died left these mid-run; their due times are already past, so they run at once.
@@ -83,13 +87,23 @@ enum Column {
 };
 
 // One prepared statement, its parameters bound in order. The first failure of preparing or
-// binding is kept and returned by step(), so a caller checks once.
+// binding is kept and returned by step(), so a caller checks once. Prepared once per connection
+// and kept: parsing the SQL of each statement again was a quarter of the gateway's CPU while a
+// backlog ran. A statement is reused when it is not running; no caller holds two of the same SQL
+// at once, the second of which would take the first's.
 class Statement {
  public:
   Statement(sqlite3* db, std::string_view sql) {
-    rc_ = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
+    for (stmt_ = sqlite3_next_stmt(db, nullptr); stmt_ != nullptr;
+         stmt_ = sqlite3_next_stmt(db, stmt_))
+      if (!sqlite3_stmt_busy(stmt_) && sql == sqlite3_sql(stmt_)) return;
+    rc_ = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
+                             SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
   }
-  ~Statement() { sqlite3_finalize(stmt_); }
+  ~Statement() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
@@ -131,6 +145,12 @@ class Statement {
   int rc_ = SQLITE_OK;
   int next_ = 1;
 };
+
+// Closes `db` with the statements Statement kept.
+void close_db(sqlite3* db) {
+  while (sqlite3_stmt* stmt = sqlite3_next_stmt(db, nullptr)) sqlite3_finalize(stmt);
+  sqlite3_close_v2(db);
+}
 
 // BEGIN IMMEDIATE takes the write lock up front, so a claim never fails half-way on an upgrade.
 // Rolled back unless committed.
@@ -238,9 +258,12 @@ common::Status change_one(sqlite3* db, Statement& statement, std::string_view do
 }
 
 common::Status open_schema(sqlite3* db) {
-  // WAL lets readers of other connections (the CLI, a backup) work while the gateway writes; a
+  // One gateway owns the file: a second one on it would run the first one's calls again at its
+  // recovery. Held from the first access to the close, the lock also spares the file locks and
+  // the shared-memory index of every transaction (set before WAL, so that none is made). A
   // ":memory:" database keeps its own journal mode, which is no error.
-  if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr) != SQLITE_OK ||
+  if (sqlite3_exec(db, "PRAGMA locking_mode=EXCLUSIVE", nullptr, nullptr, nullptr) != SQLITE_OK ||
+      sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr) != SQLITE_OK ||
       sqlite3_exec(db, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr) != SQLITE_OK ||
       sqlite3_busy_timeout(db, 5000) != SQLITE_OK) {
     return tl::unexpected(db_error(db, "be configured"));
@@ -254,13 +277,13 @@ common::Status open_schema(sqlite3* db) {
   return {};
 }
 
-common::Result<std::vector<StoredCall>> claim_calls(sqlite3* db, const std::string& function,
-                                                    int limit, std::int64_t now_ms) {
-  Transaction transaction(db);
-  if (!transaction.began()) return tl::unexpected(db_error(db, "claim calls"));
+// claim()'s work, in the caller's transaction.
+common::Result<std::vector<StoredCall>> mark_claimed(sqlite3* db, const std::string& function,
+                                                     int limit, std::int64_t now_ms) {
   Statement select(db, std::string(kSelect) +
-                           "WHERE function = ? AND state IN ('queued', 'retrying') AND"
-                           " next_try_ms <= ? ORDER BY next_try_ms, seq LIMIT ?");
+                           "INDEXED BY calls_waiting WHERE function = ? AND"
+                           " state IN ('queued', 'retrying') AND next_try_ms <= ?"
+                           " ORDER BY next_try_ms, seq LIMIT ?");
   select.text(function).integer(now_ms).integer(limit);
   auto calls = read_calls(db, select, "claim calls");
   if (!calls) return calls;
@@ -268,11 +291,19 @@ common::Result<std::vector<StoredCall>> claim_calls(sqlite3* db, const std::stri
       update_each(db, "UPDATE calls SET state = 'running', attempts = attempts + 1 WHERE id = ?",
                   *calls, "claim calls");
   if (!updated) return tl::unexpected(updated.error());
-  if (!transaction.commit()) return tl::unexpected(db_error(db, "claim calls"));
   for (auto& stored : *calls) {
     stored.state = CallState::kRunning;
     ++stored.attempts;
   }
+  return calls;
+}
+
+common::Result<std::vector<StoredCall>> claim_calls(sqlite3* db, const std::string& function,
+                                                    int limit, std::int64_t now_ms) {
+  Transaction transaction(db);
+  if (!transaction.began()) return tl::unexpected(db_error(db, "claim calls"));
+  auto calls = mark_claimed(db, function, limit, now_ms);
+  if (calls && !transaction.commit()) return tl::unexpected(db_error(db, "claim calls"));
   return calls;
 }
 
@@ -305,8 +336,42 @@ common::Status set_callback_state(sqlite3* db, const std::string& id, std::strin
   return change_one(db, update, "record a callback");
 }
 
-}  // namespace
+// finish()'s work: one UPDATE, in the caller's transaction if there is one.
+common::Status record_end(sqlite3* db, const std::string& id, const CallResult& result,
+                          std::size_t result_limit) {
+  bool retrying = result.state == CallState::kRetrying;
+  if (!retrying && result.state != CallState::kDone && result.state != CallState::kFailed) {
+    return common::fail(Error::Code::kInternal, "a run can only end done, failed or retrying");
+  }
+  std::string sql =
+      "UPDATE calls SET state = ?, status = ?, duration_seconds = ?, error = ?, content_type = ?,"
+      " result = ?, result_truncated = ?, ";
+  sql += retrying ? "next_try_ms = ? WHERE id = ?"
+                  : "finished_ms = ?,"
+                    " callback_state = CASE WHEN callback_url <> '' THEN 'pending'"
+                    " ELSE callback_state END,"
+                    " callback_next_ms = CASE WHEN callback_url <> '' THEN ?"
+                    " ELSE callback_next_ms END WHERE id = ?";
+  bool truncated = result.body.size() > result_limit;
+  std::string_view body = std::string_view(result.body).substr(0, result_limit);
+  Statement update(db, sql);
+  update.text(call_state_name(result.state))
+      .integer(result.status)
+      .real(result.duration_seconds)
+      .text(result.error)
+      .text(result.content_type)
+      .blob(body)
+      .integer(truncated ? 1 : 0);
+  if (retrying) {
+    update.integer(result.next_try_ms);
+  } else {
+    update.integer(result.now_ms).integer(result.now_ms);
+  }
+  update.text(id);
+  return change_one(db, update, "record the end of a run");
+}
 
+}  // namespace
 
 common::Result<std::unique_ptr<CallStore>> CallStore::open(const std::string& path,
                                                            std::size_t result_limit) {
@@ -318,42 +383,88 @@ common::Result<std::unique_ptr<CallStore>> CallStore::open(const std::string& pa
       rc == SQLITE_OK ? open_schema(db) : tl::unexpected(db_error(db, "be opened"));
   if (!opened) {
     // Even a failed open can leave a handle to free.
-    sqlite3_close_v2(db);
+    close_db(db);
     return tl::unexpected(opened.error());
   }
   return std::unique_ptr<CallStore>(new CallStore(db, result_limit));
 }
 
-CallStore::~CallStore() { sqlite3_close_v2(db_); }
+CallStore::~CallStore() { close_db(db_); }
+
+struct CallStore::Work {
+  const std::function<common::Status()>* run;
+  common::Status status;
+  bool done = false;
+};
+
+common::Status CallStore::in_shared_transaction(const std::function<common::Status()>& work) {
+  Work mine{&work, {}};
+  std::unique_lock batch_lock(batch_mutex_);
+  batch_.push_back(&mine);
+  // Another thread commits: the next commit, this thread's or another's, takes this work.
+  batch_done_.wait(batch_lock, [&] { return mine.done || !committing_; });
+  if (mine.done) return mine.status;
+  committing_ = true;
+  std::vector<Work*> taken;
+  taken.swap(batch_);
+  batch_lock.unlock();
+  {
+    std::lock_guard lock(mutex_);
+    Transaction transaction(db_);
+    std::optional<Error> failed;
+    if (!transaction.began()) {
+      failed = db_error(db_, "begin a transaction");
+    } else {
+      for (Work* each : taken) each->status = (*each->run)();
+      if (!transaction.commit()) failed = db_error(db_, "commit");
+    }
+    if (failed)
+      for (Work* each : taken) each->status = tl::unexpected(*failed);
+  }
+  batch_lock.lock();
+  for (Work* each : taken) each->done = true;
+  committing_ = false;
+  batch_done_.notify_all();
+  return mine.status;
+}
 
 common::Status CallStore::enqueue(const NewCall& call) {
-  std::lock_guard lock(mutex_);
-  Statement insert(db_,
-                   "INSERT INTO calls (id, function, method, target, headers, body, callback_url,"
-                   " created_ms, state, next_try_ms, callback_state)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, 'none')");
-  const std::string headers = headers_text(call.headers);
-  insert.text(call.id)
-      .text(call.function)
-      .text(call.method)
-      .text(call.target)
-      .text(headers)
-      .blob(call.body)
-      .text(call.callback_url)
-      .integer(call.now_ms)
-      .integer(call.now_ms);
-  if (insert.step() == SQLITE_DONE) return {};
-  if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE) {
-    return common::fail(Error::Code::kBadRequest, "call id is already taken");
-  }
-  return tl::unexpected(db_error(db_, "queue the call"));
+  return in_shared_transaction([&]() -> common::Status {
+    Statement insert(db_,
+                     "INSERT INTO calls (id, function, method, target, headers, body, callback_url,"
+                     " created_ms, state, next_try_ms, callback_state)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, 'none')");
+    const std::string headers = headers_text(call.headers);
+    insert.text(call.id)
+        .text(call.function)
+        .text(call.method)
+        .text(call.target)
+        .text(headers)
+        .blob(call.body)
+        .text(call.callback_url)
+        .integer(call.now_ms)
+        .integer(call.now_ms);
+    if (insert.step() == SQLITE_DONE) return {};
+    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE) {
+      return common::fail(Error::Code::kBadRequest, "call id is already taken");
+    }
+    return tl::unexpected(db_error(db_, "queue the call"));
+  });
 }
 
 std::vector<std::string> CallStore::due_functions(std::int64_t now_ms) {
   std::lock_guard lock(mutex_);
   Statement select(db_,
-                   "SELECT DISTINCT function FROM calls"
-                   " WHERE state IN ('queued', 'retrying') AND next_try_ms <= ?");
+                   // One index seek per function with waiting calls, not a read of each call.
+                   "WITH RECURSIVE waiting(name) AS ("
+                   " SELECT (SELECT MIN(function) FROM calls INDEXED BY calls_waiting"
+                   "  WHERE state IN ('queued', 'retrying'))"
+                   " UNION ALL SELECT (SELECT MIN(function) FROM calls INDEXED BY calls_waiting"
+                   "  WHERE state IN ('queued', 'retrying') AND function > name)"
+                   " FROM waiting WHERE name IS NOT NULL)"
+                   " SELECT name FROM waiting WHERE name IS NOT NULL AND EXISTS ("
+                   "  SELECT 1 FROM calls INDEXED BY calls_waiting WHERE function = name AND"
+                   "  state IN ('queued', 'retrying') AND next_try_ms <= ?)");
   select.integer(now_ms);
   std::vector<std::string> functions;
   int rc;
@@ -379,37 +490,25 @@ std::vector<StoredCall> CallStore::claim(const std::string& function, int limit,
 }
 
 common::Status CallStore::finish(const std::string& id, const CallResult& result) {
-  bool retrying = result.state == CallState::kRetrying;
-  if (!retrying && result.state != CallState::kDone && result.state != CallState::kFailed) {
-    return common::fail(Error::Code::kInternal, "a run can only end done, failed or retrying");
-  }
   std::lock_guard lock(mutex_);
-  std::string sql =
-      "UPDATE calls SET state = ?, status = ?, duration_seconds = ?, error = ?, content_type = ?,"
-      " result = ?, result_truncated = ?, ";
-  sql += retrying ? "next_try_ms = ? WHERE id = ?"
-                  : "finished_ms = ?,"
-                    " callback_state = CASE WHEN callback_url <> '' THEN 'pending'"
-                    " ELSE callback_state END,"
-                    " callback_next_ms = CASE WHEN callback_url <> '' THEN ?"
-                    " ELSE callback_next_ms END WHERE id = ?";
-  bool truncated = result.body.size() > result_limit_;
-  std::string_view body = std::string_view(result.body).substr(0, result_limit_);
-  Statement update(db_, sql);
-  update.text(call_state_name(result.state))
-      .integer(result.status)
-      .real(result.duration_seconds)
-      .text(result.error)
-      .text(result.content_type)
-      .blob(body)
-      .integer(truncated ? 1 : 0);
-  if (retrying) {
-    update.integer(result.next_try_ms);
-  } else {
-    update.integer(result.now_ms).integer(result.now_ms);
-  }
-  update.text(id);
-  return change_one(db_, update, "record the end of a run");
+  return record_end(db_, id, result, result_limit_);
+}
+
+CallQueue::Finished CallStore::finish_and_claim(const std::string& id, const CallResult& result,
+                                                const std::string& function, std::int64_t now_ms) {
+  Finished finished;
+  finished.recorded = in_shared_transaction([&]() -> common::Status {
+    if (auto recorded = record_end(db_, id, result, result_limit_); !recorded) return recorded;
+    auto next = mark_claimed(db_, function, 1, now_ms);
+    if (!next) {
+      log_error("claim", next.error());
+    } else if (!next->empty()) {
+      finished.next = std::move(next->front());
+    }
+    return {};
+  });
+  if (!finished.recorded) finished.next.reset();  // not committed: not claimed
+  return finished;
 }
 
 std::vector<StoredCall> CallStore::claim_callbacks(int limit, std::int64_t now_ms) {
@@ -447,8 +546,8 @@ std::optional<std::int64_t> CallStore::next_due_ms() {
   // Each MIN is read from its own index; MIN over no row is NULL, and so is their MIN.
   Statement select(db_,
                    "SELECT MIN(due) FROM ("
-                   " SELECT MIN(next_try_ms) AS due FROM calls"
-                   " WHERE state IN ('queued', 'retrying')"
+                   " SELECT MIN(next_try_ms) AS due FROM calls WHERE state = 'queued'"
+                   " UNION ALL SELECT MIN(next_try_ms) FROM calls WHERE state = 'retrying'"
                    " UNION ALL SELECT MIN(callback_next_ms) FROM calls"
                    " WHERE callback_state = 'pending')");
   if (select.step() != SQLITE_ROW) {

@@ -4,8 +4,11 @@
 // (at-least-once, with the same id). Thread-safe: one connection behind one mutex.
 #pragma once
 
+#include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "gateway/call_queue.h"
 
@@ -30,6 +33,8 @@ class CallStore : public CallQueue {
   std::vector<StoredCall> claim(const std::string& function, int limit,
                                 std::int64_t now_ms) override;
   common::Status finish(const std::string& id, const CallResult& result) override;
+  Finished finish_and_claim(const std::string& id, const CallResult& result,
+                            const std::string& function, std::int64_t now_ms) override;
   std::vector<StoredCall> claim_callbacks(int limit, std::int64_t now_ms) override;
   common::Status callback_sent(const std::string& id) override;
   common::Status callback_failed(const std::string& id) override;
@@ -42,9 +47,21 @@ class CallStore : public CallQueue {
  private:
   CallStore(sqlite3* db, std::size_t result_limit) : db_(db), result_limit_(result_limit) {}
 
-  std::mutex mutex_;
+  // Runs `work` (statements on db_, each of which fails alone) in one transaction with the work
+  // other threads bring meanwhile, and returns once that is committed: a group commit, so that a
+  // commit (the WAL's writes, most of a call's cost) is shared by the calls queued or finished at
+  // once. The status is the work's, or the commit's failure.
+  common::Status in_shared_transaction(const std::function<common::Status()>& work);
+
+  std::mutex mutex_;  // the connection
   sqlite3* db_;
   std::size_t result_limit_;
+
+  struct Work;
+  std::mutex batch_mutex_;  // what follows
+  std::condition_variable batch_done_;
+  std::vector<Work*> batch_;  // waiting for the next commit
+  bool committing_ = false;
 };
 
 }  // namespace gateway

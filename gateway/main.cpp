@@ -302,16 +302,24 @@ std::unique_ptr<gateway::CallQueue> open_queue(const std::string& queue,
 }
 
 // A queued call, run through the gateway's own edge over a socketpair: admission, routing and
-// failover as for any client.
+// failover as for any client. The connection is kept alive for the next call of the same thread,
+// unless the edge says it closes it.
 common::Result<common::HttpReply> run_through_edge(common::HttpServer& http,
-                                                   const gateway::StoredCall& stored) {
-  auto connection = http.connect_inside();
-  if (!connection) return tl::unexpected(connection.error());
+                                                   const gateway::StoredCall& stored,
+                                                   common::UniqueFd& connection) {
+  if (!connection) {
+    auto made = http.connect_inside();
+    if (!made) return tl::unexpected(made.error());
+    connection = std::move(*made);
+  }
   const auto& call = stored.call;
   std::string request =
-      common::request_bytes(call.method, call.target, call.headers, "localhost", call.body);
-  return common::round_trip(connection->get(), request, call.method,
-                            Clock::now() + common::kNoTimeout, kResultLimit);
+      common::request_bytes(call.method, call.target, call.headers, "localhost", call.body, true);
+  auto reply = common::round_trip(connection.get(), request, call.method,
+                                  Clock::now() + common::kNoTimeout, kResultLimit);
+  if (!reply || !protocol::keeps_alive(reply->headers, 1))
+    connection.reset();
+  return reply;
 }
 
 common::Result<common::HttpReply> deliver_callback(const std::string& url,
@@ -383,7 +391,9 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   std::optional<gateway::AsyncCalls> calls;
   if (store) {
     gateway::AsyncCalls::Hooks hooks{
-        [&http](const auto& call) { return run_through_edge(http, call); }, deliver_callback,
+        [&http](const auto& call, auto& connection) {
+          return run_through_edge(http, call, connection);
+        }, deliver_callback,
         [&registry](const auto& name) { return async_settings(registry, name); },
         gateway::unix_now_ms};
     calls.emplace(*store, std::move(hooks));

@@ -68,6 +68,11 @@ TEST_CASE("http_client: request_bytes frames the body itself and closes the conn
         "close\r\n\r\nbody");
 }
 
+TEST_CASE("http_client: request_bytes keeps the connection open when asked") {
+  std::string bytes = common::request_bytes("GET", "/x", {}, "h", "", true);
+  CHECK(bytes == "GET /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+}
+
 TEST_CASE("http_client: a round trip through connect_inside() gets status, headers and body") {
   AdoptingServer served([](common::ClientRequest& request, common::ClientResponse& response) {
     std::string body;

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -170,6 +172,72 @@ TEST_SUITE("call_store") {
     REQUIRE_FALSE(garbage.has_value());
     CHECK(garbage.error().code == common::Error::Code::kUnavailable);
     CHECK(garbage.error().context.find("not a database") != std::string::npos);
+  }
+
+  TEST_CASE("enqueues from many threads at once share commits and fail alone") {
+    TempDatabase file;
+    auto store = std::move(*CallStore::open(file.path(), 1024));
+    constexpr int kThreads = 8, kEach = 40;
+    REQUIRE(store->enqueue(new_call("taken", "g", 1)));
+    std::atomic<int> taken{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kEach; ++i) {
+          REQUIRE(store->enqueue(new_call(std::to_string(t) + "-" + std::to_string(i), "f", 1)));
+          // Beside each call, one whose id is taken: refused, and refused alone.
+          auto again = store->enqueue(new_call("taken", "f", 1));
+          if (!again && again.error().code == common::Error::Code::kBadRequest) ++taken;
+        }
+      });
+    for (auto& thread : threads) thread.join();
+    CHECK(taken == kThreads * kEach);
+    auto queued_of_f = [](CallStore& calls) {
+      for (const auto& count : calls.counts())
+        if (count.function == "f") return count.queued;
+      return 0;
+    };
+    CHECK(queued_of_f(*store) == kThreads * kEach);
+    // Committed: a store opened after this one closed sees every call.
+    store.reset();
+    auto reopened = std::move(*CallStore::open(file.path(), 1024));
+    CHECK(queued_of_f(*reopened) == kThreads * kEach);
+  }
+
+  TEST_CASE("finish_and_claim records the end and takes the function's next due call") {
+    auto store = memory_store();
+    for (const char* id : {"a", "b"}) REQUIRE(store->enqueue(new_call(id, "f", 1000)));
+    REQUIRE(store->enqueue(new_call("g1", "g", 1000)));
+    REQUIRE(ids(store->claim("f", 1, 1000)) == std::vector<std::string>{"a"});
+    auto finished = store->finish_and_claim("a", ended(CallState::kDone, 1100), "f", 1100);
+    REQUIRE(finished.recorded);
+    CHECK(store->get("a")->state == CallState::kDone);
+    REQUIRE(finished.next);
+    CHECK(finished.next->call.id == "b");  // not g's call: the slot is f's
+    CHECK(finished.next->state == CallState::kRunning);
+    CHECK(finished.next->attempts == 1);
+    CHECK(finished.next->call.body == "body of b");
+    CHECK(store->get("b")->state == CallState::kRunning);
+    auto last = store->finish_and_claim("b", ended(CallState::kDone, 1200), "f", 1200);
+    REQUIRE(last.recorded);
+    CHECK_FALSE(last.next);
+    CHECK(store->get("g1")->state == CallState::kQueued);
+    auto unknown = store->finish_and_claim("nope", ended(CallState::kDone, 1300), "g", 1300);
+    CHECK_FALSE(unknown.recorded);
+    CHECK_FALSE(unknown.next);  // nothing committed, nothing claimed
+    CHECK(store->get("g1")->state == CallState::kQueued);
+  }
+
+  TEST_CASE("a second store cannot open the file a store has open") {
+    TempDatabase file;
+    auto first = CallStore::open(file.path(), 1024);
+    REQUIRE(first.has_value());
+    REQUIRE((*first)->enqueue(new_call("a", "f", 1000)));
+    auto second = CallStore::open(file.path(), 1024);
+    REQUIRE_FALSE(second.has_value());
+    CHECK(second.error().context.find("locked") != std::string::npos);
+    first->reset();
+    CHECK(CallStore::open(file.path(), 1024).has_value());  // free once the first is closed
   }
 
   TEST_CASE("claim respects the limit and FIFO order") {
