@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -46,8 +47,9 @@ constexpr const char* kSchema =
     " callback_next_ms INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS calls_due ON calls (state, next_try_ms);"
     // The waiting calls of a function in the order they are claimed (the rowid, seq, ends every
-    // index): a claim reads the rows it takes, not every waiting one.
-    "CREATE INDEX IF NOT EXISTS calls_waiting ON calls (function, next_try_ms)"
+    // index): a claim reads the rows it takes, not every waiting one, and the counts of
+    // /_fn/metrics read the index alone (it holds the state), not the calls.
+    "CREATE INDEX IF NOT EXISTS calls_waiting ON calls (function, next_try_ms, seq, state)"
     " WHERE state IN ('queued', 'retrying');"
     "CREATE INDEX IF NOT EXISTS calls_callback_due ON calls (callback_state, callback_next_ms);";
 
@@ -573,22 +575,33 @@ std::optional<StoredCall> CallStore::get(const std::string& id) {
 
 std::vector<QueueCounts> CallStore::counts() {
   std::lock_guard lock(mutex_);
-  Statement select(db_,
-                   "SELECT function, SUM(state IN ('queued', 'retrying')), SUM(state = 'running'),"
-                   " MIN(CASE WHEN state IN ('queued', 'retrying') THEN created_ms END)"
-                   " FROM calls WHERE state IN ('queued', 'retrying', 'running')"
-                   " GROUP BY function ORDER BY function");
-  std::vector<QueueCounts> counts;
+  std::map<std::string, QueueCounts> by_function;
+  // The oldest waiting call is the first to arrive (the lowest seq); its time is read alone.
+  Statement waiting(db_,
+                    "SELECT function, COUNT(*), MIN(seq) FROM calls INDEXED BY calls_waiting"
+                    " WHERE state IN ('queued', 'retrying') GROUP BY function");
+  Statement created(db_, "SELECT created_ms FROM calls WHERE seq = ?");
   int rc;
-  while ((rc = select.step()) == SQLITE_ROW) {
-    sqlite3_stmt* row = select.get();
-    // MIN over no queued call is NULL, which reads as the 0 the struct means by none.
-    counts.push_back({column_text(row, 0), sqlite3_column_int(row, 1), sqlite3_column_int(row, 2),
-                      sqlite3_column_int64(row, 3)});
+  while ((rc = waiting.step()) == SQLITE_ROW) {
+    QueueCounts& count = by_function[column_text(waiting.get(), 0)];
+    count.queued = sqlite3_column_int(waiting.get(), 1);
+    created.integer(sqlite3_column_int64(waiting.get(), 2));
+    if (created.step() == SQLITE_ROW) count.oldest_queued_ms = sqlite3_column_int64(created.get(), 0);
+    created.reset();
   }
+  Statement running(db_,
+                    "SELECT function, COUNT(*) FROM calls WHERE state = 'running' GROUP BY function");
+  if (rc == SQLITE_DONE)
+    while ((rc = running.step()) == SQLITE_ROW)
+      by_function[column_text(running.get(), 0)].running = sqlite3_column_int(running.get(), 1);
   if (rc != SQLITE_DONE) {
     log_error("counts", db_error(db_, "count the calls"));
     return {};
+  }
+  std::vector<QueueCounts> counts;
+  for (auto& [function, count] : by_function) {
+    count.function = function;
+    counts.push_back(std::move(count));
   }
   return counts;
 }
