@@ -262,6 +262,15 @@ std::string reload(Reloader& reloader, gateway::HealthProber& prober, std::strin
   }
 }
 
+// The function called `name` now; nullptr for none (a queued call may outlive its function).
+std::shared_ptr<gateway::FunctionRuntime> function_named(const gateway::Registry& registry,
+                                                         const std::string& name) {
+  auto snapshot = registry.current();
+  for (const auto& runtime : snapshot->functions)
+    if (runtime->spec.name == name) return runtime;
+  return nullptr;
+}
+
 // The queue of asynchronous calls, or nullptr when it is off. The default one may fail to open
 // (a read-only working dir) with a warning; one the configuration names must open.
 std::unique_ptr<gateway::CallQueue> open_queue(const std::string& queue,
@@ -270,10 +279,8 @@ std::unique_ptr<gateway::CallQueue> open_queue(const std::string& queue,
   if (queue == "off") return nullptr;
   if (queue.starts_with("nats://")) {
     auto timeout_of = [&registry](const std::string& function) {
-      auto snapshot = registry.current();
-      for (const auto& runtime : snapshot->functions)
-        if (runtime->spec.name == function) return runtime->timeout();
-      return common::kNoTimeout;
+      auto runtime = function_named(registry, function);
+      return runtime ? runtime->timeout() : common::kNoTimeout;
     };
     auto nats = gateway::NatsCallQueue::open(queue, kResultLimit, timeout_of);
     if (!nats)
@@ -332,10 +339,9 @@ common::Result<common::HttpReply> deliver_callback(const std::string& url,
 
 std::optional<gateway::AsyncConfig> async_settings(const gateway::Registry& registry,
                                                    const std::string& function) {
-  auto snapshot = registry.current();
-  for (const auto& runtime : snapshot->functions)
-    if (runtime->spec.name == function) return runtime->spec.async;
-  return std::nullopt;
+  auto runtime = function_named(registry, function);
+  if (!runtime) return std::nullopt;
+  return runtime->spec.async;
 }
 
 // Waits for SIGTERM/SIGINT, reloading on each SIGHUP.

@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from gateway_support import (CallbackReceiver, GatewayTestCase, check_binaries, parse_kv,  # noqa: E402
                              run_gateway_cli, wait_until)
-from test_async import FAST_RETRIES, PROBE  # noqa: E402  (the sqlite tests' probe function)
+from test_async import FAST_RETRIES, PROBE, check_retried_statuses  # noqa: E402  (the sqlite tests')
 
 # Where Debian's nats-server may be (the package puts it in /usr/sbin); FASTFN_NATS_SERVER wins.
 NATS_SERVER_CANDIDATES = ("/usr/sbin/nats-server", "/usr/bin/nats-server")
@@ -276,27 +276,7 @@ class OneGatewayTest(NatsCase):
         self.assert_json_error(gw.get("/_fn/calls/unknown-id"), 404, gw)
 
     def test_retried_statuses_are_run_again_until_the_last_attempt_others_are_final(self):
-        server = self.nats()
-        gw = self.probe_gateway(server.url)
-        recovers = self.enqueue(gw, "/async-function/probe?fail=2").headers["X-Call-Id"]
-        gives_up = self.enqueue(gw, "/async-function/probe?fail=99").headers["X-Call-Id"]
-        final = self.enqueue(gw, "/async-function/probe?status=500").headers["X-Call-Id"]
-        report = self.wait_call(gw, recovers)
-        self.assertEqual((report["status"], report["attempts"], report["function_status"]),
-                         ("done", 3, 200), report)
-        report = self.wait_call(gw, gives_up)
-        self.assertEqual((report["status"], report["attempts"], report["function_status"]),
-                         ("failed", 4, 503), report)
-        self.assertIn("503", report["error"])
-        report = self.wait_call(gw, final)
-        self.assertEqual((report["status"], report["attempts"], report["function_status"]),
-                         ("done", 1, 500), report)
-        self.assertEqual((self.runs(recovers), self.runs(gives_up), self.runs(final)), (3, 4, 1))
-        metrics = gw.metrics()
-        self.assertEqual(metrics.get("fastfn_async_retries_total"), 2 + 3, metrics.text[:3000])
-        self.assertEqual(metrics.get("fastfn_async_runs_total", code="503"), 2 + 4)
-        self.assertEqual(metrics.get("fastfn_async_runs_total", code="500"), 1)
-        self.assertEqual(metrics.get("fastfn_async_runs_total", code="200"), 1)
+        check_retried_statuses(self, self.probe_gateway(self.nats().url))
 
 
 class SharedStreamTest(NatsCase):
