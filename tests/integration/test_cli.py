@@ -14,6 +14,8 @@ import sys
 
 sys.dont_write_bytecode = True
 
+import collections  # noqa: E402
+import concurrent.futures  # noqa: E402
 import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -753,6 +755,45 @@ class TestAsync(GatewayClass):
         self.assertTrue(body.endswith(b"---\nfor the hook"), body)
         as_json = self.call(call_id, "--json")
         self.assertEqual(json.loads(as_json.stdout)["callback"]["url"], f"{receiver.url}/done")
+
+    def test_a_burst_of_a_thousand_calls_with_callbacks_is_accounted_for_by_id(self):
+        receiver = CallbackReceiver()
+        self.addCleanup(receiver.close)
+        before = self.gw.metrics()
+        sent_before = before.get("fastfn_async_callbacks_total", result="sent")
+        failed_before = before.get("fastfn_async_callbacks_total", result="failed")
+
+        def submit(i: int) -> harness.CliResult:
+            # The timeout only bounds a hung run: under this load a run may wait long for a core.
+            return self.invoke("--async", "echo", "--callback", f"{receiver.url}/hook", "-d", str(i),
+                               timeout=120)
+        # A worker holds one CLI process at a time: 12 of them keep two cores busy with no idle gaps.
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            runs = list(pool.map(submit, range(1000)))
+        bad = [run.describe() for run in runs if run.returncode != 0 or run.stderr
+               or not re.fullmatch(r"[A-Za-z0-9._-]{1,128}\n", run.stdout)]
+        self.assertEqual(bad[:3], [], f"{len(bad)} of the 1000 runs did not print one id alone")
+        index_of = {run.stdout.strip(): i for i, run in enumerate(runs)}
+        self.assertEqual(len(index_of), 1000, "every call has an id of its own")
+
+        wait_until(lambda: len(receiver.posts) >= 1000, 300,
+                   message=lambda: f"{len(set(index_of) - receiver.ids())} callbacks missing\n{self.gw.describe()}")
+        # The gateway counts a callback sent once the receiver has answered it: at 1000 none is left
+        # to come, so a late duplicate cannot slip past the checks below.
+        self.wait_metric(self.gw, "fastfn_async_callbacks_total", sent_before + 1000, 30, result="sent")
+        self.assertEqual(self.gw.metrics().get("fastfn_async_callbacks_total", result="failed"), failed_before,
+                         "no callback was refused or timed out, so none was sent again")
+        with receiver.lock:
+            posts = list(receiver.posts)
+        delivered = collections.Counter(headers.get("x-call-id") for _, headers, _ in posts)
+        self.assertEqual(set(delivered), set(index_of), "no callback missing, none of a call the CLI did not print")
+        # At least once repeats a callback only after a kill or a failed delivery; neither happened.
+        self.assertEqual({call: n for call, n in delivered.items() if n != 1}, {}, "each callback exactly once")
+        wrong = [(headers.get("x-call-id"), path, headers.get("x-function-status"), body[-40:])
+                 for path, headers, body in posts
+                 if (path, headers.get("x-function-status"), body.partition(b"\n---\n")[2])
+                 != ("/hook", "200", str(index_of[headers.get("x-call-id")]).encode())]
+        self.assertEqual(wrong[:3], [], f"{len(wrong)} callbacks do not carry their call's own result")
 
     def test_running_call_exits_75_until_it_has_finished(self):
         gate = Gate(self.gate_dir)
