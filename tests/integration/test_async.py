@@ -69,32 +69,31 @@ def check_retried_statuses(case, gw) -> None:
     case.assertEqual(metrics.get("fastfn_async_runs_total", code="200"), 1)
 
 
-class AsyncTest(GatewayTestCase):
+class ProbeCalls:
+    """What the tests of both queues do with a gateway's calls: a TestCase mixin (not one itself,
+    so that importing it runs no test). runs() counts the probe's runs in self.state."""
+
     def receiver(self, fail_first: int = 0) -> CallbackReceiver:
         receiver = CallbackReceiver(fail_first)
         self.addCleanup(receiver.close)
         return receiver
 
-    def probe_gateway(self, async_config=None, env=None, extra=None):
-        fns = self.functions()
-        self.state = self.make_tempdir("fastfn-async-state-")
-        config = {"format": "cgi", "cgi_headers": True, "env": {"STATE_DIR": self.state},
-                  "async": {**FAST_RETRIES, **(async_config or {})}}
-        fns.add("probe", {"handler.py": PROBE}, config)
-        if extra:
-            extra(fns)
-        return self.start_gateway(fns, env=env, wait_for=["probe"])
-
-    def enqueue(self, gw, path: str, body: bytes = b"", headers=None, status: int = 202):
-        response = gw.request("POST", path, body=body, headers=headers or {})
+    def enqueue(self, gw, path: str, body: bytes = b"", headers=None, status: int = 202,
+                connection=None):
+        if connection is not None:
+            response = connection.request("POST", path, body=body, headers=headers or {})
+        else:
+            response = gw.request("POST", path, body=body, headers=headers or {})
         self.assertEqual(response.status, status, f"{path}: {response!r}\n{gw.describe()}")
+        if status == 202:
+            self.assertTrue(response.headers.get("X-Call-Id"), repr(response))
         return response
 
     def call(self, gw, call_id: str) -> dict:
         return self.json_of(gw.get(f"/_fn/calls/{call_id}"), gw)
 
     def wait_call(self, gw, call_id: str, states=("done", "failed"), timeout: float = 60.0) -> dict:
-        wait_until(lambda: self.call(gw, call_id)["status"] in states, timeout,
+        wait_until(lambda: self.call(gw, call_id)["status"] in states, timeout, interval=0.05,
                    message=lambda: f"call {call_id}: {self.call(gw, call_id)}\n{gw.describe()}")
         return self.call(gw, call_id)
 
@@ -104,6 +103,18 @@ class AsyncTest(GatewayTestCase):
                 return sum(1 for line in f if line.strip() == call_id)
         except FileNotFoundError:
             return 0
+
+
+class AsyncTest(ProbeCalls, GatewayTestCase):
+    def probe_gateway(self, async_config=None, env=None, extra=None):
+        fns = self.functions()
+        self.state = self.make_tempdir("fastfn-async-state-")
+        config = {"format": "cgi", "cgi_headers": True, "env": {"STATE_DIR": self.state},
+                  "async": {**FAST_RETRIES, **(async_config or {})}}
+        fns.add("probe", {"handler.py": PROBE}, config)
+        if extra:
+            extra(fns)
+        return self.start_gateway(fns, env=env, wait_for=["probe"])
 
     def test_a_call_is_accepted_at_once_and_run_later_with_its_request_intact(self):
         gw = self.probe_gateway()

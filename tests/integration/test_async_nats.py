@@ -30,9 +30,9 @@ from typing import Optional  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from gateway_support import (CallbackReceiver, GatewayTestCase, check_binaries, parse_kv,  # noqa: E402
+from gateway_support import (GatewayTestCase, check_binaries, parse_kv,  # noqa: E402
                              run_gateway_cli, wait_until)
-from test_async import FAST_RETRIES, PROBE, check_retried_statuses  # noqa: E402  (the sqlite tests')
+from test_async import FAST_RETRIES, PROBE, ProbeCalls, check_retried_statuses  # noqa: E402
 
 # Where Debian's nats-server may be (the package puts it in /usr/sbin); FASTFN_NATS_SERVER wins.
 NATS_SERVER_CANDIDATES = ("/usr/sbin/nats-server", "/usr/bin/nats-server")
@@ -165,7 +165,7 @@ class NatsServer:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
-class NatsCase(GatewayTestCase):
+class NatsCase(ProbeCalls, GatewayTestCase):
     """Helpers shared by the tests: a nats-server per test, the receiver, enqueue and reports."""
 
     def setUp(self) -> None:
@@ -196,32 +196,8 @@ class NatsCase(GatewayTestCase):
         server.start()
         return server
 
-    def receiver(self, fail_first: int = 0) -> CallbackReceiver:
-        receiver = CallbackReceiver(fail_first)
-        self.addCleanup(receiver.close)
-        return receiver
-
     def nats_gateway(self, fns, queue: str, wait_for=()):
         return self.start_gateway(fns, env={"FN_QUEUE": queue}, wait_for=list(wait_for))
-
-    def enqueue(self, gw, path: str, body: bytes = b"", headers=None, status: int = 202,
-                connection=None):
-        if connection is not None:
-            response = connection.request("POST", path, body=body, headers=headers or {})
-        else:
-            response = gw.request("POST", path, body=body, headers=headers or {})
-        self.assertEqual(response.status, status, f"{path}: {response!r}\n{gw.describe()}")
-        if status == 202:
-            self.assertTrue(response.headers.get("X-Call-Id"), repr(response))
-        return response
-
-    def call(self, gw, call_id: str) -> dict:
-        return self.json_of(gw.get(f"/_fn/calls/{call_id}"), gw)
-
-    def wait_call(self, gw, call_id: str, states=("done", "failed"), timeout: float = 60.0) -> dict:
-        wait_until(lambda: self.call(gw, call_id)["status"] in states, timeout, interval=0.05,
-                   message=lambda: f"call {call_id}: {self.call(gw, call_id)}\n{gw.describe()}")
-        return self.call(gw, call_id)
 
 
 class OneGatewayTest(NatsCase):
@@ -234,13 +210,6 @@ class OneGatewayTest(NatsCase):
                 {"format": "cgi", "cgi_headers": True, "env": {"STATE_DIR": self.state},
                  "async": dict(FAST_RETRIES)})
         return self.nats_gateway(fns, queue, wait_for=["probe"])
-
-    def runs(self, call_id: str) -> int:
-        try:
-            with open(os.path.join(self.state, "runs.log")) as f:
-                return sum(1 for line in f if line.strip() == call_id)
-        except FileNotFoundError:
-            return 0
 
     def test_a_queued_call_runs_with_its_request_intact_and_its_callback_arrives(self):
         server = self.nats()
