@@ -5,6 +5,7 @@ namespace common {
 int http_status(Error::Code code) noexcept {
   switch (code) {
     case Error::Code::kBadRequest: return 400;
+    case Error::Code::kUnauthorized: return 401;
     case Error::Code::kForbidden: return 403;
     case Error::Code::kNotFound: return 404;
     case Error::Code::kMethodNotAllowed: return 405;
@@ -22,6 +23,7 @@ int http_status(Error::Code code) noexcept {
 const char* code_name(Error::Code code) noexcept {
   switch (code) {
     case Error::Code::kBadRequest: return "bad_request";
+    case Error::Code::kUnauthorized: return "unauthorized";
     case Error::Code::kForbidden: return "forbidden";
     case Error::Code::kNotFound: return "not_found";
     case Error::Code::kMethodNotAllowed: return "method_not_allowed";

@@ -12,6 +12,7 @@ namespace common {
 struct Error {
   enum class Code {
     kBadRequest,      // the client sent something we refuse (400)
+    kUnauthorized,    // credentials missing or wrong (401)
     kForbidden,       // 403
     kNotFound,        // 404
     kMethodNotAllowed,

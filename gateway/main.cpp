@@ -65,10 +65,12 @@ FN_HEALTH_INTERVAL, FN_QUEUE (sqlite:PATH, nats://HOST:PORT or off: where asynch
 kept),
 FN_WATCHDOG_BIN, FN_MIN_WARM (0: start functions on their first request), FN_IDLE_TTL (park them
 after this idle),
-FN_CONSOLE_DIR, FN_SHIMS_DIR, FN_CONSOLE_REMOTE=1 (the console for non-loopback clients too).
+FN_CONSOLE_DIR, FN_SHIMS_DIR, FN_STATUS_REMOTE=1 (/_fn/* for non-loopback clients too),
+FN_CONSOLE_REMOTE=1 (the console and reload too), FN_STATUS_TOKEN (a bearer token that opens them),
+FN_STATUS_HOSTS (host names they answer to besides addresses, localhost and this machine's name).
 Endpoints: /_fn/health, /_fn/functions, /_fn/metrics, /_fn/calls/ID, POST /_fn/reload and
-/console/ (a live page); the last two answer loopback clients only. POST /async-function/NAME
-queues a call (202 with X-Call-Id).
+/console/ (a live page), for loopback clients only by default (/_fn/health answers everyone, with
+its status only). POST /async-function/NAME queues a call (202 with X-Call-Id).
 Signals: HUP reloads, TERM/INT stop.
 )";
 
@@ -160,6 +162,24 @@ std::string find_console(const gateway::Environment& env) {
                              fs::path(FASTFN_SOURCE_DIR) / "console"})
     if (fs::exists(candidate / "index.html")) return candidate.string();
   return "";
+}
+
+// Who may read /_fn/* and /console/: FN_STATUS_REMOTE, FN_CONSOLE_REMOTE, FN_STATUS_TOKEN and
+// FN_STATUS_HOSTS, with this machine's own name among the hosts.
+gateway::StatusAccess status_access_from(const gateway::Environment& env) {
+  auto value = [&env](const char* name) {
+    auto it = env.find(name);
+    return it == env.end() ? std::string() : it->second;
+  };
+  gateway::StatusAccess access;
+  access.remote_admin = value("FN_CONSOLE_REMOTE") == "1";
+  access.remote_reads = access.remote_admin || value("FN_STATUS_REMOTE") == "1";
+  access.token = value("FN_STATUS_TOKEN");
+  access.hosts = gateway::parse_status_hosts(value("FN_STATUS_HOSTS"));
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) == 0 && name[0] != '\0')
+    access.hosts.push_back(gateway::host_of(name));
+  return access;
 }
 
 // The runtime shims: FN_SHIMS_DIR, else installed beside the binary (<prefix>/share/fastfn/shims),
@@ -387,8 +407,8 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   });
   auto store = open_queue(config.queue, registry);
   gateway::Server server(registry);
-  auto remote = env.find("FN_CONSOLE_REMOTE");
-  server.set_console(find_console(env), remote != env.end() && remote->second == "1");
+  server.set_console(find_console(env));
+  server.set_status_access(status_access_from(env));
   server.set_reload([&] { return reload(reloader, prober, "request=\"POST /_fn/reload\""); });
   common::ServerSettings settings;
   settings.max_connections = line.max_connections;

@@ -199,8 +199,8 @@ struct NatsCallQueue::Nats {
   TimeoutOf timeout_of;
 
   std::mutex mutex;                                // guards what follows
-  std::map<std::string, natsSubscription*> calls;  // by function
-  natsSubscription* callbacks = nullptr;
+  // By function, and the callbacks' under kCallbacks.
+  std::map<std::string, natsSubscription*> subscriptions;
   std::map<std::string, Held> running, sending;  // by call id
   bool callbacks_due = true;  // the stream held callbacks not sending here, at due_functions()
 
@@ -211,8 +211,7 @@ struct NatsCallQueue::Nats {
         natsMsg_Destroy(message.message);
       }
     // Destroyed, not unsubscribed: the durable consumers are the stream's, shared by gateways.
-    for (auto& [function, subscription] : calls) natsSubscription_Destroy(subscription);
-    natsSubscription_Destroy(callbacks);
+    for (auto& [key, subscription] : subscriptions) natsSubscription_Destroy(subscription);
     kvStore_Destroy(kv);
     jsCtx_Destroy(js);
     natsConnection_Destroy(connection);
@@ -247,6 +246,27 @@ struct NatsCallQueue::Nats {
                               &options, &code);
     if (status != NATS_OK) return tl::unexpected(nats_error(status, "subscribe"));
     return subscription;
+  }
+
+  // The subscription kept under `key`, subscribed (its consumer made, with the ack wait
+  // `ack_wait()` gives) on first use; null when that fails (logged as `operation`).
+  template <class AckWait>
+  natsSubscription* subscription_for(const std::string& key, const std::string& durable,
+                                     const std::string& subject, AckWait ack_wait,
+                                     std::string_view operation) {
+    {
+      std::lock_guard lock(mutex);
+      if (auto it = subscriptions.find(key); it != subscriptions.end()) return it->second;
+    }
+    auto made = subscribe(durable, subject, ack_wait());
+    if (!made) {
+      log_error(operation, made.error());
+      return nullptr;
+    }
+    std::lock_guard lock(mutex);
+    auto [it, added] = subscriptions.emplace(key, *made);
+    if (!added) natsSubscription_Destroy(*made);  // another thread's came first
+    return it->second;
   }
 
   // Up to `limit` messages that are due now. The wait is for the server's answer: a fetch asks for
@@ -446,22 +466,12 @@ std::vector<std::string> NatsCallQueue::due_functions(std::int64_t) {
 }
 
 std::vector<StoredCall> NatsCallQueue::claim(const std::string& function, int limit, std::int64_t) {
-  natsSubscription* subscription = nullptr;
-  {
-    std::lock_guard lock(nats_->mutex);
-    if (auto it = nats_->calls.find(function); it != nats_->calls.end()) subscription = it->second;
-  }
-  if (subscription == nullptr) {
-    auto ack_wait = std::min(nats_->timeout_of(function), kLongestAckWait) + kAckMargin;
-    auto made = nats_->subscribe(durable_of(function), subject_of(function), ack_wait);
-    if (!made) {
-      log_error("claim", made.error());
-      return {};
-    }
-    subscription = *made;
-    std::lock_guard lock(nats_->mutex);
-    nats_->calls[function] = subscription;
-  }
+  auto ack_wait = [&] {
+    return std::min(nats_->timeout_of(function), kLongestAckWait) + kAckMargin;
+  };
+  natsSubscription* subscription = nats_->subscription_for(
+      function, durable_of(function), subject_of(function), ack_wait, "claim");
+  if (subscription == nullptr) return {};
   std::vector<StoredCall> claimed;
   for (natsMsg* message : nats_->fetch(subscription, limit)) {
     auto call =
@@ -544,22 +554,14 @@ common::Status NatsCallQueue::finish(const std::string& id, const CallResult& re
 }
 
 std::vector<StoredCall> NatsCallQueue::claim_callbacks(int limit, std::int64_t) {
-  natsSubscription* subscription = nullptr;
   {
     std::lock_guard lock(nats_->mutex);
     if (!nats_->callbacks_due) return {};
-    subscription = nats_->callbacks;
   }
-  if (subscription == nullptr) {
-    auto made = nats_->subscribe(kCallbackDurable, kCallbackSubject, kCallbackAckWait);
-    if (!made) {
-      log_error("claim_callbacks", made.error());
-      return {};
-    }
-    subscription = *made;
-    std::lock_guard lock(nats_->mutex);
-    nats_->callbacks = subscription;
-  }
+  natsSubscription* subscription = nats_->subscription_for(
+      kCallbacks, kCallbackDurable, kCallbackSubject, [] { return kCallbackAckWait; },
+      "claim_callbacks");
+  if (subscription == nullptr) return {};
   std::vector<StoredCall> claimed;
   for (natsMsg* message : nats_->fetch(subscription, limit)) {
     std::string id(natsMsg_GetData(message),

@@ -185,6 +185,14 @@ void Server::serve_status(common::ClientRequest& request, common::ClientResponse
                request_id, {{"Allow", "GET, HEAD"}});
     return;
   }
+  if (path == "/_fn/health" &&
+      status_verdict_for(StatusScope::kRead, request).kind != StatusVerdict::Kind::kAllowed) {
+    // A probe (a load balancer, the kubelet) from anywhere learns up or draining, nothing more.
+    response.send(draining_ ? 503 : 200, json_headers(request_id),
+                  draining_ ? R"({"status":"draining"})" : R"({"status":"ok"})");
+    return;
+  }
+  if (!status_allowed(StatusScope::kRead, request, response, request_id)) return;
   if (path.starts_with("/_fn/calls/")) return serve_call(path.substr(11), response, request_id);
   auto snapshot = registry_.current();
   if (path == "/_fn/health") {
@@ -207,12 +215,25 @@ void Server::serve_status(common::ClientRequest& request, common::ClientResponse
   }
 }
 
-bool Server::admin_allowed(const common::ClientRequest& request, common::ClientResponse& response,
-                           const std::string& request_id) {
-  if (console_remote_ || is_loopback_peer(request.peer())) return true;
-  send_error(response, Error{Error::Code::kForbidden, "the console and /_fn/reload answer loopback "
-                                                      "clients only (FN_CONSOLE_REMOTE=1 opens them)"},
-             "", request_id);
+StatusVerdict Server::status_verdict_for(StatusScope scope,
+                                         const common::ClientRequest& request) const {
+  const auto& headers = request.head().headers;
+  const auto* host = protocol::find_header(headers, "Host");
+  const auto* authorization = protocol::find_header(headers, "Authorization");
+  return status_verdict(status_access_, scope, is_loopback_peer(request.peer()),
+                        request.peer().unix_socket, host ? std::string_view(host->value) : "",
+                        authorization ? std::string_view(authorization->value) : "");
+}
+
+bool Server::status_allowed(StatusScope scope, const common::ClientRequest& request,
+                            common::ClientResponse& response, const std::string& request_id) {
+  auto verdict = status_verdict_for(scope, request);
+  if (verdict.kind == StatusVerdict::Kind::kAllowed) return true;
+  if (verdict.kind == StatusVerdict::Kind::kUnauthorized)
+    send_error(response, Error{Error::Code::kUnauthorized, verdict.reason}, "", request_id,
+               {{"WWW-Authenticate", R"(Bearer realm="fastfn")"}});
+  else
+    send_error(response, Error{Error::Code::kForbidden, verdict.reason}, "", request_id);
   return false;
 }
 

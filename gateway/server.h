@@ -15,6 +15,7 @@
 #include "gateway/async_calls.h"
 #include "gateway/call_queue.h"
 #include "gateway/registry.h"
+#include "gateway/status_access.h"
 
 namespace gateway {
 
@@ -29,17 +30,19 @@ class Server {
   // `registry` must outlive the server.
   explicit Server(const Registry& registry) : registry_(registry) {}
 
-  // Serves /console/ from `dir` (the page's files); to loopback and unix-socket clients only unless
-  // `remote` is set. Without a call, /console/ is 404. Call before requests arrive.
-  void set_console(std::string dir, bool remote) {
-    console_dir_ = std::move(dir);
-    console_remote_ = remote;
-  }
+  // Serves /console/ from `dir` (the page's files), to the clients set_status_access lets in.
+  // Without a call, /console/ is 404. Call before requests arrive.
+  void set_console(std::string dir) { console_dir_ = std::move(dir); }
+
+  // Who may read /_fn/* and /console/ (default: loopback and unix-socket peers naming a known
+  // host). /_fn/health answers every client, with only its status for those not let in. Call
+  // before requests arrive.
+  void set_status_access(StatusAccess access) { status_access_ = std::move(access); }
 
   // What POST /_fn/reload runs (what SIGHUP does): "" once reloaded, else why it was refused.
   using Reload = std::function<std::string()>;
   // Without a call, /_fn/reload is 404. Call before requests arrive. The endpoint answers the
-  // clients the console answers (loopback and unix socket, unless `remote`).
+  // clients the console answers.
   void set_reload(Reload reload) { reload_ = std::move(reload); }
 
   // POST /async-function/... queues calls in `store` and pokes `calls`; GET /_fn/calls/ID reports
@@ -69,9 +72,15 @@ class Server {
                      const std::string& request_id);
   void serve_call(std::string_view rest, common::ClientResponse& response,
                   const std::string& request_id);
-  // Loopback and unix-socket peers, or every peer with FN_CONSOLE_REMOTE=1; else answers 403.
+  // True when status_access_ lets the request in for `scope`; else answers 403 or 401.
+  bool status_allowed(StatusScope scope, const common::ClientRequest& request,
+                      common::ClientResponse& response, const std::string& request_id);
+  // The console and POST /_fn/reload: status_allowed for StatusScope::kAdmin.
   bool admin_allowed(const common::ClientRequest& request, common::ClientResponse& response,
-                     const std::string& request_id);
+                     const std::string& request_id) {
+    return status_allowed(StatusScope::kAdmin, request, response, request_id);
+  }
+  StatusVerdict status_verdict_for(StatusScope scope, const common::ClientRequest& request) const;
   // GET/HEAD from the assets dir; true when answered. `routed`: a function route matches, so a
   // refused path is left to it.
   bool serve_assets(const Snapshot& snapshot, bool routed, common::ClientRequest& request,
@@ -87,7 +96,7 @@ class Server {
   std::atomic<int> in_flight_{0};
   std::atomic<bool> draining_{false};
   std::string console_dir_;
-  bool console_remote_ = false;
+  StatusAccess status_access_;
   Reload reload_;
   CallQueue* store_ = nullptr;
   AsyncCalls* calls_ = nullptr;
