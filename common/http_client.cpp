@@ -120,7 +120,7 @@ Result<protocol::ResponseHead> read_head(Connection& connection, std::size_t& at
 
 std::string request_bytes(std::string_view method, std::string_view target,
                           const protocol::Headers& headers, std::string_view host,
-                          std::string_view body, bool keep_alive) {
+                          std::string_view body) {
   std::string out;
   out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
   for (const auto& header : headers)
@@ -128,7 +128,7 @@ std::string request_bytes(std::string_view method, std::string_view target,
       out.append(header.name).append(": ").append(header.value).append("\r\n");
   if (!protocol::find_header(headers, "Host")) out.append("Host: ").append(host).append("\r\n");
   out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
-  if (!keep_alive) out.append("Connection: close\r\n");
+  out.append("Connection: close\r\n");
   out.append("\r\n").append(body);
   return out;
 }

@@ -23,11 +23,10 @@ struct HttpReply {
 };
 
 // The bytes of a request with a Content-Length body: the request line, `headers` (any framing and
-// Connection headers of theirs replaced), Host when `headers` lack it, Connection: close unless
-// `keep_alive`.
+// Connection headers of theirs replaced), Host when `headers` lack it, and Connection: close.
 std::string request_bytes(std::string_view method, std::string_view target,
                           const protocol::Headers& headers, std::string_view host,
-                          std::string_view body, bool keep_alive = false);
+                          std::string_view body);
 
 // Writes `request` on the connected non-blocking socket `fd`, then reads the reply to its end
 // (skipping interim 1xx replies). kTimeout past `deadline`; kBadGateway for a reply that breaks

@@ -180,6 +180,13 @@ ClientResponse::ClientResponse(int fd, const ClientRequest& request, bool keep_a
       http10_(request.head().version_minor == 0),
       keep_alive_(keep_alive && client_wants_keep_alive(request.head())) {}
 
+ClientResponse::ClientResponse(HttpReply& captured, std::size_t body_limit,
+                               const ClientRequest& request)
+    : ClientResponse(-1, request, true) {
+  captured_ = &captured;
+  capture_limit_ = body_limit;
+}
+
 Status ClientResponse::start(int status, protocol::Headers headers, protocol::BodyFraming framing,
                              std::string_view reason) {
   // A 1xx sent as the answer would have the client take the next request's answer for this one.
@@ -206,8 +213,13 @@ Status ClientResponse::start(int status, protocol::Headers headers, protocol::Bo
     headers.push_back({"Transfer-Encoding", "chunked"});
   if (!keep_alive_) headers.push_back({"Connection", "close"});
   else if (http10_) headers.push_back({"Connection", "keep-alive"});
-  protocol::append_response_head(
-      pending_, protocol::ResponseHead{1, status, std::string(reason), std::move(headers)});
+  if (captured_) {
+    captured_->status = status;
+    captured_->headers = std::move(headers);
+  } else {
+    protocol::append_response_head(
+        pending_, protocol::ResponseHead{1, status, std::string(reason), std::move(headers)});
+  }
   started_ = true;
   status_ = status;
   return {};
@@ -232,8 +244,12 @@ Status ClientResponse::finish(const protocol::Headers& trailers) {
     abort();
     return fail(Error::Code::kBadGateway, "response body shorter than its Content-Length");
   }
-  if (framing_.kind == protocol::BodyKind::kChunked && !head_only_)
-    protocol::append_last_chunk(pending_, trailers);
+  if (framing_.kind == protocol::BodyKind::kChunked && !head_only_) {
+    if (captured_)
+      captured_->headers.insert(captured_->headers.end(), trailers.begin(), trailers.end());
+    else
+      protocol::append_last_chunk(pending_, trailers);
+  }
   complete();
   return flush();
 }
@@ -252,7 +268,7 @@ Status ClientResponse::send(int status, protocol::Headers headers, std::string_v
 void ClientResponse::abort() noexcept {
   finished_ = true;
   aborted_ = true;
-  ::shutdown(fd_, SHUT_RDWR);
+  if (!captured_) ::shutdown(fd_, SHUT_RDWR);
   complete();
 }
 
@@ -267,6 +283,13 @@ void ClientResponse::complete() noexcept {
 }
 
 Status ClientResponse::flush(std::string_view extra) {
+  if (captured_) {  // the head and the chunks' framing are in captured_ already, or not needed
+    pending_.clear();
+    std::size_t room = capture_limit_ - captured_->body.size();
+    if (extra.size() > room) captured_->truncated = true;
+    captured_->body.append(extra.substr(0, room));
+    return {};
+  }
   auto sent = send_all(fd_, pending_, extra);
   pending_.clear();
   if (!sent) abort();

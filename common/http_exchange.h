@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "common/http_client.h"
 #include "protocol/http_message.h"
 #include "protocol/http_parser.h"
 
@@ -100,6 +101,11 @@ class ClientResponse {
   // `request` must outlive this object. `keep_alive` says whether the server would keep the
   // connection open (not draining); the request's own Connection header and version are applied.
   ClientResponse(int fd, const ClientRequest& request, bool keep_alive);
+  // A response kept in `captured` instead of sent: the status, the headers as they would be
+  // sent (trailers appended), and at most `body_limit` bytes of the body (then `truncated`).
+  // How the gateway runs a queued call through its own edge without a connection. `captured`
+  // must outlive this object.
+  ClientResponse(HttpReply& captured, std::size_t body_limit, const ClientRequest& request);
 
   // Sends the status line and headers (with Date, Content-Length or Transfer-Encoding from
   // `framing`, and Connection: close when the connection will close). `headers` must not hold
@@ -133,6 +139,7 @@ class ClientResponse {
   bool started() const noexcept { return started_; }
   bool finished() const noexcept { return finished_; }
   bool keep_alive() const noexcept { return keep_alive_ && !aborted_; }
+  bool aborted() const noexcept { return aborted_; }
   int status() const noexcept { return status_; }
   std::uint64_t body_bytes() const noexcept { return body_bytes_; }
 
@@ -154,6 +161,8 @@ class ClientResponse {
   std::string pending_;  // bytes not yet sent: the head, or a chunk's closing CRLF
   std::function<void()> on_complete_;
   std::optional<std::chrono::steady_clock::time_point> arrival_;
+  HttpReply* captured_ = nullptr;  // set: nothing is sent, see the capturing constructor
+  std::size_t capture_limit_ = 0;
 };
 
 // Writes all of `parts` on a socket (sendmsg, MSG_NOSIGNAL), however many sends it takes; the

@@ -96,25 +96,6 @@ void HttpServer::on_loop(const EventLoop::Callback& callback) {
     callback();
 }
 
-Result<UniqueFd> HttpServer::connect_inside() {
-  int ends[2];
-  // The served end blocks, as accepted sockets do (the loop reads with MSG_DONTWAIT, workers
-  // send under SO_SNDTIMEO); only the caller's end is non-blocking.
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0)
-    return fail(Error::Code::kUnavailable,
-                std::string("cannot make a socketpair: ") + std::strerror(errno));
-  UniqueFd mine(ends[0]);
-  auto served = std::make_shared<Acceptor::Accepted>();  // a std::function must be copyable
-  served->fd = UniqueFd(ends[1]);
-  served->peer.unix_socket = true;
-  if (::fcntl(mine.get(), F_SETFL, O_NONBLOCK) != 0 ||
-      !loop_.post([this, served] {
-        if (!aborting_) add_connection(std::move(*served));
-      }))
-    return fail(Error::Code::kUnavailable, "the server has stopped");
-  return mine;
-}
-
 void HttpServer::stop_accepting() {
   on_loop([this] {
     if (listener_watch_) loop_.unwatch(listener_watch_);

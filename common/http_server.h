@@ -67,11 +67,6 @@ class HttpServer {
 
   // Starts the loop thread.
   void start();
-  // A connection from inside the process (the gateway's queue runs its calls through it): one
-  // end of a socketpair is served as an accepted connection from a unix socket (the same
-  // timeouts, counted with the others), the other end is returned, non-blocking. kUnavailable when
-  // no socket can be made or the server has stopped.
-  Result<UniqueFd> connect_inside();
   // Closes the listening socket at once: new connections are refused. Open ones go on.
   void stop_accepting();
   // Responses from now on close their connection; idle connections are closed now. A head being

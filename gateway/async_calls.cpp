@@ -177,10 +177,9 @@ std::int64_t AsyncCalls::dispatch_due(std::int64_t now) {
 void AsyncCalls::execute(StoredCall call, AsyncConfig config) {
   static const auto log = common::logger("gateway.queue");
   const std::string function = call.call.function;
-  common::UniqueFd connection;  // to the edge, kept alive across the runs of this loop
   for (;;) {
     auto start = Clock::now();
-    auto reply = hooks_.run(call, connection);
+    auto reply = hooks_.run(call);
     double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (!reply && stopping_) break;  // the edge is going away: not the function's failure
     CallResult result = result_of_run(call, reply, config, seconds, hooks_.now_ms());

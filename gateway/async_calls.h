@@ -50,11 +50,8 @@ protocol::Headers callback_headers(const StoredCall& call);
 
 class AsyncCalls {
  public:
-  // Runs `call` through the edge; the reply, or the error why none came. `connection`: a
-  // connection to the edge the run may open, keep and reuse (closed, it is opened again); one
-  // thread's runs in a row share it.
-  using Run = std::function<common::Result<common::HttpReply>(const StoredCall& call,
-                                                              common::UniqueFd& connection)>;
+  // Runs `call` through the edge; the reply, or the error why none came.
+  using Run = std::function<common::Result<common::HttpReply>(const StoredCall& call)>;
   // POSTs `body` with `headers` to `url`; the reply, or the error why none came.
   using Deliver = std::function<common::Result<common::HttpReply>(
       const std::string& url, const protocol::Headers& headers, const std::string& body)>;
@@ -89,8 +86,8 @@ class AsyncCalls {
   // Claims nothing more; runs that end from now on with no reply (the edge is stopping) are left
   // running in the store, to run again at the next start. Idempotent.
   void stop_claiming();
-  // stop_claiming(), then waits for the runs and deliveries in flight: call it once the edge has
-  // shut its connections, which ends the runs.
+  // stop_claiming(), then waits for the runs and deliveries in flight: call it once the runs
+  // were cut (InsideEdge::abort_runs).
   void stop();
 
   Counters counters() const;

@@ -30,6 +30,7 @@
 #include "gateway/dir_watcher.h"
 #include "gateway/discovery.h"
 #include "gateway/health_prober.h"
+#include "gateway/inside_edge.h"
 #include "gateway/nats_call_queue.h"
 #include "gateway/registry.h"
 #include "gateway/server.h"
@@ -328,27 +329,6 @@ std::unique_ptr<gateway::CallQueue> open_queue(const std::string& queue,
   return std::move(*store);
 }
 
-// A queued call, run through the gateway's own edge over a socketpair: admission, routing and
-// failover as for any client. The connection is kept alive for the next call of the same thread,
-// unless the edge says it closes it.
-common::Result<common::HttpReply> run_through_edge(common::HttpServer& http,
-                                                   const gateway::StoredCall& stored,
-                                                   common::UniqueFd& connection) {
-  if (!connection) {
-    auto made = http.connect_inside();
-    if (!made) return tl::unexpected(made.error());
-    connection = std::move(*made);
-  }
-  const auto& call = stored.call;
-  std::string request =
-      common::request_bytes(call.method, call.target, call.headers, "localhost", call.body, true);
-  auto reply = common::round_trip(connection.get(), request, call.method,
-                                  Clock::now() + common::kNoTimeout, kResultLimit);
-  if (!reply || !protocol::keeps_alive(reply->headers, 1))
-    connection.reset();
-  return reply;
-}
-
 common::Result<common::HttpReply> deliver_callback(const std::string& url,
                                                    const protocol::Headers& headers,
                                                    const std::string& body) {
@@ -414,12 +394,15 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   settings.max_connections = line.max_connections;
   common::HttpServer http(socket, settings,
                           [&server](auto& request, auto& response) { server.handle(request, response); });
+  // Queued calls run through the edge's handler on the queue's threads: admission, routing and
+  // failover as for any client.
+  gateway::InsideEdge inside(
+      [&server](auto& request, auto& response) { server.handle(request, response); },
+      kResultLimit);
   std::optional<gateway::AsyncCalls> calls;
   if (store) {
     gateway::AsyncCalls::Hooks hooks{
-        [&http](const auto& call, auto& connection) {
-          return run_through_edge(http, call, connection);
-        }, deliver_callback,
+        [&inside](const auto& call) { return inside.run(call); }, deliver_callback,
         [&registry](const auto& name) { return async_settings(registry, name); },
         gateway::unix_now_ms};
     calls.emplace(*store, std::move(hooks));
@@ -446,6 +429,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
        (server.in_flight() > 0 || http.open_requests() > 0) && Clock::now() < deadline;)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   http.abort_connections();
+  inside.abort_runs();
   if (calls) calls->stop();  // the runs cut by the abort stay running in the queue: run again
   idle_parker.request_stop();
   idle_parker.join();
