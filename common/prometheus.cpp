@@ -46,23 +46,43 @@ void append_sample(std::string& out, std::string_view name, const Labels& labels
   out += '\n';
 }
 
-void StatusCounter::inc(int status) noexcept {
-  if (status >= 0 && status < static_cast<int>(counts_.size()))
-    counts_[static_cast<std::size_t>(status)].fetch_add(1, std::memory_order_relaxed);
+std::size_t RequestCounter::method_index(std::string_view method) noexcept {
+  for (std::size_t i = 0; i + 1 < kMethods.size(); ++i)
+    if (kMethods[i] == method) return i;
+  return kMethods.size() - 1;
 }
 
-void StatusCounter::render(std::string& out, std::string_view name, const Labels& labels) const {
-  for (std::size_t status = 0; status < counts_.size(); ++status) {
-    auto count = counts_[status].load(std::memory_order_relaxed);
-    if (count == 0) continue;
-    std::string code = std::to_string(status);
-    Labels with_status = labels;
-    with_status.emplace_back("status", code);
-    append_sample(out, name, with_status, static_cast<double>(count));
+void RequestCounter::declare(int code, std::string_view method) {
+  if (code >= 0 && code < static_cast<int>(kCodes))
+    declared_[slot(code, method_index(method))] = true;
+}
+
+void RequestCounter::declare_defaults(const std::vector<std::string_view>& methods) {
+  for (int code : kDeclaredCodes)
+    for (std::string_view method : methods) declare(code, method);
+}
+
+void RequestCounter::inc(int code, std::size_t method) noexcept {
+  if (code >= 0 && code < static_cast<int>(kCodes) && method < kMethods.size())
+    counts_[slot(code, method)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void RequestCounter::render(std::string& out, std::string_view name, const Labels& labels) const {
+  for (std::size_t code = 0; code < kCodes; ++code) {
+    for (std::size_t method = 0; method < kMethods.size(); ++method) {
+      std::size_t at = code * kMethods.size() + method;
+      auto count = counts_[at].load(std::memory_order_relaxed);
+      if (count == 0 && !declared_[at]) continue;
+      std::string code_text = std::to_string(code);
+      Labels with_code = labels;
+      with_code.emplace_back("code", code_text);
+      with_code.emplace_back("method", kMethods[method]);
+      append_sample(out, name, with_code, static_cast<double>(count));
+    }
   }
 }
 
-std::uint64_t StatusCounter::total() const noexcept {
+std::uint64_t RequestCounter::total() const noexcept {
   std::uint64_t sum = 0;
   for (const auto& count : counts_) sum += count.load(std::memory_order_relaxed);
   return sum;

@@ -20,16 +20,39 @@ void append_header(std::string& out, std::string_view name, std::string_view hel
 // Appends `name{k="v",...} value\n` with label values escaped.
 void append_sample(std::string& out, std::string_view name, const Labels& labels, double value);
 
-// Requests counted by HTTP status, one atomic per code: no lock on the request path.
-class StatusCounter {
+// Requests counted by HTTP status and method, one atomic per pair: no lock on the request path.
+// Rendered with the labels OpenFaaS's users query: code="200", method="GET".
+class RequestCounter {
  public:
-  void inc(int status) noexcept;
-  // Appends one sample per status seen, labelled with `labels` plus status="NNN".
+  // The methods counted by name; any other is counted as "other" (a label value per method a
+  // client invents would let clients add series at will).
+  static constexpr std::array<std::string_view, 8> kMethods = {
+      "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"};
+  // The statuses declared at 0 by declare_defaults(): success, and the ones fastfn answers itself
+  // when overloaded or failing, so that increase() and rate() count the first errors.
+  static constexpr std::array<int, 6> kDeclaredCodes = {200, 429, 500, 502, 503, 504};
+
+  static std::size_t method_index(std::string_view method) noexcept;
+
+  // Makes (code, method) rendered at 0 before it is first counted. Not thread-safe: call before
+  // the counter is shared.
+  void declare(int code, std::string_view method);
+  // declare() for every kDeclaredCodes with each of `methods`.
+  void declare_defaults(const std::vector<std::string_view>& methods);
+  void inc(int code, std::size_t method) noexcept;
+  // Appends one sample per pair declared or seen, labelled with `labels` plus code and method,
+  // ordered by code then method.
   void render(std::string& out, std::string_view name, const Labels& labels) const;
   std::uint64_t total() const noexcept;
 
  private:
-  std::array<std::atomic<std::uint64_t>, 600> counts_{};
+  static constexpr std::size_t kCodes = 600;
+  static std::size_t slot(int code, std::size_t method) noexcept {
+    return static_cast<std::size_t>(code) * kMethods.size() + method;
+  }
+
+  std::array<std::atomic<std::uint64_t>, kCodes * kMethods.size()> counts_{};
+  std::vector<bool> declared_ = std::vector<bool>(kCodes * kMethods.size());
 };
 
 // A latency histogram in seconds with fixed buckets from 0.5 ms to 30 s.

@@ -88,7 +88,11 @@ void append_queue_metrics(std::string& out, const std::vector<QueueCounts>& coun
                });
   prom::append_header(out, "fastfn_async_runs_total",
                       "Runs of queued calls by the function's status (0: no answer).", "counter");
-  for (const auto& [status, runs] : counters.completed) {
+  // The statuses a run can end with whatever the function is (none, success, fastfn's own
+  // errors) are there at 0 from the start, so that increase() counts the first ones.
+  auto completed = counters.completed;
+  for (int status : {0, 200, 429, 500, 502, 503, 504}) completed.try_emplace(status, 0);
+  for (const auto& [status, runs] : completed) {
     std::string code = std::to_string(status);
     prom::append_sample(out, "fastfn_async_runs_total", {{"code", code}},
                         static_cast<double>(runs));

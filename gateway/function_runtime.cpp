@@ -12,7 +12,12 @@ constexpr std::chrono::milliseconds kDefaultTimeout{30'000};
 
 FunctionRuntime::FunctionRuntime(FunctionSpec spec_in,
                                  std::vector<std::shared_ptr<Upstream>> upstreams_in)
-    : spec(std::move(spec_in)), upstreams(std::move(upstreams_in)), admission(spec.worker_pool) {}
+    : spec(std::move(spec_in)), upstreams(std::move(upstreams_in)), admission(spec.worker_pool) {
+  // The methods it answers (GET and POST when it takes any), so its error series exist at 0.
+  std::vector<std::string_view> methods(spec.methods.begin(), spec.methods.end());
+  if (methods.empty()) methods = {"GET", "POST"};
+  requests.declare_defaults(methods);
+}
 
 std::uint64_t FunctionRuntime::routable_mask() const {
   std::uint64_t mask = 0;

@@ -27,7 +27,7 @@ struct FunctionRuntime {
   std::unique_ptr<OnDemand> on_demand;  // null: its watchdogs run all the time
   Admission admission;
   std::atomic<std::size_t> cursor{0};  // round robin position
-  common::prometheus::StatusCounter requests;
+  common::prometheus::RequestCounter requests;  // by code and method
   common::prometheus::Histogram latency;
 
   // Bit i set when socket i may take a request (up, or starting).

@@ -11,6 +11,7 @@
 #include "gateway/call_report.h"
 #include "gateway/proxy.h"
 #include "gateway/status.h"
+#include "gateway/watchdog_scraper.h"
 #include "protocol/http_message.h"
 
 namespace gateway {
@@ -91,18 +92,20 @@ void Server::handle(common::ClientRequest& request, common::ClientResponse& resp
     }
     auto snapshot = registry_.current();
     auto match = snapshot->routes.match(path, request.method());
+    auto method_index = common::prometheus::RequestCounter::method_index(request.method());
     const bool assets_turn = snapshot->assets && (!match || !snapshot->assets->run_worker_first);
     if (assets_turn && serve_assets(*snapshot, match.has_value(), request, response, request_id)) {
       // answered from the assets dir
     } else if (!match) {
       send_error(response, Error{Error::Code::kNotFound, "no function serves this path"}, "",
                  request_id);
+      unrouted_.inc(response.started() ? response.status() : 499, method_index);
     } else {
       FunctionRuntime& function = *snapshot->functions[match->function_index];
       function_name = function.spec.name;
       // The snapshot is kept: the response may be completed after this handler returns.
-      response.on_complete([snapshot, &function, &response, start] {
-        function.requests.inc(response.started() ? response.status() : 499);
+      response.on_complete([snapshot, &function, &response, start, method = method_index] {
+        function.requests.inc(response.started() ? response.status() : 499, method);
         function.latency.observe(std::chrono::duration<double>(Clock::now() - start).count());
       });
       auto served = serve_function(function, *match, request, response, request_id);
@@ -204,9 +207,10 @@ void Server::serve_status(common::ClientRequest& request, common::ClientResponse
   } else if (path == "/_fn/functions") {
     response.send(200, json_headers(request_id), functions_json(*snapshot));
   } else if (path == "/_fn/metrics") {
-    std::string text = metrics_text(*snapshot);
+    std::string text = metrics_text(*snapshot, unrouted_);
     if (store_)
       append_queue_metrics(text, store_->counts(), calls_->counters(), unix_now_ms());
+    append_watchdog_metrics(text, scrape_watchdogs(scrape_targets(*snapshot)));
     response.send(200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"},
                         {"X-Fn-Request-Id", request_id}},
                   text);

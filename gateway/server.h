@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/http_exchange.h"
+#include "common/prometheus.h"
 #include "gateway/async_calls.h"
 #include "gateway/call_queue.h"
 #include "gateway/registry.h"
@@ -28,7 +29,10 @@ bool is_loopback_peer(const common::PeerInfo& peer) noexcept;
 class Server {
  public:
   // `registry` must outlive the server.
-  explicit Server(const Registry& registry) : registry_(registry) {}
+  explicit Server(const Registry& registry) : registry_(registry) {
+    unrouted_.declare(404, "GET");  // at 0, so that increase() counts the first ones
+    unrouted_.declare(404, "POST");
+  }
 
   // Serves /console/ from `dir` (the page's files), to the clients set_status_access lets in.
   // Without a call, /console/ is 404. Call before requests arrive.
@@ -94,6 +98,7 @@ class Server {
 
   const Registry& registry_;
   std::atomic<int> in_flight_{0};
+  common::prometheus::RequestCounter unrouted_;  // answered 404: no function serves the path
   std::atomic<bool> draining_{false};
   std::string console_dir_;
   StatusAccess status_access_;

@@ -239,13 +239,18 @@ std::string functions_json(const Snapshot& snapshot) {
   return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
 }
 
-std::string metrics_text(const Snapshot& snapshot) {
+std::string metrics_text(const Snapshot& snapshot,
+                         const common::prometheus::RequestCounter& unrouted) {
   namespace prom = common::prometheus;
   std::string out;
-  prom::append_header(out, "fastfn_gateway_requests_total", "Requests by function and status.",
+  prom::append_header(out, "fastfn_gateway_requests_total",
+                      "Requests by function, status code and method (no function label: no "
+                      "function serves the path).",
                       "counter");
   for (const auto& function : snapshot.functions)
-    function->requests.render(out, "fastfn_gateway_requests_total", {{"function", function->spec.name}});
+    function->requests.render(out, "fastfn_gateway_requests_total",
+                              {{"function", function->spec.name}});
+  unrouted.render(out, "fastfn_gateway_requests_total", {});
   prom::append_header(out, "fastfn_gateway_request_duration_seconds", "Request latency.",
                       "histogram");
   for (const auto& function : snapshot.functions)
@@ -257,9 +262,9 @@ std::string metrics_text(const Snapshot& snapshot) {
       prom::append_sample(out, name, {{"function", function->spec.name}},
                           static_cast<double>(value_of(*function)));
   };
-  gauge("fastfn_gateway_in_flight", "Requests in flight.", "gauge",
+  gauge("fastfn_gateway_requests_in_flight", "Requests in flight.", "gauge",
         [](const FunctionRuntime& f) { return f.admission.in_flight(); });
-  gauge("fastfn_gateway_queue_depth", "Requests waiting in the worker pool queue.", "gauge",
+  gauge("fastfn_gateway_requests_queued", "Requests waiting in the worker pool queue.", "gauge",
         [](const FunctionRuntime& f) { return f.admission.queued(); });
   gauge("fastfn_gateway_sockets_up", "Sockets up.", "gauge",
         [](const FunctionRuntime& f) { return f.sockets_up(); });

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "common/prometheus.h"
 #include "gateway/registry.h"
 
 namespace gateway {
@@ -14,7 +15,9 @@ namespace gateway {
 std::string health_json(const Snapshot& snapshot, bool* ok = nullptr);
 // /_fn/functions.
 std::string functions_json(const Snapshot& snapshot);
-// /_fn/metrics.
-std::string metrics_text(const Snapshot& snapshot);
+// The gateway's own series of /_fn/metrics: every function's, then `unrouted` (the requests no
+// function serves, rendered without a function label), then the process collector's.
+std::string metrics_text(const Snapshot& snapshot,
+                         const common::prometheus::RequestCounter& unrouted);
 
 }  // namespace gateway

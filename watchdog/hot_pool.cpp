@@ -453,9 +453,9 @@ void HotPool::render_metrics(std::string& out) const {
                               {"stopping", stopping}})
     prom::append_sample(out, "fastfn_watchdog_processes", {{"function", fn}, {"state", state}},
                         static_cast<double>(count));
-  prom::append_header(out, "fastfn_watchdog_queue_length", "Requests waiting for a process.",
+  prom::append_header(out, "fastfn_watchdog_requests_queued", "Requests waiting for a process.",
                       "gauge");
-  prom::append_sample(out, "fastfn_watchdog_queue_length", {{"function", fn}},
+  prom::append_sample(out, "fastfn_watchdog_requests_queued", {{"function", fn}},
                       static_cast<double>(waiting));
   prom::append_header(out, "fastfn_watchdog_spawns_total", "Processes started.", "counter");
   prom::append_sample(out, "fastfn_watchdog_spawns_total", {{"function", fn}},

@@ -1,5 +1,5 @@
-// The watchdog's own request metrics (every format): requests by status, latency, in flight.
-// Lock-free on the request path; rendered as Prometheus text for /_/metrics.
+// The watchdog's own request metrics (every format): requests by code and method, latency, in
+// flight. Lock-free on the request path; rendered as Prometheus text for /_/metrics.
 #pragma once
 
 #include <atomic>
@@ -11,7 +11,10 @@
 namespace watchdog {
 
 struct Metrics {
-  common::prometheus::StatusCounter requests;
+  // Declares the counted statuses at 0 for GET and POST (docs/OPERATIONS.md).
+  Metrics();
+
+  common::prometheus::RequestCounter requests;
   common::prometheus::Histogram latency;
   std::atomic<int> in_flight{0};
 

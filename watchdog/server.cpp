@@ -69,8 +69,9 @@ void Server::handle(common::ClientRequest& client, common::ClientResponse& reply
       return;
     }
     reply.time_from(start);
-    reply.on_complete([this, &reply, start] {
-      metrics_.requests.inc(reply.started() ? reply.status() : 499);
+    auto method = common::prometheus::RequestCounter::method_index(client.method());
+    reply.on_complete([this, &reply, start, method] {
+      metrics_.requests.inc(reply.started() ? reply.status() : 499, method);
       metrics_.latency.observe(std::chrono::duration<double>(Clock::now() - start).count());
     });
     auto served = serve_function(client, reply, request_id);

@@ -390,9 +390,9 @@ class GatewayFaultTest(FaultCase, GatewayTestCase):
 
 
 def queue_length(wd: harness.Watchdog) -> Optional[float]:
-    """fastfn_watchdog_queue_length from /_/metrics."""
+    """fastfn_watchdog_requests_queued from /_/metrics."""
     for line in wd.get("/_/metrics", timeout=5).text.splitlines():
-        if line.startswith("fastfn_watchdog_queue_length"):
+        if line.startswith("fastfn_watchdog_requests_queued"):
             return float(line.split()[-1])
     return None
 

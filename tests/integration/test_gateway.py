@@ -1002,9 +1002,9 @@ class AdmissionTest(Case):
                 a = executor.submit(gw.get, "/busy?name=a", timeout=30)
                 gate.wait_started(["a"], describe=gw.describe)
                 b = executor.submit(gw.get, "/busy?name=b", timeout=30)
-                self.wait_metric(gw, "fastfn_gateway_queue_depth", 1, function="busy")
-                metrics = self.wait_metric(gw, "fastfn_gateway_in_flight", 1, function="busy")
-                self.assertEqual(metrics.get("fastfn_gateway_queue_depth", function="busy"), 1)
+                self.wait_metric(gw, "fastfn_gateway_requests_queued", 1, function="busy")
+                metrics = self.wait_metric(gw, "fastfn_gateway_requests_in_flight", 1, function="busy")
+                self.assertEqual(metrics.get("fastfn_gateway_requests_queued", function="busy"), 1)
                 data = self.assert_overflow(gw.get("/busy?name=c", timeout=10), expected, "max_queue", gw)
                 self.assertIn("queue", data["error"].lower(), data)
                 self.assertEqual(sorted(gate.started()), ["a"], "max_workers 1: only one may run")
@@ -1044,7 +1044,7 @@ class AdmissionTest(Case):
         gate.wait_started(["a"], describe=gw.describe)
         for depth, name in enumerate("bcd", start=1):
             futures[name] = executor.submit(gw.get, f"/busy?name={name}", timeout=60)
-            self.wait_metric(gw, "fastfn_gateway_queue_depth", depth, function="busy")
+            self.wait_metric(gw, "fastfn_gateway_requests_queued", depth, function="busy")
         for current, following in zip("abc", "bcd"):
             gate.release(current)
             self.assertEqual(self.result(futures[current], gw, current).text.strip(), f"released {current}")
@@ -1053,8 +1053,8 @@ class AdmissionTest(Case):
             self.assertFalse(later & set(gate.started()), f"FIFO order broken: {sorted(gate.started())}")
         gate.release("d")
         self.assertEqual(self.result(futures["d"], gw, "d").text.strip(), "released d")
-        self.wait_metric(gw, "fastfn_gateway_in_flight", 0, function="busy")
-        self.wait_metric(gw, "fastfn_gateway_queue_depth", 0, function="busy")
+        self.wait_metric(gw, "fastfn_gateway_requests_in_flight", 0, function="busy")
+        self.wait_metric(gw, "fastfn_gateway_requests_queued", 0, function="busy")
 
     def test_max_workers_two_runs_two_at_once(self):
         gate = self.gate()
@@ -1063,7 +1063,7 @@ class AdmissionTest(Case):
         a = executor.submit(gw.get, "/busy?name=a", timeout=30)
         b = executor.submit(gw.get, "/busy?name=b", timeout=30)
         gate.wait_started(["a", "b"], describe=gw.describe)
-        self.wait_metric(gw, "fastfn_gateway_in_flight", 2, function="busy")
+        self.wait_metric(gw, "fastfn_gateway_requests_in_flight", 2, function="busy")
         self.assert_overflow(gw.get("/busy?name=c", timeout=10), 429, "max_queue", gw)
         gate.release()
         for future in (a, b):
@@ -1113,8 +1113,8 @@ class ErrorsTest(Case):
         handler = gate.started()["t"]
         wait_until(lambda: not harness.pid_alive(handler), 5,
                    message=lambda: f"the timed-out handler {handler} still runs\n{gw.describe()}")
-        self.wait_metric(gw, "fastfn_gateway_in_flight", 0, function="slow")
-        self.wait_metric(gw, "fastfn_gateway_requests_total", 1, function="slow", status="504")
+        self.wait_metric(gw, "fastfn_gateway_requests_in_flight", 0, function="slow")
+        self.wait_metric(gw, "fastfn_gateway_requests_total", 1, function="slow", code="504")
 
     def test_timeout_ms_0_means_none(self):
         """As OpenFaaS's exec_timeout=0: no limit, in the gateway and in the watchdog it starts."""
@@ -1472,8 +1472,8 @@ class StatusEndpointsTest(Case):
         for _ in range(3):
             self.assert_status(gw.get("/m"), 200, gw)
         self.assert_status(gw.request("DELETE", "/m"), 405, gw)
-        metrics = self.wait_metric(gw, "fastfn_gateway_requests_total", 3, function="m", status="200")
-        self.wait_metric(gw, "fastfn_gateway_requests_total", 1, function="m", status="405")
+        metrics = self.wait_metric(gw, "fastfn_gateway_requests_total", 3, function="m", code="200")
+        self.wait_metric(gw, "fastfn_gateway_requests_total", 1, function="m", code="405")
         metrics = gw.metrics()
         self.assertEqual(metrics.types.get("fastfn_gateway_requests_total"), "counter", metrics.text[:2000])
         self.assertEqual(metrics.types.get("fastfn_gateway_request_duration_seconds"), "histogram")
@@ -1482,7 +1482,7 @@ class StatusEndpointsTest(Case):
         inf = metrics.get("fastfn_gateway_request_duration_seconds_bucket", function="m", le="+Inf")
         self.assertEqual(inf, count, metrics.text[:3000])
         self.assertTrue(metrics.has("fastfn_gateway_request_duration_seconds_sum", function="m"))
-        for name, value in (("fastfn_gateway_queue_depth", 0), ("fastfn_gateway_in_flight", 0),
+        for name, value in (("fastfn_gateway_requests_queued", 0), ("fastfn_gateway_requests_in_flight", 0),
                             ("fastfn_gateway_sockets_up", 1), ("fastfn_gateway_restarts_total", 0)):
             with self.subTest(metric=name):
                 self.assertTrue(metrics.has(name, function="m"), f"{name} missing\n{metrics.text[:3000]}")
@@ -1500,10 +1500,10 @@ class StatusEndpointsTest(Case):
         gw = self.start_gateway(fns, wait_for=["slow"])
         future = self.executor().submit(gw.get, "/slow?name=x", timeout=30)
         gate.wait_started(["x"], describe=gw.describe)
-        self.wait_metric(gw, "fastfn_gateway_in_flight", 1, function="slow")
+        self.wait_metric(gw, "fastfn_gateway_requests_in_flight", 1, function="slow")
         gate.release()
         self.assert_status(self.result(future, gw, "gated"), 200, gw)
-        self.wait_metric(gw, "fastfn_gateway_in_flight", 0, function="slow")
+        self.wait_metric(gw, "fastfn_gateway_requests_in_flight", 0, function="slow")
 
 
 if __name__ == "__main__":

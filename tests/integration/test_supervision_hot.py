@@ -90,7 +90,7 @@ class AbandonedRequestsTest(HotTestCase):
         def drained() -> bool:
             m = metrics(wd)
             served = m.get("fastfn_watchdog_requests_total") - before.get("fastfn_watchdog_requests_total")
-            return served >= ABANDONED and m.get("fastfn_watchdog_queue_length") == 0 and \
+            return served >= ABANDONED and m.get("fastfn_watchdog_requests_queued") == 0 and \
                 m.get("fastfn_watchdog_processes", state="busy") == 0
 
         wait_until(drained, 120, interval=0.2,

@@ -805,7 +805,7 @@ class EndpointsTest(CgiTestCase):
             wd.get(path)
         self.assertFalse(os.path.exists(marker), "a /_/ endpoint ran the function")
 
-    def test_metrics_count_requests_by_status(self):
+    def test_metrics_count_requests_by_code_and_method(self):
         wd = self.start([fixture("exit_code.sh")])
         before = {(n, l): v for n, l, v in self.samples(wd)}
         for _ in range(3):
@@ -818,10 +818,10 @@ class EndpointsTest(CgiTestCase):
         self.assertEqual(PROCESS_METRICS - names, set(), "the process collector's series, as every client exports")
         self.assertIn("fastfn_build_info", names)
         grown = [(n, l, v) for n, l, v in after
-                 if 'status="200"' in l and v - before.get((n, l), 0) >= 3]
-        self.assertTrue(grown, f"no status=\"200\" sample grew by 3 after 3 requests: {after}")
-        self.assertTrue([s for s in after if 'status="500"' in s[1] and s[2] >= 1],
-                        f"no status=\"500\" sample after a 500: {after}")
+                 if 'code="200"' in l and 'method="GET"' in l and v - before.get((n, l), 0) >= 3]
+        self.assertTrue(grown, f"no code=\"200\",method=\"GET\" sample grew by 3 after 3 requests: {after}")
+        self.assertTrue([s for s in after if 'code="500"' in s[1] and s[2] >= 1],
+                        f"no code=\"500\" sample after a 500: {after}")
 
     def test_metrics_inflight_gauge_counts_running_requests(self):
         gate = Gate(self)

@@ -94,7 +94,7 @@ class PoolTest(HotTestCase):
         expected = min(concurrent, max_instances)
         wait_until(lambda: len(gate.started()) >= expected, 15,
                    message=lambda: f"{gate.started()} started\n{wd.describe()}")
-        m = self.wait_metric(wd, "fastfn_watchdog_queue_length", concurrent - expected)
+        m = self.wait_metric(wd, "fastfn_watchdog_requests_queued", concurrent - expected)
         self.assertEqual(len(gate.started()), expected, f"only {expected} can run at once")
         self.assertEqual(len(set(gate.started().values())), expected)
         self.assertEqual(sorted(live_children(wd)), sorted(set(gate.started().values())),
@@ -126,7 +126,7 @@ class PoolTest(HotTestCase):
         busy = pool.submit(wd.get, gate.path("busy"), timeout=60)
         gate.wait_started(["busy"], wd)
         queued = pool.submit(wd.get, gate.path("queued"), timeout=60)
-        self.wait_metric(wd, "fastfn_watchdog_queue_length", 1)
+        self.wait_metric(wd, "fastfn_watchdog_requests_queued", 1)
         ready = wd.get("/_/ready")
         self.assert_status(ready, 503, wd, "/_/ready with a full queue:")
         self.assertTrue(ready.body.strip(), f"/_/ready must say why: {ready!r}")
@@ -137,7 +137,7 @@ class PoolTest(HotTestCase):
         self.assert_status(self.result(busy, wd, "busy"), 200, wd)
         self.assert_status(self.result(queued, wd, "queued"), 200, wd)
         self.assertEqual(set(gate.started()), {"busy", "queued"})
-        self.assertEqual(metrics(wd).get("fastfn_watchdog_requests_total", status="429"), 1)
+        self.assertEqual(metrics(wd).get("fastfn_watchdog_requests_total", code="429"), 1)
 
     def test_queue_wait_is_bounded_by_exec_timeout(self):
         timeout = 2.0
@@ -149,7 +149,7 @@ class PoolTest(HotTestCase):
         gate.wait_started(["busy"], wd)
         sent = time.monotonic()
         queued = pool.submit(wd.get, gate.path("queued"), timeout=30)
-        self.wait_metric(wd, "fastfn_watchdog_queue_length", 1)
+        self.wait_metric(wd, "fastfn_watchdog_requests_queued", 1)
         response = self.result(queued, wd, "queued request")
         elapsed = time.monotonic() - sent
         self.assert_json_error(response, 504, wd, "hotfx")
@@ -358,7 +358,7 @@ class FailureTest(HotTestCase):
         self.wait_metric(wd, "fastfn_watchdog_processes", 0, state="busy")
         m = self.wait_metric(wd, "fastfn_watchdog_requests_in_flight", 0)
         self.assertEqual(m.get("fastfn_watchdog_processes", state="busy"), 0, m.text)
-        self.assertEqual(m.get("fastfn_watchdog_queue_length"), 0, m.text)
+        self.assertEqual(m.get("fastfn_watchdog_requests_queued"), 0, m.text)
         for _ in range(3):
             self.get_pid(wd)
         self.assert_status(wd.get("/_/health"), 200, wd)

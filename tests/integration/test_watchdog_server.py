@@ -114,7 +114,7 @@ class ScalingTest(ServerTestCase):
         started = gate.wait_started(["a", "b"], wd)
         self.assertEqual(len(set(started.values())), 2, f"each full process makes another: {started}")
         third = pool.submit(wd.get, gate.path("c"), timeout=30.0)
-        self.wait_metric(wd, "fastfn_watchdog_queue_length", 1)
+        self.wait_metric(wd, "fastfn_watchdog_requests_queued", 1)
         self.assertEqual(len(live_children(wd)), 2, "max-instances holds")
         gate.release("a")
         self.assert_status(self.result(first[0], wd, "a"), 200, wd)

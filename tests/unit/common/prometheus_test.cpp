@@ -66,39 +66,75 @@ TEST_CASE("prometheus: append_sample renders values") {
   }
 }
 
-TEST_CASE("prometheus: StatusCounter renders one sample per status seen, in order") {
-  prom::StatusCounter counter;
-  counter.inc(502);
-  counter.inc(200);
-  counter.inc(200);
-  counter.inc(429);
+TEST_CASE("prometheus: RequestCounter renders one sample per code and method seen, in order") {
+  prom::RequestCounter counter;
+  auto get = prom::RequestCounter::method_index("GET");
+  auto post = prom::RequestCounter::method_index("POST");
+  counter.inc(502, get);
+  counter.inc(200, post);
+  counter.inc(200, get);
+  counter.inc(200, get);
+  counter.inc(429, get);
   std::string out;
   counter.render(out, "fn_requests_total", {{"function", "echo"}});
   CHECK(out ==
-        "fn_requests_total{function=\"echo\",status=\"200\"} 2\n"
-        "fn_requests_total{function=\"echo\",status=\"429\"} 1\n"
-        "fn_requests_total{function=\"echo\",status=\"502\"} 1\n");
-  CHECK(counter.total() == 4);
+        "fn_requests_total{function=\"echo\",code=\"200\",method=\"GET\"} 2\n"
+        "fn_requests_total{function=\"echo\",code=\"200\",method=\"POST\"} 1\n"
+        "fn_requests_total{function=\"echo\",code=\"429\",method=\"GET\"} 1\n"
+        "fn_requests_total{function=\"echo\",code=\"502\",method=\"GET\"} 1\n");
+  CHECK(counter.total() == 5);
 }
 
-TEST_CASE("prometheus: StatusCounter with nothing counted renders nothing") {
-  prom::StatusCounter counter;
+TEST_CASE("prometheus: RequestCounter with nothing counted or declared renders nothing") {
+  prom::RequestCounter counter;
   std::string out;
   counter.render(out, "fn_requests_total", {});
   CHECK(out.empty());
   CHECK(counter.total() == 0);
 }
 
-TEST_CASE("prometheus: StatusCounter ignores out-of-range statuses") {
-  prom::StatusCounter counter;
-  counter.inc(-1);
-  counter.inc(600);
-  counter.inc(100000);
-  counter.inc(599);
+TEST_CASE("prometheus: RequestCounter renders declared pairs at 0 before the first request") {
+  prom::RequestCounter counter;
+  counter.declare_defaults({"GET", "POST"});
+  std::string out;
+  counter.render(out, "r", {});
+  for (int code : prom::RequestCounter::kDeclaredCodes)
+    for (const char* method : {"GET", "POST"}) {
+      std::string line = "r{code=\"" + std::to_string(code) + "\",method=\"" + method + "\"} 0\n";
+      CHECK_MESSAGE(out.find(line) != std::string::npos, line);
+    }
+  CHECK(out.find("method=\"PUT\"") == std::string::npos);
+  counter.inc(503, prom::RequestCounter::method_index("POST"));
+  out.clear();
+  counter.render(out, "r", {});
+  CHECK(out.find("r{code=\"503\",method=\"POST\"} 1\n") != std::string::npos);
+  CHECK(out.find("r{code=\"503\",method=\"GET\"} 0\n") != std::string::npos);
+}
+
+TEST_CASE("prometheus: RequestCounter counts an unknown method as other") {
+  prom::RequestCounter counter;
+  CHECK(prom::RequestCounter::method_index("PROPFIND") ==
+        prom::RequestCounter::method_index("other"));
+  CHECK(prom::RequestCounter::method_index("get") == prom::RequestCounter::method_index("X"));
+  counter.inc(207, prom::RequestCounter::method_index("PROPFIND"));
+  std::string out;
+  counter.render(out, "r", {});
+  CHECK(out == "r{code=\"207\",method=\"other\"} 1\n");
+}
+
+TEST_CASE("prometheus: RequestCounter ignores out-of-range statuses and methods") {
+  prom::RequestCounter counter;
+  counter.inc(-1, 0);
+  counter.inc(600, 0);
+  counter.inc(100000, 0);
+  counter.inc(200, prom::RequestCounter::kMethods.size());
+  counter.inc(599, 0);
+  counter.declare(600, "GET");
+  counter.declare(-1, "GET");
   CHECK(counter.total() == 1);
   std::string out;
   counter.render(out, "r", {});
-  CHECK(out == "r{status=\"599\"} 1\n");
+  CHECK(out == "r{code=\"599\",method=\"GET\"} 1\n");
 }
 
 TEST_CASE("prometheus: Histogram renders cumulative buckets, sum and count") {
