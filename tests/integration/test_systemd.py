@@ -91,13 +91,16 @@ class Service:
             self.proc = subprocess.Popen(list(argv), env=env, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=log,
                                          start_new_session=True, cwd=directory)
+        self.saved_log: Optional[str] = None  # kept by close(): the file goes with the temp dir
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
     def log(self) -> str:
-        return Path(self.log_path).read_text(errors="replace")
+        if self.saved_log is None:
+            return Path(self.log_path).read_text(errors="replace")
+        return self.saved_log
 
     def stop(self) -> int:
         """SIGTERM, and the exit code once it has drained and stopped (bounded)."""
@@ -113,6 +116,7 @@ class Service:
                 harness.kill_group(child.pgrp)
             harness.kill_group(self.proc.pid)
             self.proc.wait(BOUND)
+        self.saved_log = self.log()
 
 
 def environ_of(pid: int) -> dict[str, str]:
