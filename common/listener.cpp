@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 
@@ -142,8 +143,9 @@ class AdoptedServerSocket : public Poco::Net::ServerSocket {
   explicit AdoptedServerSocket(int fd) : ServerSocket(new AdoptedSocketImpl(fd), true) {}
 };
 
-std::string passed_fd(int fd) { return "the socket passed by the service manager (fd " +
-                                       std::to_string(fd) + ")"; }
+std::string passed_fd(int fd) {
+  return "the socket passed by the service manager (fd " + std::to_string(fd) + ")";
+}
 
 // The address `fd` is bound to; an abstract unix socket's name is written "@name".
 Address bound_address(int fd) {
@@ -154,9 +156,11 @@ Address bound_address(int fd) {
   Address address;
   if (storage.ss_family == AF_UNIX) {
     const auto& un = reinterpret_cast<const sockaddr_un&>(storage);
-    std::size_t size = length > offsetof(sockaddr_un, sun_path) ? length - offsetof(sockaddr_un, sun_path) : 0;
+    const std::size_t header = offsetof(sockaddr_un, sun_path);
+    const std::size_t size = length > header ? length - header : 0;
     std::string path(un.sun_path, ::strnlen(un.sun_path, size));
-    if (path.empty() && size > 1) path = "@" + std::string(un.sun_path + 1, ::strnlen(un.sun_path + 1, size - 1));
+    if (path.empty() && size > 1)  // abstract: a NUL, then the name
+      path = "@" + std::string(un.sun_path + 1, ::strnlen(un.sun_path + 1, size - 1));
     return Address{Address::Kind::kUnix, path, "", 0};
   }
   char host[INET6_ADDRSTRLEN] = "";

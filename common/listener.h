@@ -1,6 +1,8 @@
 // Opens the listening socket of either binary from an Address, with the safety DESIGN.md asks for:
 // a unix socket is created 0600 (its folder 0700 when we create it), a stale socket file left by a
-// dead process is removed first, and a live one or a busy tcp port is a clear error.
+// dead process is removed first, and a live one or a busy tcp port is a clear error. Or it takes the
+// socket systemd passed (socket activation, open_or_adopt_listener), which is the service
+// manager's: served as it is, its file never removed.
 #pragma once
 
 #include <cstdint>
