@@ -96,6 +96,18 @@ void HttpServer::on_loop(const EventLoop::Callback& callback) {
     callback();
 }
 
+void HttpServer::repeat(std::chrono::milliseconds period, std::function<void()> tick) {
+  on_loop([this, period, tick = std::move(tick)] {
+    // The timer re-arms itself from its own callback; it knows its id only once added.
+    auto id = std::make_shared<EventLoop::TimerId>(0);
+    *id = loop_.add_timer([this, period, tick, id] {
+      tick();
+      loop_.arm(*id, Clock::now() + period);
+    });
+    loop_.arm(*id, Clock::now());
+  });
+}
+
 void HttpServer::stop_accepting() {
   on_loop([this] {
     if (listener_watch_) loop_.unwatch(listener_watch_);

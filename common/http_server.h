@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <unordered_map>
@@ -67,6 +68,11 @@ class HttpServer {
 
   // Starts the loop thread.
   void start();
+  // Runs `tick` on the loop thread now and then every `period` until the loop stops (in
+  // abort_connections). It runs only while the loop turns: a loop stuck in a callback, which
+  // accepts and reads nothing, stops it too (what a liveness ping should prove). `tick` must not
+  // block. From any thread, before or after start().
+  void repeat(std::chrono::milliseconds period, std::function<void()> tick);
   // Closes the listening socket at once: new connections are refused. Open ones go on.
   void stop_accepting();
   // Responses from now on close their connection; idle connections are closed now. A head being

@@ -23,6 +23,7 @@
 #include "common/owned_children.h"
 #include "common/units.h"
 #include "common/signals.h"
+#include "common/systemd_notify.h"
 #include "gateway/async_calls.h"
 #include "gateway/call_store.h"
 #include "gateway/config.h"
@@ -205,7 +206,7 @@ gateway::GatewayConfig load_config(const gateway::GatewayFlags& flags,
 std::vector<std::string> environment_list() {
   std::vector<std::string> list;
   for (char** entry = environ; *entry; ++entry) list.emplace_back(*entry);
-  return list;
+  return common::without_service_manager_variables(std::move(list));  // systemd's are ours alone
 }
 
 // Reloads (SIGHUP, a change in the functions dir) serialise here.
@@ -357,8 +358,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   std::string error;
   auto listen = common::parse_address(config.listen, &error);
   if (!listen) throw gateway::ConfigError("listen: expected an address, got \"" + config.listen + "\"");
-  auto socket = common::open_listener(*listen);
-  auto socket_file = common::socket_file_id(*listen);
+  auto listener = common::open_or_adopt_listener(*listen);  // or the socket systemd passed
   common::require_private_dir(config.socket_base_dir);
   gateway::remove_stale_sockets(config.socket_base_dir);
   std::string watchdog = find_watchdog(env);
@@ -392,7 +392,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   server.set_reload([&] { return reload(reloader, prober, "request=\"POST /_fn/reload\""); });
   common::ServerSettings settings;
   settings.max_connections = line.max_connections;
-  common::HttpServer http(socket, settings,
+  common::HttpServer http(listener.socket, settings,
                           [&server](auto& request, auto& response) { server.handle(request, response); });
   // Queued calls run through the edge's handler on the queue's threads: admission, routing and
   // failover as for any client.
@@ -410,14 +410,16 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   }
   http.start();
   if (calls) calls->start();
-  announce(registry, *listen, http.max_connections());
+  announce(registry, listener.address, http.max_connections());
   gateway::DirWatcher watcher(config.functions_dir, [&reloader, &prober] {
     reloader.rescan();
     prober.poke();
   });
   watcher.start();
+  common::notify_ready(http, "serving " + listener.address.to_string());
 
   wait_for_stop(reloader, prober);
+  common::notify_stopping("draining");
   watcher.stop();
   installer.stop();  // no install ends in a rescan once stopping
   if (calls) calls->stop_claiming();  // what is queued stays queued for the next start
@@ -434,7 +436,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   idle_parker.request_stop();
   idle_parker.join();
   supervisor.stop_all();
-  common::remove_listener(*listen, socket_file);  // refused until now, then gone
+  common::remove_listener(listener.address, listener.file);  // refused until now, then gone
   common::logger("gateway")->info("stopped");
   return 0;
 }

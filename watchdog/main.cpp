@@ -16,6 +16,7 @@
 #include "common/logging.h"
 #include "common/owned_children.h"
 #include "common/signals.h"
+#include "common/systemd_notify.h"
 #include "watchdog/cgi_runner.h"
 #include "watchdog/hot_pool.h"
 #include "watchdog/lock_file.h"
@@ -31,7 +32,7 @@ using Clock = std::chrono::steady_clock;
 std::vector<std::string> environment_list() {
   std::vector<std::string> list;
   for (char** entry = environ; *entry; ++entry) list.emplace_back(*entry);
-  return list;
+  return common::without_service_manager_variables(std::move(list));  // systemd's are ours alone
 }
 
 watchdog::Environment environment_map(const std::vector<std::string>& list) {
@@ -70,8 +71,7 @@ void drain(const watchdog::Server& server, const common::HttpServer& http,
 
 int run(const watchdog::Options& options, std::vector<std::string> env) {
   static const auto log = common::logger("watchdog");
-  Poco::Net::ServerSocket socket = common::open_listener(options.listen);
-  auto socket_file = common::socket_file_id(options.listen);
+  auto listener = common::open_or_adopt_listener(options.listen);  // or systemd's socket
   // What a program orphans (setsid, double fork) comes to us, to be ended with its request or its
   // hot handler (each is spawned as the subreaper of its own tree).
   common::become_subreaper();
@@ -84,7 +84,7 @@ int run(const watchdog::Options& options, std::vector<std::string> env) {
   settings.max_headers += 8;
   settings.write_timeout = options.write_timeout;
   settings.max_connections = options.max_connections;
-  common::HttpServer http(socket, settings, [&server](auto& request, auto& response) {
+  common::HttpServer http(listener.socket, settings, [&server](auto& request, auto& response) {
     server.handle(request, response);
   });
   // Before the first answer, so that whoever sees the watchdog healthy sees the file too.
@@ -92,9 +92,11 @@ int run(const watchdog::Options& options, std::vector<std::string> env) {
                                                           : watchdog::LockFile::create();
   http.start();
   log->info("listening address={} format={} function={} max_connections={} command={}",
-            options.listen.to_string(), watchdog::format_name(options.format),
+            listener.address.to_string(), watchdog::format_name(options.format),
             options.name, http.max_connections(), fmt::join(options.command, " "));
+  common::notify_ready(http, "serving function " + options.name);
   wait_for_stop(*runner);
+  common::notify_stopping("draining");
   lock.remove();
   server.begin_drain();  // health says "shutting down" before the first connection is refused
   if (options.healthcheck_interval.count() > 0) {
@@ -112,7 +114,7 @@ int run(const watchdog::Options& options, std::vector<std::string> env) {
   runner->stop_all();
   http.abort_connections();  // joins the request threads: every Child is reaped by now
   common::end_orphans();     // and anything still left below us goes with us
-  common::remove_listener(options.listen, socket_file);  // refused until now, then gone
+  common::remove_listener(listener.address, listener.file);  // refused until now, then gone
   log->info("stopped");
   return 0;
 }

@@ -219,3 +219,20 @@ TEST_CASE("http_server: stop_accepting refuses new connections at once") {
   send_text(before.get(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");  // open ones go on
   CHECK(read_responses(before.get(), 1).starts_with("HTTP/1.1 200 "));
 }
+
+TEST_CASE("http_server: repeat ticks on the loop, again and again, from start() on") {
+  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
+  HttpServer server(socket, {}, [](auto&, auto& response) { response.send(200, {}, "ok"); });
+  std::atomic<int> ticks{0};
+  std::atomic<bool> off_loop{false};
+  const auto test_thread = std::this_thread::get_id();
+  server.repeat(1ms, [&] {
+    if (std::this_thread::get_id() == test_thread) off_loop = true;
+    ++ticks;
+  });
+  CHECK(ticks == 0);  // the loop has not turned yet
+  server.start();
+  CHECK(eventually([&] { return ticks >= 5; }));
+  server.abort_connections();
+  CHECK_FALSE(off_loop);
+}

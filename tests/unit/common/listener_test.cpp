@@ -1,5 +1,6 @@
 #include "common/listener.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -202,4 +203,93 @@ TEST_CASE("listener: ensure_private_dir") {
     CHECK_THROWS_AS(common::ensure_private_dir(file), ListenError);
     CHECK_THROWS_AS(common::ensure_private_dir(file + "/below"), ListenError);
   }
+}
+
+namespace {
+
+std::string adopt_error(int fd) {
+  try {
+    common::adopt_listener(fd);
+  } catch (const ListenError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("listener: a passed listening socket is served, with its own address") {
+  SUBCASE("unix") {
+    TempDir dir;
+    std::string path = dir.path + "/passed.sock";
+    auto bound = common::open_listener(unix_address(path));
+    int fd = ::dup(bound.impl()->sockfd());
+    bound.close();
+    auto adopted = common::adopt_listener(fd);
+    CHECK(adopted.address.to_string() == "unix:" + path);
+    CHECK(adopted.socket.impl()->sockfd() == fd);
+    CHECK(common::unix_socket_in_use(path));
+  }
+  SUBCASE("tcp") {
+    auto bound = common::open_listener(tcp_address("127.0.0.1", 0));
+    std::uint16_t port = bound.address().port();
+    int fd = ::dup(bound.impl()->sockfd());
+    bound.close();
+    auto adopted = common::adopt_listener(fd);
+    CHECK(adopted.address.to_string() == "tcp:127.0.0.1:" + std::to_string(port));
+  }
+}
+
+TEST_CASE("listener: a passed fd that is not a listening stream socket is a ListenError") {
+  SUBCASE("a datagram socket") {
+    common::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    CHECK(adopt_error(fd.get()).find("is not a listening stream socket") != std::string::npos);
+  }
+  SUBCASE("a stream socket that does not listen") {
+    common::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    CHECK(adopt_error(fd.get()).find("(fd " + std::to_string(fd.get()) + ") is not a listening") !=
+          std::string::npos);
+  }
+  SUBCASE("a file") {
+    TempDir dir;
+    std::ofstream(dir.path + "/file") << "x";
+    common::UniqueFd fd(::open((dir.path + "/file").c_str(), O_RDONLY | O_CLOEXEC));
+    CHECK(adopt_error(fd.get()).find("is not a listening stream socket") != std::string::npos);
+  }
+  SUBCASE("a closed fd") {
+    int fd = ::dup(0);
+    ::close(fd);
+    CHECK(adopt_error(fd).find("is not usable: Bad file descriptor") != std::string::npos);
+  }
+}
+
+TEST_CASE("listener: without a passed socket the configured address is bound") {
+  TempDir dir;
+  std::string path = dir.path + "/fn.sock";
+  SUBCASE("no LISTEN_FDS") { ::unsetenv("LISTEN_FDS"); }
+  SUBCASE("LISTEN_FDS meant for another process: ignored, and removed") {
+    ::setenv("LISTEN_FDS", "1", 1);
+    ::setenv("LISTEN_PID", "1", 1);
+  }
+  auto listener = common::open_or_adopt_listener(unix_address(path));
+  CHECK_FALSE(listener.passed);
+  CHECK(listener.address.to_string() == "unix:" + path);
+  CHECK(listener.file.has_value());  // ours: removed at exit
+  CHECK(common::unix_socket_in_use(path));
+  CHECK(::getenv("LISTEN_FDS") == nullptr);
+  CHECK(::getenv("LISTEN_PID") == nullptr);
+}
+
+TEST_CASE("listener: malformed LISTEN_FDS is a ListenError") {
+  ::setenv("LISTEN_FDS", "many", 1);
+  ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+  std::string error;
+  try {
+    common::open_or_adopt_listener(tcp_address("127.0.0.1", 0));
+  } catch (const ListenError& e) {
+    error = e.what();
+  }
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_PID");
+  CHECK(error.find("socket activation: bad LISTEN_FDS or LISTEN_PID") == 0);
 }
