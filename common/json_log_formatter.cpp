@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <ctime>
+#include <span>
 #include <utility>
 
 #include "common/log_fields.h"
@@ -96,7 +97,7 @@ bool is_text_key(std::string_view key) {
   return key == "request_id" || key == "call_id" || key == "function" || key == "name";
 }
 
-// Writes the message text as the value of "msg".
+// Writes the message text as the value of "msg", and keeps the fields for after it: one pass.
 class TextWriter final : public LogPartsVisitor {
  public:
   explicit TextWriter(Buffer& out) : out_(out) {}
@@ -104,20 +105,24 @@ class TextWriter final : public LogPartsVisitor {
     append(out_, joiner);
     append_json_chars(piece, false, out_);
   }
-  void field(const LogField&) override {}
+  void field(const LogField& field) override {
+    if (count_ < fields_.size()) fields_[count_++] = field;
+  }
+  std::span<const LogField> fields() const { return {fields_.data(), count_}; }
 
  private:
   Buffer& out_;
+  std::array<LogField, kMaxLogFields> fields_;
+  std::size_t count_ = 0;
 };
 
 // Writes each field as `,"key":value`; a key already used (time, level, logger, msg or an earlier
 // field's) is prefixed with "field_" until it is not.
-class FieldWriter final : public LogPartsVisitor {
+class FieldWriter {
  public:
   explicit FieldWriter(Buffer& out) : out_(out) {}
-  void text(std::string_view, std::string_view) override {}
 
-  void field(const LogField& field) override {
+  void field(const LogField& field) {
     int prefixes = 0;
     while (taken(prefixes, field.key)) ++prefixes;
     if (count_ < seen_.size()) seen_[count_++] = {prefixes, field.key};
@@ -148,7 +153,8 @@ class FieldWriter final : public LogPartsVisitor {
   }
 
   bool taken(int prefixes, std::string_view key) const {
-    for (std::string_view reserved : {"time", "level", "logger", "msg"})
+    static constexpr std::array<std::string_view, 4> kReserved = {"time", "level", "logger", "msg"};
+    for (std::string_view reserved : kReserved)
       if (same_name(prefixes, key, 0, reserved)) return true;
     for (std::size_t i = 0; i < count_; ++i)
       if (same_name(prefixes, key, seen_[i].first, seen_[i].second)) return true;
@@ -215,12 +221,11 @@ void append_line(TimeWriter& time, spdlog::log_clock::time_point when,
   append(out, ",\"logger\":");
   append_json_string(logger, out);
   append(out, ",\"msg\":\"");
-  LogShape shape = log_shape_of(logger);
   TextWriter text(out);
-  split_log_message(message, shape, text);
+  split_log_message(message, log_shape_of(logger), text);
   out.push_back('"');
   FieldWriter fields(out);
-  split_log_message(message, shape, fields);
+  for (const LogField& field : text.fields()) fields.field(field);
   append(out, "}\n");
 }
 

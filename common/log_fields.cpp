@@ -53,8 +53,9 @@ class Splitter {
     std::size_t at = 0;
     if (shape_ == LogShape::kFunctionOutput) at = function_word();
     while (at < text_.size()) {
-      if (fields_ < kMaxLogFields && key_length_at(text_, at) > 0) {
-        at = field_at(at);
+      std::size_t key_length = fields_ < kMaxLogFields ? key_length_at(text_, at) : 0;
+      if (key_length > 0) {
+        at = field_at(at, key_length);
       } else {
         std::size_t next = fields_ < kMaxLogFields ? next_field(text_, at) : npos;
         // The space before the next field separates; the text keeps its own.
@@ -74,8 +75,7 @@ class Splitter {
   }
 
   // Reads the field at `at`; returns where the next part starts (npos: the end).
-  std::size_t field_at(std::size_t at) {
-    std::size_t key_length = key_length_at(text_, at);
+  std::size_t field_at(std::size_t at, std::size_t key_length) {
     std::string_view key = text_.substr(at, key_length);
     std::size_t start = at + key_length + 1;
     if (start < text_.size() && text_[start] == '"') {
