@@ -28,7 +28,8 @@ bool read_available(int fd, OutputPump::Sink& sink, int max_reads) {
   return false;
 }
 
-OutputPump::OutputPump() {
+// Nothing here is posted quietly: the loop need not wake up on its own.
+OutputPump::OutputPump() : loop_(std::chrono::minutes(1)) {
   thread_ = std::thread([this] { loop_.run(); });
 }
 
