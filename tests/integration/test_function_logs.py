@@ -227,6 +227,32 @@ class FunctionLogsTest(GatewayTestCase):
         self.assertTrue(watchdog_lines, gw.describe())
         self.assertLess(max(watchdog_lines), stopped, gw.describe())
 
+    def test_the_log_outlives_a_watchdog_restart_and_goes_with_its_function(self):
+        fns = self.functions()
+        fns.add("hello", {"handler.sh": MARKER_HANDLER})
+        fns.add("other", {"handler.sh": MARKER_HANDLER})
+        gw = self.start_gateway(fns, wait_for=["hello", "other"])
+        self.assert_status(gw.get("/hello?first"), 200, gw)
+        self.wait_ring(gw, "hello", "marker-first-b")
+        [pid] = gw.watchdog_pids("hello")
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: gw.watchdog_pids("hello") not in ([], [pid]), 30,
+                   message=lambda: f"no new watchdog\n{gw.describe()}")
+        gw.wait_functions_up(["hello"])
+        self.assert_status(gw.get("/hello?second"), 200, gw)
+        text = self.wait_ring(gw, "hello", "marker-second-b")
+        self.assertIn("marker-first-b", text, "the lines of the watchdog before are kept")
+        # Removed: its followers end with their last chunk, and its log is gone.
+        follower = Follower(gw.port, "hello")
+        self.addCleanup(follower.close)
+        self.assertEqual(follower.status(), 200)
+        follower.read_until(lambda data: b"marker-second-b" in data, what="the recent lines")
+        fns.remove("hello")
+        follower.read_until(lambda data: data.endswith(b"0\r\n\r\n"), timeout=30,
+                            what="the last chunk once the function went")
+        wait_until(lambda: self.logs(gw, "hello").status == 404, 30)
+        self.assertEqual(self.logs(gw, "other").status, 200)
+
     def test_the_ring_is_bounded_by_lines_and_by_bytes(self):
         fns = self.functions()
         fns.add("flood", {"handler.sh": FLOOD_HANDLER})
