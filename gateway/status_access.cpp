@@ -86,8 +86,8 @@ StatusVerdict status_verdict(const StatusAccess& access, StatusScope scope, bool
           scope == StatusScope::kRead
               ? "the gateway's own endpoints answer loopback clients only (FN_STATUS_REMOTE=1 or "
                 "FN_STATUS_TOKEN opens them)"
-              : "the console and /_fn/reload answer loopback clients only (FN_CONSOLE_REMOTE=1 "
-                "or FN_STATUS_TOKEN opens them)"};
+              : "the console, /_fn/logs and /_fn/reload answer loopback clients only "
+                "(FN_CONSOLE_REMOTE=1 or FN_STATUS_TOKEN opens them)"};
 }
 
 std::vector<std::string> parse_status_hosts(std::string_view text) {

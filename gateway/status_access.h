@@ -16,7 +16,7 @@ namespace gateway {
 
 struct StatusAccess {
   bool remote_reads = false;  // FN_STATUS_REMOTE=1 (or FN_CONSOLE_REMOTE=1)
-  bool remote_admin = false;  // FN_CONSOLE_REMOTE=1: the console and POST /_fn/reload
+  bool remote_admin = false;  // FN_CONSOLE_REMOTE=1: the console, /_fn/logs, POST /_fn/reload
   std::string token;          // FN_STATUS_TOKEN; "" for none
   // Host names (no port) the gateway answers to besides IP literals and loopback names:
   // this machine's hostname and FN_STATUS_HOSTS, lower case.
