@@ -876,6 +876,14 @@ class TestAsync(GatewayClass):
                          (call_id, "done", 200, 1))
         self.assertEqual(data["result_bytes"], len(waited.stdout.encode()))
 
+    def test_piped_stdin_is_the_body_of_a_queued_call(self):
+        queued = self.invoke("--async", "echo", input=b"queued from stdin")
+        self.assert_exit(queued, 0)
+        waited = self.call(queued.stdout.strip(), "--wait")
+        self.assert_exit(waited, 0)
+        self.assertIn("method=POST\n", waited.stdout)
+        self.assertTrue(waited.stdout.endswith("---\nqueued from stdin"), waited.describe())
+
     def test_binary_result_is_written_as_is(self):
         data = os.urandom(200000)
         path = os.path.join(self.make_tempdir(), "big.bin")
@@ -1237,6 +1245,16 @@ class TestCompletion(GatewayClass):
                          "--call-id's value is not the function name")
         self.assertEqual(self.complete("invoke", "", url=f"http://127.0.0.1:{free_port_not_in_use()}"), [],
                          "no gateway: no names, no error")
+
+    def test_completes_describe_and_logs(self):
+        self.assertEqual(self.complete("describe", ""), ["alpha", "beta"])
+        self.assertEqual(self.complete("describe", "alpha", ""), [], "one function name only")
+        self.assertEqual(self.complete("describe", "--"), ["--json", "--url", "--timeout", "--help"])
+        self.assertEqual(self.complete("logs", "-f", "a"), ["alpha"])
+        self.assertEqual(self.complete("logs", "-n", "5", ""), ["alpha", "beta"], "-n's value is not the name")
+        self.assertEqual(self.complete("logs", "-n", ""), [], "a number is not completed")
+        self.assertEqual(self.complete("logs", "beta", "--f"), ["--follow"])
+        self.assertEqual(self.complete("invoke", "alpha", "--no"), ["--no-stdin"])
 
 
 if __name__ == "__main__":
