@@ -16,6 +16,7 @@ from typing import Optional
 
 from fastfn_cli.errors import CliError
 from fastfn_cli.exits import EXIT_CANTCREAT, EXIT_OK, EXIT_OSFILE, EXIT_USAGE
+from fastfn_cli.output import restore_sigpipe
 from fastfn_cli.paths import find_gateway, templates_dir
 
 TEMPLATES = ("python-http", "node-http", "python-event", "node-event", "cpp-http", "sh-cgi",
@@ -84,6 +85,7 @@ def build_go_handler(folder: Path, target: Path) -> str:
 def cmd_new(args: argparse.Namespace) -> int:
     source_root = templates_dir()
     if args.list_templates:
+        restore_sigpipe()  # `fastfn new --list-templates | head` ends quietly
         for name in TEMPLATES:
             summary = template_summary(source_root / name) if source_root else ""
             sys.stdout.write(f"{name}\t{summary}\n" if summary else f"{name}\n")
