@@ -48,7 +48,7 @@ struct ChildSetup {
   char* const* argv;
   char* const* envp;
   const char* workdir;  // nullptr keeps the parent's
-  int stdio_fds[3];     // what goes onto 0, 1, 2: a pipe end, or -1 for /dev/null, -2 to inherit
+  int stdio_fds[3];     // what goes onto 0, 1, 2: a pipe end, -1 /dev/null, -2 inherit, -3 fd 1
   bool contain_descendants;
   int parent_death_signal;
   pid_t parent;
@@ -65,6 +65,7 @@ struct ChildReport {
 
 constexpr int kNullFd = -1;
 constexpr int kInheritFd = -2;
+constexpr int kStdoutFd = -3;  // stderr onto what stdout became
 
 [[noreturn]] void child_fails(ChildSetup& setup, ChildSetup::Stage stage) {
   setup.error = errno;
@@ -112,6 +113,7 @@ int child_main(void* arg) {
   for (int target = 0; target < 3; ++target) {
     int fd = setup.stdio_fds[target];
     if (fd == kInheritFd) continue;
+    if (fd == kStdoutFd) fd = 1;  // set up already: the slots go in order
     if (fd == kNullFd) {
       fd = ::open("/dev/null", target == 0 ? O_RDONLY : O_WRONLY);
       if (fd < 0) child_fails(setup, ChildSetup::Stage::kSetup);
@@ -194,6 +196,7 @@ UniqueFd above_stdio(UniqueFd fd) {
 int plan_stdio(Stdio mode, int target, UniqueFd& parent_end, UniqueFd& child_end) {
   if (mode == Stdio::kInherit) return kInheritFd;
   if (mode == Stdio::kNull) return kNullFd;
+  if (mode == Stdio::kStdout) return kStdoutFd;
   Pipe pipe = Pipe::create();
   bool child_reads = target == 0;
   child_end = above_stdio(std::move(child_reads ? pipe.read : pipe.write));

@@ -20,7 +20,9 @@
 
 namespace common {
 
-enum class Stdio { kPipe, kInherit, kNull };
+// kStdout is for stderr only: it goes where stdout goes (2>&1), so that the two stay in order on
+// one pipe.
+enum class Stdio { kPipe, kInherit, kNull, kStdout };
 
 struct SpawnOptions {
   std::vector<std::string> argv;  // REQUIRES: not empty. argv[0] is searched in PATH without a '/'

@@ -179,6 +179,18 @@ std::string_view escape_log_text(std::string_view text, std::string& storage) {
   return storage;
 }
 
+void write_log_line(std::string_view line) {
+  // Its own sink with a bare pattern: the stderr sinks all take spdlog's one console mutex.
+  static const auto sink = [] {
+    auto made = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    made->set_pattern("%v");
+    return made;
+  }();
+  spdlog::details::log_msg message(spdlog::string_view_t(), spdlog::level::info,
+                                   spdlog::string_view_t(line.data(), line.size()));
+  sink->log(message);
+}
+
 std::shared_ptr<spdlog::logger> logger(const std::string& name) {
   std::lock_guard lock(registry_mutex);
   if (auto existing = spdlog::get(name)) return existing;

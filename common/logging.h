@@ -33,6 +33,11 @@ void setup_logging(LogFormat format, std::string_view level = "info");
 // a view into `storage`.
 std::string_view escape_log_text(std::string_view text, std::string& storage);
 
+// Writes `line` and a newline to stderr as it is (no time, no escaping: a line another process
+// logged), in one write under the lock of the log's own stderr sink, so that it never interleaves
+// with a line of this process's log. Thread-safe.
+void write_log_line(std::string_view line);
+
 // The logger named `name` ("watchdog.cgi"), cloned from the default logger on first use.
 // Thread-safe; the pointer stays valid for the life of the program.
 std::shared_ptr<spdlog::logger> logger(const std::string& name);

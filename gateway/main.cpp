@@ -66,9 +66,9 @@ kept),
 FN_WATCHDOG_BIN, FN_MIN_WARM (0: start functions on their first request), FN_IDLE_TTL (park them
 after this idle),
 FN_CONSOLE_DIR, FN_SHIMS_DIR, FN_CONSOLE_REMOTE=1 (the console for non-loopback clients too).
-Endpoints: /_fn/health, /_fn/functions, /_fn/metrics, /_fn/calls/ID, POST /_fn/reload and
-/console/ (a live page); the last two answer loopback clients only. POST /async-function/NAME
-queues a call (202 with X-Call-Id).
+Endpoints: /_fn/health, /_fn/functions, /_fn/metrics, /_fn/calls/ID, /_fn/logs/NAME (?follow=1),
+POST /_fn/reload and /console/ (a live page); the last three answer loopback clients only.
+POST /async-function/NAME queues a call (202 with X-Call-Id).
 Signals: HUP reloads, TERM/INT stop.
 )";
 
@@ -366,10 +366,12 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   // As a container's PID 1, orphans (a killed watchdog's handlers) are reparented to the gateway
   // and must be reaped; before the supervisor, so that its watchdogs are recorded as its own.
   common::OrphanReaper reaper;
+  gateway::FunctionLogs logs;  // what the watchdogs wrote, for /_fn/logs
   gateway::Supervisor supervisor;
   // The watchdogs log on the same stderr: in the same format, at the same level.
   gateway::Registry registry(supervisor, watchdog, environment_list(),
-                             {"--log-format", line.log_format, "--log-level", line.log_level});
+                             {"--log-format", line.log_format, "--log-level", line.log_level},
+                             &logs);
   Reloader reloader(line, env, registry);
   // An install that ended changes what the next scan finds (dependencies.h).
   gateway::DependencyInstaller installer(environment_list(), [&reloader] { reloader.rescan(); });
@@ -389,6 +391,7 @@ int run(const CommandLine& line, const gateway::Environment& env) {
   gateway::Server server(registry);
   auto remote = env.find("FN_CONSOLE_REMOTE");
   server.set_console(find_console(env), remote != env.end() && remote->second == "1");
+  server.set_logs(logs);
   server.set_reload([&] { return reload(reloader, prober, "request=\"POST /_fn/reload\""); });
   common::ServerSettings settings;
   settings.max_connections = line.max_connections;

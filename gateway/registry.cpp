@@ -86,11 +86,13 @@ std::vector<std::string> watchdog_env(std::vector<std::string> base, const Funct
 }
 
 Registry::Registry(Supervisor& supervisor, std::string watchdog_binary,
-                   std::vector<std::string> base_env, std::vector<std::string> watchdog_flags)
+                   std::vector<std::string> base_env, std::vector<std::string> watchdog_flags,
+                   FunctionLogs* logs)
     : supervisor_(supervisor),
       watchdog_binary_(std::move(watchdog_binary)),
       base_env_(std::move(base_env)),
       watchdog_flags_(std::move(watchdog_flags)),
+      logs_(logs),
       snapshot_(std::make_shared<const Snapshot>()) {}
 
 std::shared_ptr<FunctionRuntime> Registry::launch(const GatewayConfig& config,
@@ -112,13 +114,15 @@ std::shared_ptr<FunctionRuntime> Registry::launch(const GatewayConfig& config,
     const long pid = ::getpid();
     const std::uint64_t launch = ++launches_;  // never reused: no two daemons share a socket path
     const auto env = watchdog_env(base_env_, spec, pid);
+    // By name: the log outlives this launch, so a relaunch (a changed function) writes on in it.
+    const auto log = logs_ ? logs_->open(spec.name) : nullptr;
     for (int i = 0; i < spec.daemons; ++i) {
       std::string path = socket_path(config.socket_base_dir, pid, spec.name, launch, i);
       common::Address address{common::Address::Kind::kUnix, path, "", 0};
       auto upstream = std::make_shared<Upstream>(spec.name, i, address, true);
       upstreams.push_back(upstream);
       daemons.push_back({watchdog_argv(watchdog_binary_, spec, path, watchdog_flags_), env, spec.command,
-                         spec.workdir.string(), path, upstream});
+                         spec.workdir.string(), path, upstream, log});
     }
   }
   const auto start = spec.on_demand ? Supervisor::Start::kParked : Supervisor::Start::kNow;
@@ -173,7 +177,12 @@ void Registry::apply(const GatewayConfig& config, const DiscoveryResult& discove
     }
   }
   std::vector<FunctionSpec> specs;
-  for (const auto& function : next->functions) specs.push_back(function->spec);
+  std::vector<std::string> names;
+  for (const auto& function : next->functions) {
+    specs.push_back(function->spec);
+    names.push_back(function->spec.name);
+  }
+  if (logs_) logs_->keep_only(names);
   next->routes = RouteTable(specs);
   next->assets = discovered.assets;
   snapshot_.store(std::move(next));

@@ -16,6 +16,7 @@
 
 #include "gateway/config.h"
 #include "gateway/discovery.h"
+#include "gateway/function_logs.h"
 #include "gateway/function_runtime.h"
 #include "gateway/routes.h"
 #include "gateway/supervisor.h"
@@ -32,9 +33,10 @@ class Registry {
  public:
   // `supervisor` must outlive the registry. `base_env` is the environment watchdogs inherit (and
   // with them their handlers), below each function's own env. `watchdog_flags` are given to every
-  // watchdog (the gateway's log format and level).
+  // watchdog (the gateway's log format and level). `logs`, when given, must outlive the registry:
+  // each function served has its log there, and its watchdogs write into it.
   Registry(Supervisor& supervisor, std::string watchdog_binary, std::vector<std::string> base_env,
-           std::vector<std::string> watchdog_flags = {});
+           std::vector<std::string> watchdog_flags = {}, FunctionLogs* logs = nullptr);
 
   // Makes `discovered` the served set. Thread-safe (reloads are serialised).
   void apply(const GatewayConfig& config, const DiscoveryResult& discovered);
@@ -56,6 +58,7 @@ class Registry {
   std::string watchdog_binary_;
   std::vector<std::string> base_env_;
   std::vector<std::string> watchdog_flags_;
+  FunctionLogs* logs_;
   std::mutex reload_mutex_;
   std::uint64_t launches_ = 0;  // under reload_mutex_
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;

@@ -186,6 +186,7 @@ void Server::serve_status(common::ClientRequest& request, common::ClientResponse
     return;
   }
   if (path.starts_with("/_fn/calls/")) return serve_call(path.substr(11), response, request_id);
+  if (path.starts_with("/_fn/logs/")) return serve_logs(request, response, request_id);
   auto snapshot = registry_.current();
   if (path == "/_fn/health") {
     if (draining_) {

@@ -14,6 +14,7 @@
 #include "common/http_exchange.h"
 #include "gateway/async_calls.h"
 #include "gateway/call_queue.h"
+#include "gateway/function_logs.h"
 #include "gateway/registry.h"
 
 namespace gateway {
@@ -49,13 +50,20 @@ class Server {
     calls_ = &calls;
   }
 
+  // GET /_fn/logs/NAME serves the functions' logs from `logs` (which must outlive the server);
+  // without a call, it is 404. Call before requests arrive.
+  void set_logs(FunctionLogs& logs) { logs_ = &logs; }
+
   // The request callback, on a connection thread. Never throws.
   void handle(common::ClientRequest& request, common::ClientResponse& response) noexcept;
 
   int in_flight() const noexcept { return in_flight_.load(); }
   // SIGTERM: /_fn/health answers 503 from now on (the connections close after their response:
-  // HttpServer).
-  void begin_drain() noexcept { draining_ = true; }
+  // HttpServer), and the followers of logs end.
+  void begin_drain() noexcept {
+    draining_ = true;
+    if (logs_) logs_->close_all();
+  }
 
  private:
   void serve_status(common::ClientRequest& request, common::ClientResponse& response,
@@ -68,6 +76,9 @@ class Server {
   void serve_enqueue(common::ClientRequest& request, common::ClientResponse& response,
                      const std::string& request_id);
   void serve_call(std::string_view rest, common::ClientResponse& response,
+                  const std::string& request_id);
+  // server_logs.cpp: GET /_fn/logs/NAME[?lines=N&follow=1].
+  void serve_logs(common::ClientRequest& request, common::ClientResponse& response,
                   const std::string& request_id);
   // Loopback and unix-socket peers, or every peer with FN_CONSOLE_REMOTE=1; else answers 403.
   bool admin_allowed(const common::ClientRequest& request, common::ClientResponse& response,
@@ -91,6 +102,7 @@ class Server {
   Reload reload_;
   CallQueue* store_ = nullptr;
   AsyncCalls* calls_ = nullptr;
+  FunctionLogs* logs_ = nullptr;
 };
 
 }  // namespace gateway

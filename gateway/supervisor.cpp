@@ -9,8 +9,10 @@
 #include <cassert>
 #include <cerrno>
 #include <system_error>
+#include <utility>
 
 #include "common/logging.h"
+#include "gateway/watchdog_output.h"
 
 namespace gateway {
 namespace {
@@ -49,6 +51,22 @@ milliseconds RestartBackoff::failed_to_start() {
   auto delay = std::min(kMax, kMin * (1 << std::min(failures_, 10)));
   ++failures_;
   return delay;
+}
+
+common::Result<common::Child> spawn_watchdog(const DaemonSpec& spec, std::string* no_pipe) {
+  common::SpawnOptions options{spec.argv, spec.env, "", common::Stdio::kNull, common::Stdio::kPipe,
+                               common::Stdio::kStdout};
+  try {
+    return common::Child::spawn(options);
+  } catch (const std::system_error& e) {  // no pipe (or no pidfd): try once more without the pipe
+    *no_pipe = e.what();
+  }
+  options.stdout_mode = options.stderr_mode = common::Stdio::kInherit;
+  try {
+    return common::Child::spawn(options);
+  } catch (const std::exception& e) {  // no pidfd either: retried like a failure
+    return common::fail(common::Error::Code::kUnavailable, e.what());
+  }
 }
 
 Supervisor::Supervisor() : wakeup_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
@@ -155,14 +173,12 @@ void Supervisor::launch_locked(Daemon& daemon, Clock::time_point now) {
     daemon.restart_at = now + daemon.backoff.failed_to_start();
     return;
   }
-  common::SpawnOptions options{daemon.spec.argv, daemon.spec.env, "", common::Stdio::kNull,
-                               common::Stdio::kInherit, common::Stdio::kInherit};
-  common::Result<common::Child> child = common::fail(common::Error::Code::kUnavailable, "");
-  try {
-    child = common::Child::spawn(options);
-  } catch (const std::exception& e) {  // no pipe or pidfd (fd exhaustion): retried like a failure
-    child = common::fail(common::Error::Code::kUnavailable, e.what());
-  }
+  std::string no_pipe;
+  auto child = spawn_watchdog(daemon.spec, &no_pipe);
+  if (!no_pipe.empty() && child && !std::exchange(no_pipe_logged_, true))
+    log()->warn("watchdog output not captured, it writes to the gateway's stderr itself (said "
+                "once) function={} index={} error=\"{}\"", upstream.function(), upstream.index(),
+                no_pipe);
   if (!child) {
     upstream.mark(Upstream::State::kDown, child.error().context);
     daemon.restart_at = now + daemon.backoff.failed_to_start();
@@ -176,6 +192,8 @@ void Supervisor::launch_locked(Daemon& daemon, Clock::time_point now) {
   upstream.starting(now + kStartupAllowance);
   log()->info("watchdog started function={} index={} pid={} socket={}", upstream.function(),
               upstream.index(), child->pid(), daemon.spec.socket_path);
+  if (child->stdout_fd())
+    pump_.add(std::move(child->stdout_fd()), std::make_unique<WatchdogOutput>(daemon.spec.log));
   daemon.child = std::move(*child);
 }
 
@@ -258,6 +276,7 @@ void Supervisor::stop_all(milliseconds grace) {
     ::unlink(daemon.spec.socket_path.c_str());
   }
   daemons_.clear();
+  pump_.stop();  // their last lines, before the gateway says it stopped
 }
 
 }  // namespace gateway

@@ -7,7 +7,8 @@
 // restarted) and unparked, for functions started on demand. One thread waits on all of them
 // through their pidfds, and it alone spawns them (start() and unpark() only ask it to), since a
 // watchdog follows the thread that spawned it (PR_SET_PDEATHSIG) and this one lives as long as the
-// gateway.
+// gateway. A watchdog's stdout and stderr go to one pipe, read by one pump thread for all of them
+// (gateway/watchdog_output.h: relayed to the gateway's stderr, kept for /_fn/logs).
 #pragma once
 
 #include <chrono>
@@ -20,7 +21,9 @@
 #include <vector>
 
 #include "common/child.h"
+#include "common/output_pump.h"
 #include "common/unique_fd.h"
+#include "gateway/function_logs.h"
 #include "gateway/upstream.h"
 
 namespace gateway {
@@ -54,7 +57,14 @@ struct DaemonSpec {
   std::string workdir;
   std::string socket_path;
   std::shared_ptr<Upstream> upstream;  // marked starting, down, restarted
+  std::shared_ptr<FunctionLog> log;    // where its output lines are kept; null: relayed only
 };
+
+// Spawns the watchdog of `spec` (no stdin) with its stdout and stderr on one pipe, the child's
+// stdout_fd(). When that pipe cannot be made (the fd limit), it inherits the gateway's stdout and
+// stderr instead, and `no_pipe` says why (else it is left alone). Errors as common::Child::spawn's,
+// without its exception: a failure to make the pidfd is kUnavailable.
+common::Result<common::Child> spawn_watchdog(const DaemonSpec& spec, std::string* no_pipe);
 
 // Why the watchdog of `spec` could not run its function now, or nullopt: the workdir must be a
 // folder that can be entered and the command an executable file, and so its "#!" interpreter
@@ -109,8 +119,11 @@ class Supervisor {
   int poll_timeout_locked(Clock::time_point now) const;
   void wake();
 
+  // First: destroyed last, after the watchdogs have exited, so that their last lines are read.
+  common::OutputPump pump_;
   std::mutex mutex_;
   std::list<Daemon> daemons_;
+  bool no_pipe_logged_ = false;  // said once: a gateway out of fds would say it at every restart
   common::UniqueFd wakeup_;
   bool quit_ = false;
   std::thread::id supervisor_thread_;  // the only thread that spawns watchdogs

@@ -1,8 +1,8 @@
-// One thread that forwards the stderr of every hot process to the log, line by line, with the
-// function name, pid and the request the process is serving. Hot processes write stderr whether or
-// not a request is in flight, so a reader must always be there, or a chatty handler blocks. The
-// lines are escaped and capped (common::LineSplitter): per request the process serves (what it
-// writes between two requests counts for the one before) and per second.
+// Forwards the stderr of every hot process to the log, line by line, with the function name, pid
+// and the request the process is serving. Hot processes write stderr whether or not a request is
+// in flight, so a reader must always be there, or a chatty handler blocks: one common::OutputPump
+// thread reads them all. The lines are escaped and capped (common::LineSplitter): per request the
+// process serves (what it writes between two requests counts for the one before) and per second.
 #pragma once
 
 #include <sys/types.h>
@@ -10,10 +10,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
-#include <unordered_map>
 
-#include "common/line_splitter.h"
+#include "common/output_pump.h"
 #include "common/unique_fd.h"
 
 namespace watchdog {
@@ -35,8 +33,9 @@ class LogTag {
 class StderrPump {
  public:
   // `function` names the log lines. Starts the thread; throws std::system_error if epoll fails.
-  explicit StderrPump(std::string function);
-  ~StderrPump();  // stops the thread; closes the fds still registered
+  explicit StderrPump(std::string function) : function_(std::move(function)) {}
+  // Stops the thread; logs what the pipes still hold, and the partial last lines.
+  ~StderrPump() = default;
   StderrPump(const StderrPump&) = delete;
   StderrPump& operator=(const StderrPump&) = delete;
 
@@ -44,21 +43,8 @@ class StderrPump {
   void add(common::UniqueFd stderr_fd, std::shared_ptr<LogTag> tag);
 
  private:
-  struct Source {
-    common::UniqueFd fd;
-    std::shared_ptr<LogTag> tag;
-    common::LineSplitter lines;  // escapes, and caps per request and per second
-    std::string request;         // the request `lines` counts for: its per-request cap
-  };
-  void run();
-  void read_from(int fd);
-
   std::string function_;
-  common::UniqueFd epoll_;
-  common::UniqueFd wakeup_;  // eventfd: tells the thread to stop
-  std::mutex mutex_;
-  std::unordered_map<int, Source> sources_;
-  std::thread thread_;
+  common::OutputPump pump_;
 };
 
 }  // namespace watchdog

@@ -155,6 +155,15 @@ TEST_CASE("child: stderr has its own pipe") {
   CHECK(child.wait_until(Clock::now() + kBound));
 }
 
+TEST_CASE("child: stderr onto stdout shares its pipe, in the order written") {
+  SpawnOptions options = options_for({"/bin/sh", "-c", "echo one; echo two >&2; echo three"});
+  options.stderr_mode = Stdio::kStdout;
+  Child child = spawn(options);
+  CHECK_FALSE(child.stderr_fd().valid());
+  CHECK(read_all(child.stdout_fd().get()) == "one\ntwo\nthree\n");
+  CHECK(child.wait_until(Clock::now() + kBound));
+}
+
 TEST_CASE("child: null and inherited stdio have no parent end") {
   SpawnOptions options = options_for({"/bin/sh", "-c", "read x; echo $? ; echo gone >&2"});
   options.stdin_mode = Stdio::kNull;

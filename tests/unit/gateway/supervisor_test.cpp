@@ -2,8 +2,13 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include <cstdlib>
 #include <fstream>
@@ -129,4 +134,75 @@ TEST_CASE("supervisor: launch_problem says why a function cannot run, before any
     CHECK(gateway::launch_problem(spec_for({"sh"}, dir.path + "/run.sh")) ==
           "cannot enter workdir \"" + dir.path + "/run.sh\": Not a directory");
   }
+}
+
+namespace {
+
+DaemonSpec argv_spec(std::vector<std::string> argv) {
+  DaemonSpec spec;
+  spec.argv = std::move(argv);
+  spec.env = {"PATH=/usr/bin:/bin"};
+  return spec;
+}
+
+std::string read_to_end(int fd) {
+  std::string out;
+  char buffer[256];
+  ssize_t n;
+  while ((n = ::read(fd, buffer, sizeof buffer)) > 0) out.append(buffer, static_cast<std::size_t>(n));
+  return out;
+}
+
+// Every fd but one in use, for a scope: a pipe (two fds) cannot be made, a pidfd (one) can.
+class OneFdLeft {
+ public:
+  OneFdLeft() {
+    ::getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit low = saved_;
+    low.rlim_cur = std::min<rlim_t>(saved_.rlim_cur, 256);
+    ::setrlimit(RLIMIT_NOFILE, &low);
+    int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    REQUIRE(null >= 0);
+    fds_.push_back(null);
+    for (int fd; (fd = ::fcntl(null, F_DUPFD_CLOEXEC, 0)) >= 0;) fds_.push_back(fd);
+    REQUIRE(errno == EMFILE);
+    ::close(fds_.back());
+    fds_.pop_back();
+  }
+  ~OneFdLeft() {
+    for (int fd : fds_) ::close(fd);
+    ::setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+
+ private:
+  rlimit saved_{};
+  std::vector<int> fds_;
+};
+
+}  // namespace
+
+TEST_CASE("supervisor: a watchdog's stdout and stderr come on one pipe, in order") {
+  std::string no_pipe;
+  auto child = gateway::spawn_watchdog(argv_spec({"/bin/sh", "-c", "echo out; echo err >&2"}),
+                                       &no_pipe);
+  REQUIRE(child);
+  CHECK(no_pipe.empty());
+  REQUIRE(child->stdout_fd());
+  CHECK(read_to_end(child->stdout_fd().get()) == "out\nerr\n");
+  CHECK(child->wait_until(Clock::now() + std::chrono::seconds(10)));
+}
+
+TEST_CASE("supervisor: a watchdog starts without its pipe when none can be made") {
+  std::string no_pipe;
+  common::Result<common::Child> child = common::fail(common::Error::Code::kInternal, "");
+  {
+    OneFdLeft exhausted;
+    child = gateway::spawn_watchdog(argv_spec({"/bin/true"}), &no_pipe);
+  }
+  REQUIRE(child);
+  CHECK_FALSE(child->stdout_fd());  // it inherits the gateway's stdout and stderr
+  CHECK(no_pipe.find("Too many open files") != std::string::npos);
+  auto status = child->wait_until(Clock::now() + std::chrono::seconds(10));
+  REQUIRE(status);
+  CHECK(status->success());
 }
