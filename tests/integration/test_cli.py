@@ -643,15 +643,7 @@ class TestInvokeListHealth(GatewayClass):
                          EXIT_CONNECT)
 
     # -- logs
-    def require_logs_endpoint(self) -> None:
-        """The gateway's side of `fastfn logs` (GET /_fn/logs/NAME) is built on its own branch: until
-        it is merged, the gateway answers it as any unknown /_fn/ endpoint, and these tests say so."""
-        answer = self.gw.get("/_fn/logs/noisy")
-        if answer.status == 404 and b"no such endpoint" in answer.body:
-            self.skipTest("this fastfn-gateway has no /_fn/logs/NAME yet")
-
     def test_logs_recent_lines_and_the_last_n(self):
-        self.require_logs_endpoint()
         for i in range(3):
             self.assert_exit(self.invoke("noisy", "--path", f"?call{i}"), 0)
         wanted = ["noisy-line call0", "noisy-line call1", "noisy-line call2"]
@@ -673,7 +665,6 @@ class TestInvokeListHealth(GatewayClass):
                         f"-n 2 gave {last.stdout!r}; the log:\n" + "\n".join(after))
 
     def test_logs_follow_prints_new_lines_until_ctrl_c(self):
-        self.require_logs_endpoint()
         out_path = os.path.join(self.make_tempdir(), "out")
         with open(out_path, "wb") as out:
             proc = subprocess.Popen([PYTHON, CLI, "logs", "noisy", "-f", "-n", "0"], stdin=subprocess.DEVNULL,
@@ -702,7 +693,6 @@ class TestInvokeListHealth(GatewayClass):
         proc.stderr.close()
 
     def test_logs_of_an_unknown_function_exit_67(self):
-        self.require_logs_endpoint()
         result = run_cli(["logs", "nosuch"], url=self.url)
         self.assert_exit(result, EXIT_NOTFOUND)
         self.assertEqual(result.stdout, "")
