@@ -1,48 +1,16 @@
 #include "common/logging.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <mutex>
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include "common/json_log_formatter.h"
+
 namespace common {
 namespace {
-
-// Length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629), 0 when there is none.
-std::size_t utf8_sequence_length(std::string_view text) {
-  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-  unsigned char lead = byte(0);
-  if (lead < 0x80) return 1;
-  std::size_t length = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3
-                       : lead >= 0xF0 && lead <= 0xF4 ? 4 : 0;
-  if (length == 0 || text.size() < length) return 0;
-  unsigned char low = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
-  unsigned char high = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
-  if (byte(1) < low || byte(1) > high) return 0;
-  for (std::size_t i = 2; i < length; ++i)
-    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
-  return length;
-}
-
-// A child's stderr is any bytes; a JSON log line must stay valid UTF-8, so each ill-formed byte
-// becomes U+FFFD.
-std::string_view as_valid_utf8(std::string_view text, std::string& storage) {
-  for (std::size_t i = 0; i < text.size();) {
-    std::size_t length = utf8_sequence_length(text.substr(i));
-    if (length == 0 && storage.empty() && i > 0) storage.assign(text.substr(0, i));
-    if (length == 0) {
-      storage += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      if (!storage.empty()) storage.append(text.substr(i, length));
-      i += length;
-    }
-  }
-  return storage.empty() ? text : std::string_view(storage);
-}
 
 // Writes into `out` the escape for the code point or byte at the start of `text`, `length` bytes
 // long (0: a byte that is not UTF-8), and returns its size; 0 when it needs none.
@@ -76,31 +44,6 @@ bool is_plain_ascii(char c) {
   return (byte >= 0x20 && byte < 0x7f) || byte == '\t';
 }
 
-// Writes the message (or logger name) as a JSON string literal, quotes included, escaped by RapidJSON.
-class JsonStringFlag : public spdlog::custom_flag_formatter {
- public:
-  explicit JsonStringFlag(bool logger_name) : logger_name_(logger_name) {}
-
-  void format(const spdlog::details::log_msg& msg, const std::tm&,
-              spdlog::memory_buf_t& dest) override {
-    std::string storage;
-    auto text = as_valid_utf8(logger_name_ ? std::string_view(msg.logger_name.data(), msg.logger_name.size())
-                                           : std::string_view(msg.payload.data(), msg.payload.size()),
-                              storage);
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-    writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
-    dest.append(buffer.GetString(), buffer.GetString() + buffer.GetSize());
-  }
-
-  std::unique_ptr<custom_flag_formatter> clone() const override {
-    return std::make_unique<JsonStringFlag>(logger_name_);
-  }
-
- private:
-  bool logger_name_;
-};
-
 // Writes the message with escape_log_text: in a text log, one message is one line.
 class EscapedMessageFlag : public spdlog::custom_flag_formatter {
  public:
@@ -117,14 +60,10 @@ class EscapedMessageFlag : public spdlog::custom_flag_formatter {
 };
 
 std::unique_ptr<spdlog::formatter> make_formatter(LogFormat format) {
+  if (format == LogFormat::kJson) return make_json_formatter();
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
-  if (format == LogFormat::kText) {
-    formatter->add_flag<EscapedMessageFlag>('*');
-    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l [%n] %*");
-  } else {
-    formatter->add_flag<JsonStringFlag>('*', false).add_flag<JsonStringFlag>('&', true);
-    formatter->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e","level":"%l","logger":%&,"msg":%*})");
-  }
+  formatter->add_flag<EscapedMessageFlag>('*');
+  formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l [%n] %*");
   return formatter;
 }
 
@@ -189,6 +128,33 @@ void write_log_line(std::string_view line) {
   spdlog::details::log_msg message(spdlog::string_view_t(), spdlog::level::info,
                                    spdlog::string_view_t(line.data(), line.size()));
   sink->log(message);
+}
+
+LogFormat requested_log_format(const std::vector<std::string>& args, std::string_view fallback) {
+  std::string_view asked = fallback;
+  for (std::size_t i = 0; i < args.size() && args[i] != "--"; ++i) {
+    std::string_view arg = args[i];
+    if (arg == "--log-format" && i + 1 < args.size()) asked = args[++i];
+    else if (arg.starts_with("--log-format=")) asked = arg.substr(13);
+  }
+  return asked == "json" ? LogFormat::kJson : LogFormat::kText;
+}
+
+void print_fatal(LogFormat format, std::string_view program, std::string_view message) {
+  spdlog::memory_buf_t line;
+  if (format == LogFormat::kJson) {
+    std::string_view logger = program.starts_with("fastfn-") ? program.substr(7) : program;
+    append_json_log_line(spdlog::level::critical, logger, message, line);
+  } else {
+    std::string storage;
+    auto text = escape_log_text(message, storage);
+    line.append(program.data(), program.data() + program.size());
+    line.append(std::string_view(": "));
+    line.append(text.data(), text.data() + text.size());
+    line.push_back('\n');
+  }
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
 }
 
 std::shared_ptr<spdlog::logger> logger(const std::string& name) {

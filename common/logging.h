@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -20,9 +21,9 @@ inline constexpr std::string_view kLogLevels = "trace, debug, info, warn, error 
 bool is_log_level(std::string_view text);
 
 // Configures the default logger: stderr, the pattern `%Y-%m-%dT%H:%M:%S.%e %l [%n] %v` (or one JSON
-// object per line), level from `level` ("info" when empty or unknown). Text lines are escaped with
-// escape_log_text, so no message can start a line of its own. Call once, from main, before any
-// thread starts.
+// object per line, common/json_log_formatter.h), level from `level` ("info" when empty or
+// unknown). Text lines are escaped with escape_log_text, so no message can start a line of its
+// own. Call once, from main, before any thread starts.
 void setup_logging(LogFormat format, std::string_view level = "info");
 
 // `text` made safe for a line-based log that people read in terminals: CR and LF become "\r" and
@@ -37,6 +38,16 @@ std::string_view escape_log_text(std::string_view text, std::string& storage);
 // logged), in one write under the lock of the log's own stderr sink, so that it never interleaves
 // with a line of this process's log. Thread-safe.
 void write_log_line(std::string_view line);
+
+// The format asked for by a command line that may not parse, for its error: the value of the last
+// `--log-format VALUE` or `--log-format=VALUE` in `args` before a `--`, else `fallback` (the
+// environment's); kJson when that is "json", else kText.
+LogFormat requested_log_format(const std::vector<std::string>& args, std::string_view fallback);
+
+// Writes a fatal start-up error (a bad command line or config, a listener that cannot open) on
+// stderr, before or instead of the log: `PROGRAM: MESSAGE` (escaped as a text log line), or one
+// JSON line at level critical whose logger is PROGRAM without its "fastfn-" ("gateway").
+void print_fatal(LogFormat format, std::string_view program, std::string_view message);
 
 // The logger named `name` ("watchdog.cgi"), cloned from the default logger on first use.
 // Thread-safe; the pointer stays valid for the life of the program.

@@ -187,7 +187,7 @@ Error db_error(sqlite3* db, std::string_view doing) {
 
 void log_error(std::string_view operation, const Error& error) {
   common::logger("gateway.queue")
-      ->error("call queue failed op={} error={}", operation, error.context);
+      ->error("call queue failed op={} error=\"{}\"", operation, error.context);
 }
 
 std::string column_text(sqlite3_stmt* stmt, int column) {

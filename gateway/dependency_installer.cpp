@@ -88,7 +88,7 @@ void DependencyInstaller::run() {
       }
       fs::remove(state / "deps.failed", ec);
       recorded = write_file(state / "deps.ok", job.hash + "\n");
-      log->info("install function={} done", job.function);
+      log->info("install done function={}", job.function);
     } else {
       if (!job.staging.empty()) fs::remove_all(job.staging, ec);
       recorded = write_file(state / "deps.failed", job.hash + "\n" + failure + "\n");
@@ -99,7 +99,7 @@ void DependencyInstaller::run() {
       pending_.erase({job.function, job.hash});
     } else {
       // Discovery would ask again at once, for ever: kept pending until the gateway restarts.
-      log->error("install function={} cannot record its result in {}; not tried again",
+      log->error("install result not recorded, not tried again function={} path={}",
                  job.function, state.string());
     }
     done_();
@@ -128,7 +128,7 @@ std::string DependencyInstaller::install(const DependencyInstall& job) {
     return [&, pipe](std::string_view line) {
       if (line.empty()) return;
       last[pipe] = std::string(line);
-      log->info("install function={} {}", job.function, line);
+      log->info("install function={}: {}", job.function, line);  // a child's line: log_fields.h
     };
   };
   const std::array<common::LineSplitter::Emit, 2> emit{emit_to(0), emit_to(1)};

@@ -443,6 +443,9 @@ int run(const CommandLine& line, const gateway::Environment& env) {
 int main(int argc, char** argv) {
   common::block_control_signals();  // before any thread starts
   auto env = gateway::environment_from(environ);
+  // A fatal error is one line in the format asked for, even when the command line does not parse.
+  const auto fatal_format = common::requested_log_format(
+      {argv + 1, argv + argc}, env.contains("FN_LOG_FORMAT") ? env.at("FN_LOG_FORMAT") : "");
   CommandLine line;
   try {
     line = parse_command_line(argc, argv, env);
@@ -464,16 +467,16 @@ int main(int argc, char** argv) {
     common::setup_logging(format, line.log_level);
     return run(line, env);
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "fastfn-gateway: %s\n", e.what());
+    common::print_fatal(fatal_format, "fastfn-gateway", e.what());
     return 2;
   } catch (const gateway::ConfigError& e) {
-    std::fprintf(stderr, "fastfn-gateway: %s\n", e.what());
+    common::print_fatal(fatal_format, "fastfn-gateway", e.what());
     return 2;
   } catch (const common::ListenError& e) {
-    std::fprintf(stderr, "fastfn-gateway: %s\n", e.what());
+    common::print_fatal(fatal_format, "fastfn-gateway", e.what());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "fastfn-gateway: fatal: %s\n", e.what());
+    common::print_fatal(fatal_format, "fastfn-gateway", std::string("fatal: ") + e.what());
     return 1;
   }
 }

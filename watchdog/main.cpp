@@ -136,7 +136,8 @@ int main(int argc, char** argv) {
     parsed = watchdog::parse_options({argv + 1, argv + argc}, environment_map(env),
                                      static_cast<int>(std::thread::hardware_concurrency()));
   } catch (const watchdog::UsageError& e) {
-    std::fprintf(stderr, "fastfn-watchdog: %s\n", e.what());
+    auto format = watchdog::requested_log_format({argv + 1, argv + argc}, environment_map(env));
+    common::print_fatal(format, "fastfn-watchdog", e.what());
     return 2;
   }
   if (parsed.action == watchdog::Action::kHelp) {
@@ -153,7 +154,7 @@ int main(int argc, char** argv) {
   try {
     return run(parsed.options, std::move(env));
   } catch (const common::ListenError& e) {
-    std::fprintf(stderr, "fastfn-watchdog: %s\n", e.what());
+    common::print_fatal(parsed.options.log_format, "fastfn-watchdog", e.what());
     return 2;
   } catch (const std::exception& e) {
     spdlog::critical("fatal error=\"{}\"", e.what());

@@ -281,6 +281,27 @@ ParsedOptions parse_options(const std::vector<std::string>& args, const Environm
   return parsed;
 }
 
+common::LogFormat requested_log_format(const std::vector<std::string>& args,
+                                       const Environment& env) {
+  std::optional<std::string> flag;
+  bool environment = true;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--" || arg == "-" || !arg.starts_with("-")) break;  // COMMAND's words from here
+    auto eq = arg.find('=');
+    std::string name = arg.substr(0, eq);
+    const OptionSpec* spec = find_flag(name);
+    std::optional<std::string> value;
+    if (eq != std::string::npos) value = arg.substr(eq + 1);
+    else if (spec && spec->takes_value && i + 1 < args.size()) value = args[++i];
+    if (name == "--log-format") flag = value;
+    if (name == "--flags-only") environment = value && (*value == "0" || *value == "false");
+  }
+  auto variable = env.find("log_format");
+  std::string asked = flag ? *flag : environment && variable != env.end() ? variable->second : "";
+  return asked == "json" ? common::LogFormat::kJson : common::LogFormat::kText;
+}
+
 std::string usage() {
   return R"(usage: fastfn-watchdog [OPTIONS] [--] COMMAND [ARG...]
 

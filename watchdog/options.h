@@ -85,6 +85,11 @@ using Environment = std::map<std::string, std::string>;
 ParsedOptions parse_options(const std::vector<std::string>& args, const Environment& env,
                             int cpu_count);
 
+// The log format `args` and `env` ask for, read without failing, for the one line of a UsageError
+// from parse_options: --log-format, else (without --flags-only) the log_format variable.
+common::LogFormat requested_log_format(const std::vector<std::string>& args,
+                                       const Environment& env);
+
 // The --help text.
 std::string usage();
 

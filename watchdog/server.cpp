@@ -167,9 +167,9 @@ void Server::log_access(const common::ClientRequest& request,
   static const auto log = common::logger("watchdog.access");
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   int status = response.started() ? response.status() : 499;
-  log->info("request method={} path={} status={} ms={:.2f} bytes={} request_id={}",
-            request.method(), request.path(), status, seconds * 1000, response.body_bytes(),
-            request_id);
+  log->info("request method={} path={} function={} status={} ms={:.2f} bytes={} request_id={}",
+            request.method(), request.path(), options_.name, status, seconds * 1000,
+            response.body_bytes(), request_id);
 }
 
 }  // namespace watchdog

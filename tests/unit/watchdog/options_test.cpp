@@ -531,3 +531,26 @@ TEST_CASE("options: --flags-only reads no option from the environment") {
     CHECK(watchdog::usage().find("--flags-only") != std::string::npos);
   }
 }
+
+TEST_CASE("options: requested_log_format reads a command line that does not parse") {
+  using common::LogFormat;
+  auto asked = [](const Args& args, const Environment& env = {}) {
+    return watchdog::requested_log_format(args, env);
+  };
+  CHECK(asked({"--bogus", "--log-format", "json"}) == LogFormat::kJson);
+  CHECK(asked({"--max-body", "lots", "--log-format=json", "cat"}) == LogFormat::kJson);
+  CHECK(asked({"--bogus"}, {{"log_format", "json"}}) == LogFormat::kJson);
+  CHECK(asked({"--log-format", "text"}, {{"log_format", "json"}}) == LogFormat::kText);
+  CHECK(asked({"--log-format", "xml"}, {{"log_format", "json"}}) == LogFormat::kText);
+  SUBCASE("a flag's value is not a flag") {
+    CHECK(asked({"--name", "--log-format", "cat"}) == LogFormat::kText);
+  }
+  SUBCASE("COMMAND's words are not read") {
+    CHECK(asked({"cat", "--log-format", "json"}) == LogFormat::kText);
+    CHECK(asked({"--", "cat", "--log-format", "json"}) == LogFormat::kText);
+  }
+  SUBCASE("--flags-only leaves the environment to the handler") {
+    CHECK(asked({"--flags-only", "--bogus"}, {{"log_format", "json"}}) == LogFormat::kText);
+    CHECK(asked({"--flags-only=false", "--bogus"}, {{"log_format", "json"}}) == LogFormat::kJson);
+  }
+}
