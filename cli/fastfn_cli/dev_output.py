@@ -11,22 +11,53 @@ import os
 import re
 import sys
 import threading
+from typing import Optional
 
 from fastfn_cli.client import OWN_REQUEST_PREFIX
 from fastfn_cli.output import FUNCTION_HEADERS, Style, colour_wanted, function_rows, route_url, table
 
 
-ACCESS_FIELDS = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
-TEXT_LOG = re.compile(r"^(\d{4}-\d\d-\d\dT\S+) (\w+) \[([^\]]+)\] (.*)$")
+RECORD_KEYS = ("time", "level", "logger", "msg")  # a JSON log line's own keys; the rest are fields
 
 
-def parse_fields(message: str) -> dict[str, str]:
-    fields = {}
-    for key, value in ACCESS_FIELDS.findall(message):
-        if len(value) >= 2 and value.startswith('"') and value.endswith('"'):
-            value = value[1:-1]
-        fields[key] = value
-    return fields
+def parse_record(raw: str) -> Optional[dict]:
+    """A JSON log line of the gateway or a watchdog (--log-format json: time, level, logger, msg,
+    then one key per key=value field of the message), or None for any other line."""
+    if not raw.startswith("{"):
+        return None
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("msg"), str) else None
+
+
+def fields_of(record: dict) -> dict:
+    return {key: value for key, value in record.items() if key not in RECORD_KEYS}
+
+
+def field_text(value: object) -> str:
+    """A field as the text log writes it: quoted when it holds a blank or a quote."""
+    text = str(value)
+    return json.dumps(text) if isinstance(value, str) and (not text or re.search(r'[\s"]', text)) else text
+
+
+def message_text(record: dict) -> str:
+    """The message with its fields after it, as the text log line reads; a function's own stderr
+    line (logger fn) after whose it is: `hello pid=42 request_id=ab: LINE`."""
+    fields = fields_of(record)
+    if record.get("logger") == "fn":
+        whose = [str(fields.pop("function", "?")), *(f"{key}={field_text(value)}"
+                                                     for key, value in fields.items() if value != "")]
+        return f"{' '.join(whose)}: {record['msg']}"
+    return " ".join([record["msg"], *(f"{key}={field_text(value)}" for key, value in fields.items())])
+
+
+def number(value: object, kind: type, default):
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        return default
 
 
 class DevOutput:
@@ -101,23 +132,16 @@ class DevOutput:
         raw = raw.rstrip("\r\n")
         if not raw.strip():
             return
-        record = None
-        if raw.startswith("{"):
-            with contextlib.suppress(ValueError):
-                record = json.loads(raw)
-        if isinstance(record, dict) and "msg" in record:
-            logger, level, msg, when = (str(record.get("logger", "")), str(record.get("level", "")),
-                                        str(record.get("msg", "")), str(record.get("time", "")))
-        else:
-            match = TEXT_LOG.match(raw)
-            if not match:  # not a log line (an early usage error, a watchdog crash): shown as it is
-                self.err(raw + "\n")
-                return
-            when, level, logger, msg = match.groups()
-        if logger == "gateway" and msg.startswith("listening "):
+        record = parse_record(raw)
+        if record is None:  # not a log line (an early usage error, a watchdog crash): shown as it is
+            self.err(raw + "\n")
+            return
+        logger, level, msg, when = (str(record.get("logger", "")), str(record.get("level", "")),
+                                    record["msg"], str(record.get("time", "")))
+        if logger == "gateway" and msg == "listening":
             self.listening.set()
-        if logger == "gateway.access" and msg.startswith("request "):
-            self.access(when, parse_fields(msg))
+        if logger == "gateway.access" and msg == "request":
+            self.access(when, fields_of(record))
         elif logger == "watchdog.access":
             return  # the watchdog's side of a request the gateway logs too
         elif self.json:
@@ -128,36 +152,28 @@ class DevOutput:
             s = self.err_style
             colour = {"warning": "yellow", "warn": "yellow", "error": "red", "critical": "red"}.get(level)
             lvl = s(level, colour, "bold") if colour else s(level, "dim")
-            self.err(f"{s(clock_of(when), 'dim')} {lvl} [{logger}] {msg}\n")
+            self.err(f"{s(clock_of(when), 'dim')} {lvl} [{logger}] {message_text(record)}\n")
 
-    def access(self, when: str, fields: dict[str, str]) -> None:
-        if fields.get("request_id", "").startswith(OWN_REQUEST_PREFIX):
+    def access(self, when: str, fields: dict) -> None:
+        """One access line of the gateway's (fields: method, path, function, status, ms, bytes,
+        request_id, as the JSON log line has them)."""
+        request_id = str(fields.get("request_id", ""))
+        if request_id.startswith(OWN_REQUEST_PREFIX):
             return
-        try:
-            status = int(fields.get("status", "0"))
-        except ValueError:
-            status = 0
-        try:
-            ms = float(fields.get("ms", "0"))
-        except ValueError:
-            ms = 0.0
-        try:
-            size = int(fields.get("bytes", "0"))
-        except ValueError:
-            size = 0
-        function = fields.get("function", "-")
+        status, ms, size = number(fields.get("status"), int, 0), number(fields.get("ms"), float, 0.0), \
+            number(fields.get("bytes"), int, 0)
+        function = str(fields.get("function", "-"))
         if self.json:
             self.emit({"event": "request", "time": when, "method": fields.get("method"),
                        "path": fields.get("path"), "function": None if function == "-" else function,
                        "status": status, "ms": ms, "bytes": size, "request_id": fields.get("request_id")})
             return
         s = self.style
-        method = fields.get("method", "?")
-        path = fields.get("path", "?")
+        method, path = str(fields.get("method", "?")), str(fields.get("path", "?"))
         who = s(f"→ {function}", "cyan") if function != "-" else s("(no function)", "dim")
         self.out(f"{s(clock_of(when), 'dim')}  {s(status_text(status), *status_colour(status))} "
                  f"{s(method.ljust(6), 'bold')} {path.ljust(16)}  {who}  "
-                 f"{s(f'{ms:.1f}ms {human_bytes(size)}', 'dim')}  {s(fields.get('request_id', ''), 'dim')}\n")
+                 f"{s(f'{ms:.1f}ms {human_bytes(size)}', 'dim')}  {s(request_id, 'dim')}\n")
 
 
 def status_text(status: int) -> str:
