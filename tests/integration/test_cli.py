@@ -27,6 +27,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import unittest  # noqa: E402
+import zipfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Optional, Sequence  # noqa: E402
 
@@ -40,13 +41,17 @@ from gateway_support import (FASTFN_HTTP_PY, PYTHON, TEMPLATES_DIR, CallbackRece
                              gateway_binary, gateway_env)
 
 CLI = os.environ.get("FASTFN_CLI") or str(harness.REPO_ROOT / "cli" / "fastfn")
-COMPLETION = str(Path(CLI).resolve().parent / "fastfn.bash-completion")
+LAUNCHER = str(harness.REPO_ROOT / "cli" / "fastfn")  # the source tree's: runs cli/fastfn_cli/
+COMPLETION = str(harness.REPO_ROOT / "cli" / "fastfn.bash-completion")
+# The program as installed: the zipapp cli/meson.build builds (FASTFN_CLI under meson test).
+ZIPAPP = CLI if zipfile.is_zipfile(CLI) else str(harness.REPO_ROOT / "build" / "cli" / "fastfn")
 DOCS = harness.REPO_ROOT / "docs" / "CLI.md"
 ANSI = "\x1b["
 
-# Exit codes as docs/CLI.md and `fastfn invoke --help` give them.
-EXIT_USAGE, EXIT_CONNECT, EXIT_CLIENT, EXIT_SERVER, EXIT_TIMEOUT = 2, 3, 4, 5, 6
-EXIT_PENDING = 75  # `fastfn call`: the call has not finished
+# Exit codes as docs/CLI.md and `fastfn invoke --help` give them: a function's own exit code as it
+# is, fastfn's own from sysexits.h.
+EXIT_USAGE, EXIT_REFUSED, EXIT_NOINPUT, EXIT_NOTFOUND, EXIT_CONNECT = 64, 65, 66, 67, 69
+EXIT_SERVER, EXIT_CANTCREAT, EXIT_PENDING, EXIT_TIMEOUT = 70, 73, 75, 124
 
 ECHO_SH = """#!/bin/sh
 # Prints what it received as key=value lines, then the body.
@@ -92,7 +97,9 @@ def setUpModule():
 def cli_env(url: Optional[str] = None, extra: Optional[dict] = None) -> dict:
     env = gateway_env({"FASTFN_GATEWAY_BIN": gateway_binary(), "FN_WATCHDOG_BIN": harness.watchdog_binary(),
                        "FN_PYTHON_BIN": PYTHON, "FN_HEALTH_INTERVAL": "250ms", "NO_COLOR": None,
-                       "FASTFN_URL": url, "FASTFN_TEMPLATES": None})
+                       "FASTFN_URL": url,
+                       # the installed zipapp's are in share/fastfn/templates; here, the source tree's
+                       "FASTFN_TEMPLATES": str(TEMPLATES_DIR)})
     env = {k: v for k, v in env.items() if v is not None}
     env.update({k: v for k, v in (extra or {}).items() if v is not None})
     for key, value in (extra or {}).items():
@@ -218,20 +225,20 @@ class CliCase(GatewayTestCase):
 
 class TestHelpAndUsage(CliCase):
     def test_every_subcommand_has_help(self):
-        for sub in ("dev", "new", "list", "health", "invoke", "call"):
+        for sub in ("dev", "new", "list", "describe", "health", "invoke", "call", "logs"):
             with self.subTest(sub=sub):
                 result = run_cli([sub, "--help"])
                 self.assert_exit(result, 0)
                 self.assertIn(f"usage: fastfn {sub}", result.stdout)
         top = run_cli(["--help"])
         self.assert_exit(top, 0)
-        for sub in ("dev", "new", "list", "health", "invoke", "call"):
+        for sub in ("dev", "new", "list", "describe", "health", "invoke", "call", "logs"):
             self.assertIn(sub, top.stdout)
         self.assertIn("usage: fastfn invoke", run_cli(["help", "invoke"]).stdout)
 
     def test_usage_errors_exit_2(self):
         for args in ([], ["frobnicate"], ["invoke"], ["list", "--bogus"], ["dev", "--log-format", "xml"],
-                     ["invoke", "x", "-H", "no colon"], ["invoke", "x", "-d", "@/nonexistent/file"],
+                     ["invoke", "x", "-H", "no colon"], ["logs", "x", "-n", "-1"], ["describe"],
                      ["new", "x", "--template", "cobol"], ["call"], ["call", "a/b"], ["call", "x" * 129],
                      ["invoke", "x", "--call-id", "c1"], ["invoke", "x", "--callback", "http://h/"],
                      ["invoke", "x", "--async", "--call-id", "has space"],
@@ -244,8 +251,9 @@ class TestHelpAndUsage(CliCase):
     def test_exit_codes_are_documented_in_help_and_docs(self):
         help_text = run_cli(["invoke", "--help"]).stdout
         docs = DOCS.read_text()
-        for code, words in ((0, "2xx"), (2, "bad arguments"), (3, "cannot connect"), (4, "4xx"),
-                            (5, "5xx"), (6, "timed out"), (7, "connection broke")):
+        for code, words in ((0, "2xx"), (64, "bad arguments"), (65, "4xx"), (66, "-d @FILE"),
+                            (67, "no such function"), (69, "cannot connect"), (70, "5xx"),
+                            (74, "connection broke"), (76, "not a fastfn gateway"), (124, "timed out")):
             with self.subTest(code=code):
                 self.assertRegex(help_text, rf"(?m)^\s+{code}\s+.*{re.escape(words)}")
                 self.assertRegex(docs, rf"(?m)^\|\s*`?{code}`?\s*\|.*{re.escape(words)}")
@@ -255,7 +263,8 @@ class TestHelpAndUsage(CliCase):
     def test_call_exit_codes_are_documented_in_help_and_docs(self):
         help_text = run_cli(["call", "--help"]).stdout
         docs = DOCS.read_text()
-        for code, words in ((0, "2xx"), (4, "no such call"), (5, "5xx"), (6, "504"), (EXIT_PENDING, "not finished")):
+        for code, words in ((0, "2xx"), (67, "no such call"), (70, "5xx"), (124, "504"),
+                            (EXIT_PENDING, "not finished")):
             with self.subTest(code=code):
                 self.assertRegex(help_text, rf"(?m)^\s+{code}\s+.*{re.escape(words)}")
                 self.assertRegex(docs, rf"(?m)^\|\s*`?{code}`?\s*\|.*{re.escape(words)}")
@@ -264,6 +273,31 @@ class TestHelpAndUsage(CliCase):
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+class TestVersionAndLauncher(CliCase):
+    def project_version(self) -> str:
+        meson = (harness.REPO_ROOT / "meson.build").read_text()
+        return re.search(r"project\('fastfn'.*?version:\s*'([^']+)'", meson, re.S).group(1)
+
+    def test_the_zipapp_runs_version_as_an_executable(self):
+        self.assertTrue(zipfile.is_zipfile(ZIPAPP), f"{ZIPAPP}: not a zipapp (ninja -C build)")
+        self.assertEqual(Path(ZIPAPP).read_bytes()[:23], b"#!/usr/bin/env python3\n")
+        self.assertTrue(os.access(ZIPAPP, os.X_OK))
+        result = subprocess.run([ZIPAPP, "--version"], capture_output=True, text=True, timeout=30,
+                                stdin=subprocess.DEVNULL, env=cli_env())
+        self.assertEqual((result.returncode, result.stdout, result.stderr),
+                         (0, f"fastfn {self.project_version()}\n", ""))
+
+    def test_the_source_launcher_runs_the_package_and_finds_the_templates_beside_it(self):
+        version = subprocess.run([PYTHON, LAUNCHER, "--version"], capture_output=True, text=True,
+                                 timeout=30, stdin=subprocess.DEVNULL, env=cli_env())
+        self.assertEqual((version.returncode, version.stdout), (0, f"fastfn {self.project_version()}\n"))
+        templates = subprocess.run([PYTHON, LAUNCHER, "new", "--list-templates"], capture_output=True,
+                                   text=True, timeout=30, stdin=subprocess.DEVNULL,
+                                   env=cli_env(extra={"FASTFN_TEMPLATES": None}))
+        self.assertEqual(templates.returncode, 0, templates.stderr)
+        self.assertIn("sh-cgi\truntime sh, format cgi\n", templates.stdout, "cli/../templates found")
 
 
 class TestNew(CliCase):
@@ -307,11 +341,11 @@ class TestNew(CliCase):
         marker = Path(fns) / "my-sh-cgi" / "handler.sh"
         marker.write_text("#!/bin/sh\necho mine\n")
         result = run_cli(["new", "my-sh-cgi", "--template", "sh-cgi", "--dir", fns])
-        self.assert_exit(result, 1)
+        self.assert_exit(result, EXIT_CANTCREAT)
         self.assertIn("already exists", result.stderr)
         self.assertEqual(marker.read_text(), "#!/bin/sh\necho mine\n")
         Path(fns, "plainfile").write_text("x")
-        self.assert_exit(run_cli(["new", "plainfile", "--dir", fns]), 1)
+        self.assert_exit(run_cli(["new", "plainfile", "--dir", fns]), EXIT_CANTCREAT)
         self.assertEqual(Path(fns, "plainfile").read_text(), "x")
 
     def test_default_dir_nested_names_and_bad_names(self):
@@ -413,7 +447,8 @@ class TestInvokeListHealth(GatewayClass):
         fns.add("status", {"handler.py": STATUS_PY, "fastfn_http.py": FASTFN_HTTP_PY}, {"format": "http"})
         fns.add("garbage", {"handler.py": GARBAGE_PY}, {"format": "http"})
         fns.add("lazy", {"handler.sh": ECHO_SH}, {"worker_pool": {"min_warm": 0}})  # stays cold: never called
-        return ["echo", "routed", "fail", "big", "slow", "getonly", "tiny", "status", "garbage"]
+        fns.add("noisy", {"handler.sh": "#!/bin/sh\necho \"noisy-line $QUERY_STRING\" >&2\necho ok\n"})
+        return ["echo", "routed", "fail", "big", "slow", "getonly", "tiny", "status", "garbage", "noisy"]
 
     # -- invoke: what is sent
     def test_invoke_get_path_query_and_headers(self):
@@ -484,24 +519,24 @@ class TestInvokeListHealth(GatewayClass):
         self.assert_exit(ok, 0)
         self.assertEqual(len(ok.stdout), 300000)
 
-    def test_4xx_classes_exit_4(self):
+    def test_4xx_classes_exit_67_for_404_else_65(self):
         cases = [
-            (["nosuch"], "no function named 'nosuch'"),
-            (["/no/such/path"], "404"),
-            (["getonly", "-X", "POST"], "405"),
-            (["tiny", "-d", "x" * 100], "413"),
+            (["nosuch"], "no function named 'nosuch'", EXIT_NOTFOUND),
+            (["/no/such/path"], "404", EXIT_NOTFOUND),
+            (["getonly", "-X", "POST"], "405", EXIT_REFUSED),
+            (["tiny", "-d", "x" * 100], "413", EXIT_REFUSED),
         ]
-        for args, needle in cases:
+        for args, needle, code in cases:
             with self.subTest(args=args):
                 result = self.invoke(*args)
-                self.assert_exit(result, EXIT_CLIENT)
+                self.assert_exit(result, code)
                 self.assertIn(needle, result.stderr)
                 self.assertEqual(result.stdout, "", "the gateway's own JSON error goes to stderr")
         own = self.invoke("status", "--path", "?status=404")
-        self.assert_exit(own, EXIT_CLIENT)
+        self.assert_exit(own, EXIT_NOTFOUND)
         self.assertEqual(own.stdout, "function says 404\n", "a function's own 404 body stays on stdout")
 
-    def test_5xx_classes_exit_5(self):
+    def test_5xx_classes_exit_70(self):
         own = self.invoke("status", "--path", "?status=503")
         self.assert_exit(own, EXIT_SERVER)
         self.assertEqual(own.stdout, "function says 503\n")
@@ -509,7 +544,7 @@ class TestInvokeListHealth(GatewayClass):
         self.assert_exit(broken, EXIT_SERVER, "a handler that breaks the protocol: 502")
         self.assertIn("502", broken.stderr)
 
-    def test_timeouts_exit_6(self):
+    def test_timeouts_exit_124(self):
         started = time.monotonic()
         gateway_timeout = self.invoke("slow")
         self.assert_exit(gateway_timeout, EXIT_TIMEOUT, "504: the function ran past timeout_ms")
@@ -519,7 +554,7 @@ class TestInvokeListHealth(GatewayClass):
         self.assertIn("--timeout", client_timeout.stderr)
         self.assertLess(time.monotonic() - started, 20)
 
-    def test_cannot_connect_exits_3(self):
+    def test_cannot_connect_exits_69(self):
         port = free_port_not_in_use()
         for command in (["invoke", "echo"], ["list"], ["health"]):
             with self.subTest(command=command):
@@ -528,6 +563,142 @@ class TestInvokeListHealth(GatewayClass):
                 self.assertIn("cannot connect", result.stderr)
         missing_socket = run_cli(["list"], url=f"unix:{self.make_tempdir()}/none.sock")
         self.assert_exit(missing_socket, EXIT_CONNECT)
+
+    # -- invoke: stdin as the body
+    def test_piped_stdin_is_the_body_of_a_post(self):
+        piped = self.invoke("echo", input=b"piped body")
+        self.assert_exit(piped, 0)
+        self.assertIn("method=POST\n", piped.stdout, "a body makes it a POST, as with -d")
+        self.assertTrue(piped.stdout.endswith("---\npiped body"), piped.describe())
+        data = os.urandom(1 << 20)
+        large = self.invoke("echo", "-X", "PUT", input=data, binary_out=True)
+        self.assert_exit(large, 0)
+        self.assertIn(b"method=PUT\n", large.stdout)
+        self.assertEqual(large.stdout.split(b"---\n", 1)[1], data, "1 MiB of stdin streamed whole")
+        literal = self.invoke("echo", "-d", "from -d", input=b"not this")
+        self.assertTrue(literal.stdout.endswith("---\nfrom -d"), "-d wins over stdin")
+
+    def test_no_body_from_dev_null_an_empty_pipe_or_no_stdin(self):
+        for what, kwargs, args in (("/dev/null", {}, ()), ("an empty pipe", {"input": b""}, ()),
+                                   ("--no-stdin", {"input": b"ignored"}, ("--no-stdin",))):
+            with self.subTest(stdin=what):
+                result = self.invoke("echo", *args, **kwargs)
+                self.assert_exit(result, 0)
+                self.assertIn("method=GET\n", result.stdout)
+                self.assertTrue(result.stdout.endswith("---\n"), result.describe())
+
+    def test_no_stdin_never_waits_for_a_pipe_that_never_ends(self):
+        argv = [PYTHON, CLI, "invoke", "echo", "--no-stdin"]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=cli_env(self.url), start_new_session=True)
+        self.addCleanup(proc.stdin.close)  # held open until it has exited: the pipe never ends
+        try:
+            code = proc.wait(30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        out = proc.stdout.read().decode()
+        proc.stdout.close()
+        proc.stderr.close()
+        self.assertEqual(code, 0)
+        self.assertIn("method=GET\n", out)
+
+    def test_unreadable_body_file_exits_66(self):
+        result = self.invoke("echo", "-d", "@/nonexistent/file")
+        self.assert_exit(result, EXIT_NOINPUT)
+        self.assertIn("/nonexistent/file", result.stderr)
+
+    # -- describe
+    def test_describe_text_and_json(self):
+        result = run_cli(["describe", "routed"], url=self.url)
+        self.assert_exit(result, 0)
+        fields = dict(re.findall(r"(?m)^([a-z ]+):\s+(.*)$", result.stdout))
+        self.assertEqual((fields["name"], fields["runtime"], fields["format"], fields["routes"]),
+                         ("routed", "sh", "cgi", "/custom/place"))
+        self.assertEqual(fields["url"], f"{self.url}/custom/place")
+        self.assertEqual(fields["async url"], f"{self.url}/async-function/custom/place")
+        self.assertRegex(fields["state"], r"^ready, up, ")
+        self.assertRegex(fields["sockets"], r"^1/1 up, ")
+        self.assertEqual(fields["dir"], str(self.fns.path("routed")))
+        self.assertEqual(fields["command"], "sh handler.sh")
+        pid = json.loads(self.gw.get("/_fn/health").body)
+        pids = [str(s["pid"]) for r in pid["runtimes"].values() for s in r["sockets"] if s["function"] == "routed"]
+        self.assertRegex(result.stdout, rf"(?m)^0\s+up\s+{pids[0]}\s+0\s")
+
+        as_json = run_cli(["describe", "tiny", "--json"], url=self.url)
+        self.assert_exit(as_json, 0)
+        data = json.loads(as_json.stdout)
+        listed = [f for f in json.loads(self.gw.get("/_fn/functions").body)["functions"] if f["name"] == "tiny"][0]
+        self.assertEqual((data["summary"]["routes"], data["config"]), (listed["summary"]["routes"], listed["config"]))
+        self.assertEqual((data["urls"], data["async_urls"]), ([f"{self.url}/tiny"], [f"{self.url}/async-function/tiny"]))
+        self.assertEqual(data["config"]["max_body_bytes"], 10)
+        self.assertEqual([s["index"] for s in data["sockets"]], [0])
+
+    def test_describe_unknown_function_exits_67(self):
+        result = run_cli(["describe", "nosuch"], url=self.url)
+        self.assert_exit(result, EXIT_NOTFOUND)
+        self.assertEqual(result.stdout, "")
+        self.assertRegex(result.stderr, r"\Afastfn: no function named 'nosuch' at .*\(functions: .*echo.*\)\n\Z")
+        self.assert_exit(run_cli(["describe", "echo"], url=f"http://127.0.0.1:{free_port_not_in_use()}"),
+                         EXIT_CONNECT)
+
+    # -- logs
+    def test_logs_recent_lines_and_the_last_n(self):
+        for i in range(3):
+            self.assert_exit(self.invoke("noisy", "--path", f"?call{i}"), 0)
+        wanted = ["noisy-line call0", "noisy-line call1", "noisy-line call2"]
+
+        def logged() -> Optional[harness.CliResult]:
+            result = run_cli(["logs", "noisy"], url=self.url)
+            return result if result.returncode == 0 and all(w in result.stdout for w in wanted) else None
+        result = wait_until(logged, 20, message=lambda: run_cli(["logs", "noisy"], url=self.url).describe())
+        self.assertTrue(result.stdout.endswith("\n"))
+        self.assertEqual([w for line in result.stdout.splitlines() for w in wanted if w in line], wanted,
+                         "oldest first")
+        # The watchdog's own lines may still come in: -n 2's are the last two of a log between the
+        # one read before and the one read after.
+        before = result.stdout.splitlines()
+        last = run_cli(["logs", "noisy", "-n", "2"], url=self.url)
+        self.assert_exit(last, 0)
+        after = run_cli(["logs", "noisy"], url=self.url).stdout.splitlines()
+        self.assertTrue(any(after[m - 2:m] == last.stdout.splitlines() for m in range(len(before), len(after) + 1)),
+                        f"-n 2 gave {last.stdout!r}; the log:\n" + "\n".join(after))
+
+    def test_logs_follow_prints_new_lines_until_ctrl_c(self):
+        out_path = os.path.join(self.make_tempdir(), "out")
+        with open(out_path, "wb") as out:
+            proc = subprocess.Popen([PYTHON, CLI, "logs", "noisy", "-f", "-n", "0"], stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.PIPE, env=cli_env(self.url),
+                                    start_new_session=True)
+        self.addCleanup(self.stop_session, proc)
+        markers: list[str] = []
+
+        def followed() -> bool:
+            markers.append(f"follow{len(markers)}")
+            self.assert_exit(self.invoke("noisy", "--path", f"?{markers[-1]}"), 0)
+            text = Path(out_path).read_text()
+            return any(f"noisy-line {marker}\n" in text for marker in markers)
+        # The follower may connect after the first call: each try is a call of its own.
+        wait_until(followed, 20, message=lambda: f"no followed line:\n{Path(out_path).read_text()}")
+        self.assertIsNone(proc.poll(), "-f keeps following")
+        os.kill(proc.pid, signal.SIGINT)
+        self.assertEqual(proc.wait(20), 0, "Ctrl-C ends -f with exit 0")
+        self.assertEqual(proc.stderr.read(), b"", "quietly")
+
+    @staticmethod
+    def stop_session(proc: subprocess.Popen) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        proc.stderr.close()
+
+    def test_logs_of_an_unknown_function_exit_67(self):
+        result = run_cli(["logs", "nosuch"], url=self.url)
+        self.assert_exit(result, EXIT_NOTFOUND)
+        self.assertEqual(result.stdout, "")
+        self.assertIn("404", result.stderr)
+        self.assert_exit(run_cli(["logs", "noisy"], url=f"http://127.0.0.1:{free_port_not_in_use()}"),
+                         EXIT_CONNECT)
 
     def test_url_flag_wins_over_fastfn_url(self):
         result = run_cli(["invoke", "echo", "--url", self.url], url="http://127.0.0.1:9")
@@ -605,7 +776,7 @@ class TestDegradedGateway(GatewayClass):
         self.assert_exit(as_json, 1)
         self.assertEqual(json.loads(as_json.stdout)["status"], "degraded")
 
-    def test_unavailable_function_exits_5(self):
+    def test_unavailable_function_exits_70(self):
         result = run_cli(["invoke", "ghost"], url=self.url)
         self.assert_exit(result, EXIT_SERVER)
         self.assertIn("503", result.stderr)
@@ -695,6 +866,14 @@ class TestAsync(GatewayClass):
                          (call_id, "done", 200, 1))
         self.assertEqual(data["result_bytes"], len(waited.stdout.encode()))
 
+    def test_piped_stdin_is_the_body_of_a_queued_call(self):
+        queued = self.invoke("--async", "echo", input=b"queued from stdin")
+        self.assert_exit(queued, 0)
+        waited = self.call(queued.stdout.strip(), "--wait")
+        self.assert_exit(waited, 0)
+        self.assertIn("method=POST\n", waited.stdout)
+        self.assertTrue(waited.stdout.endswith("---\nqueued from stdin"), waited.describe())
+
     def test_binary_result_is_written_as_is(self):
         data = os.urandom(200000)
         path = os.path.join(self.make_tempdir(), "big.bin")
@@ -710,7 +889,7 @@ class TestAsync(GatewayClass):
         self.assertEqual(failing.stdout, "failing\n", "the function's own error body stays on stdout")
 
         own_404 = self.call(self.submit("status", "--path", "?status=404"), "--wait")
-        self.assert_exit(own_404, EXIT_CLIENT)
+        self.assert_exit(own_404, EXIT_NOTFOUND)
         self.assertEqual(own_404.stdout, "function says 404\n")
 
         # 504 is retried; after max_retry_attempts runs the call has failed with it.
@@ -817,12 +996,12 @@ class TestAsync(GatewayClass):
         self.assert_exit(released, 0)
         self.assertEqual(released.stdout, "released held\n")
 
-    def test_unknown_call_exits_4(self):
+    def test_unknown_call_exits_67(self):
         result = self.call("no-such-call")
-        self.assert_exit(result, EXIT_CLIENT)
+        self.assert_exit(result, EXIT_NOTFOUND)
         self.assertIn("no such call", result.stderr)
         self.assertEqual(result.stdout, "")
-        self.assert_exit(self.call("no-such-call", "--wait"), EXIT_CLIENT)
+        self.assert_exit(self.call("no-such-call", "--wait"), EXIT_NOTFOUND)
 
     def test_refused_async_calls_exit_as_synchronous_errors(self):
         cases = [
@@ -835,11 +1014,11 @@ class TestAsync(GatewayClass):
         for args, needle in cases:
             with self.subTest(args=args):
                 result = self.invoke("--async", *args)
-                self.assert_exit(result, EXIT_CLIENT)
+                self.assert_exit(result, EXIT_NOTFOUND if "404" in needle or "nosuch" in args else EXIT_REFUSED)
                 self.assertIn(needle, result.stderr)
                 self.assertEqual(result.stdout, "", "no call id for a refused call")
 
-    def test_cannot_connect_exits_3(self):
+    def test_cannot_connect_exits_69(self):
         url = f"http://127.0.0.1:{free_port_not_in_use()}"
         for command in (["invoke", "echo", "--async"], ["call", "some-id"]):
             with self.subTest(command=command):
@@ -938,7 +1117,7 @@ class TestDev(CliCase):
 
         forced = self.start_dev(["--color", "always"])
         forced.wait_stdout(lambda t: "Ctrl-C" in t)
-        self.assert_exit(run_cli(["invoke", "/missing"], url=forced.url), EXIT_CLIENT)
+        self.assert_exit(run_cli(["invoke", "/missing"], url=forced.url), EXIT_NOTFOUND)
         text = forced.wait_stdout(lambda t: "/missing" in t)
         self.assertIn("\x1b[33;1m404\x1b[0m", text, "a 4xx status is yellow")
 
@@ -1000,10 +1179,10 @@ class TestDev(CliCase):
 
     def test_missing_gateway_binary_and_dir(self):
         result = run_cli(["dev", self.make_tempdir()], env={"FASTFN_GATEWAY_BIN": "/nonexistent/gw"})
-        self.assert_exit(result, 1)
+        self.assert_exit(result, EXIT_CONNECT)
         self.assertIn("FASTFN_GATEWAY_BIN", result.stderr)
         missing = run_cli(["dev", "/nonexistent/functions"])
-        self.assert_exit(missing, 1)
+        self.assert_exit(missing, EXIT_NOINPUT)
         self.assertIn("not a folder", missing.stderr)
 
 
@@ -1034,7 +1213,8 @@ class TestCompletion(GatewayClass):
         return [line for line in proc.stdout.splitlines() if line]
 
     def test_completes_subcommands_options_templates_methods(self):
-        self.assertEqual(self.complete(""), ["dev", "new", "list", "health", "invoke", "call", "help", "--help"])
+        self.assertEqual(self.complete(""), ["dev", "new", "list", "describe", "health", "invoke", "call", "logs",
+                                             "help", "--help", "--version"])
         self.assertEqual(self.complete("he"), ["health", "help"])
         self.assertEqual(sorted(self.complete("new", "x", "--template", "")),
                          ["cpp-http", "go-http", "lua-cgi", "node-event", "node-express", "node-http", "php-cgi",
@@ -1055,6 +1235,16 @@ class TestCompletion(GatewayClass):
                          "--call-id's value is not the function name")
         self.assertEqual(self.complete("invoke", "", url=f"http://127.0.0.1:{free_port_not_in_use()}"), [],
                          "no gateway: no names, no error")
+
+    def test_completes_describe_and_logs(self):
+        self.assertEqual(self.complete("describe", ""), ["alpha", "beta"])
+        self.assertEqual(self.complete("describe", "alpha", ""), [], "one function name only")
+        self.assertEqual(self.complete("describe", "--"), ["--json", "--url", "--timeout", "--help"])
+        self.assertEqual(self.complete("logs", "-f", "a"), ["alpha"])
+        self.assertEqual(self.complete("logs", "-n", "5", ""), ["alpha", "beta"], "-n's value is not the name")
+        self.assertEqual(self.complete("logs", "-n", ""), [], "a number is not completed")
+        self.assertEqual(self.complete("logs", "beta", "--f"), ["--follow"])
+        self.assertEqual(self.complete("invoke", "alpha", "--no"), ["--no-stdin"])
 
 
 if __name__ == "__main__":
