@@ -60,7 +60,8 @@ class Follower:
 
     def __init__(self, port: int, name: str, query: str = "follow=1", host: str = "127.0.0.1"):
         self.sock = socket.create_connection((host, port), timeout=10)
-        self.sock.sendall(f"GET /_fn/logs/{name}?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = f"GET /_fn/logs/{name}?{query} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
+        self.sock.sendall(head.encode())
         self.data = b""
         self.closed = False
 
