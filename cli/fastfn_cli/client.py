@@ -146,13 +146,22 @@ def own_request_id() -> str:
         return f"{OWN_REQUEST_PREFIX}{os.getpid()}-{_own_requests}"
 
 
+def own_headers() -> dict[str, str]:
+    """The headers of one of fastfn's own requests to the gateway's /_fn/ endpoints: its request
+    id, and FN_STATUS_TOKEN as a bearer token when set (a remote gateway answers /_fn/* with it)."""
+    headers = {"X-Fn-Request-Id": own_request_id()}
+    token = os.environ.get("FN_STATUS_TOKEN", "")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
 def get_answer(target: Target, path: str, timeout: Optional[float]) -> tuple[http.client.HTTPResponse, bytes]:
     """GET one of the gateway's /_fn/ endpoints (as one of fastfn's own requests): its answer and
     whole body."""
     conn = connect(target, timeout)
     try:
-        conn.request("GET", target.prefix + path, headers={"X-Fn-Request-Id": own_request_id(),
-                                                           "Accept": "application/json"})
+        conn.request("GET", target.prefix + path, headers={**own_headers(), "Accept": "application/json"})
         response = conn.getresponse()
         body = response.read()
     except (socket.timeout, TimeoutError):

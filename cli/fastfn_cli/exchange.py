@@ -69,6 +69,17 @@ def show_head(response: http.client.HTTPResponse) -> None:
     sys.stderr.flush()
 
 
+def stream_body(response: http.client.HTTPResponse) -> None:
+    """The body to stdout as it comes: each piece is seen at once, also through a pipe."""
+    out = sys.stdout.buffer
+    while True:
+        piece = response.read1(65536)
+        if not piece:
+            return
+        out.write(piece)
+        out.flush()
+
+
 def print_answer(what: str, response: TrailerResponse, timeout: Optional[float],
                  status: Optional[int] = None, same_request: bool = True) -> None:
     """Streams the answer's body to stdout as it comes, except an error answered by the gateway
@@ -89,12 +100,7 @@ def print_answer(what: str, response: TrailerResponse, timeout: Optional[float],
             else:
                 out.write(data)
         else:
-            while True:
-                piece = response.read1(65536)
-                if not piece:
-                    break
-                out.write(piece)
-                out.flush()
+            stream_body(response)
         out.flush()
     except (socket.timeout, TimeoutError):
         raise CliError(f"{what}: the answer stalled for {seconds(timeout)} (--timeout)",

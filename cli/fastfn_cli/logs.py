@@ -11,8 +11,9 @@ import sys
 import urllib.parse
 from typing import Optional
 
-from fastfn_cli.client import connect, gateway_error, gateway_target, own_request_id, seconds
+from fastfn_cli.client import connect, gateway_error, gateway_target, own_headers, seconds
 from fastfn_cli.errors import CliError, NotAGateway
+from fastfn_cli.exchange import stream_body
 from fastfn_cli.exits import EXIT_BROKEN, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, exit_code_for_status
 from fastfn_cli.output import restore_sigpipe
 
@@ -34,17 +35,6 @@ def positive_lines(text: str) -> int:
     return value
 
 
-def copy_lines(response: http.client.HTTPResponse) -> None:
-    """The body to stdout as it comes: each line is seen at once, also through a pipe."""
-    out = sys.stdout.buffer
-    while True:
-        piece = response.read1(65536)
-        if not piece:
-            return
-        out.write(piece)
-        out.flush()
-
-
 def cmd_logs(args: argparse.Namespace) -> int:
     restore_sigpipe()
     if not args.name.strip("/"):
@@ -55,13 +45,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
     conn = connect(target, args.timeout)
     try:
         try:
-            conn.request("GET", path, headers={"X-Fn-Request-Id": own_request_id()})
+            conn.request("GET", path, headers=own_headers())
             response = conn.getresponse()
             if response.status != 200:
                 raise refused(target.base(), args.name, response, response.read(65536))
             if args.follow:  # a followed log may stay quiet for hours: only Ctrl-C ends it
                 conn.sock.settimeout(None)
-            copy_lines(response)
+            stream_body(response)
         except (socket.timeout, TimeoutError):
             raise CliError(f"{what}: no answer within {seconds(args.timeout)} (--timeout)",
                            EXIT_TIMEOUT) from None

@@ -2,11 +2,13 @@
 """What fastfn asks the gateway for, built without I/O: gateway URLs (Target), request paths of
 invoke (routes, --path), methods and headers, logs' path, describe's URLs and configuration."""
 
+import os
 import unittest
+from unittest import mock
 
 import cli_path  # noqa: F401
 
-from fastfn_cli.client import Target  # noqa: E402
+from fastfn_cli.client import Target, own_headers  # noqa: E402
 from fastfn_cli.describe import (config_lines, find_function, function_urls, sockets_of,  # noqa: E402
                                  state_text)
 from fastfn_cli.errors import CliError  # noqa: E402
@@ -34,6 +36,15 @@ class TargetTest(unittest.TestCase):
             with self.subTest(url=url), self.assertRaises(CliError) as caught:
                 Target(url)
             self.assertEqual(caught.exception.code, 64)
+
+
+class OwnHeadersTest(unittest.TestCase):
+    def test_the_status_token_is_sent_as_a_bearer_token_when_set(self):
+        with mock.patch.dict(os.environ, {"FN_STATUS_TOKEN": "s3cret"}):
+            self.assertEqual(own_headers()["Authorization"], "Bearer s3cret")
+        with mock.patch.dict(os.environ, {"FN_STATUS_TOKEN": ""}):
+            self.assertNotIn("Authorization", own_headers())
+        self.assertTrue(own_headers()["X-Fn-Request-Id"].startswith("fastfn-cli-"))
 
 
 class InvokePathTest(unittest.TestCase):

@@ -13,6 +13,8 @@
 #include <string>
 #include <thread>
 
+#include "tests/unit/gateway/unix_listener.h"
+
 namespace {
 
 using gateway::Probe;
@@ -28,45 +30,9 @@ std::shared_ptr<Upstream> make_upstream(const std::string& path = "/nonexistent.
       "f", 0, common::Address{common::Address::Kind::kUnix, path, "", 0}, supervised);
 }
 
-// A unix listener in a temp dir. It never accepts: the kernel queues connections in its backlog,
-// as it does for a watchdog stopped by SIGSTOP. answer() accepts one and writes `response`.
-struct Listener {
-  std::string dir;
-  std::string path;
-  int fd = -1;
-
-  Listener() {
-    char name[] = "/tmp/fastfn-probe-XXXXXX";
-    dir = ::mkdtemp(name);
-    path = dir + "/s.sock";
-    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strcpy(address.sun_path, path.c_str());
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
-    REQUIRE(::listen(fd, 16) == 0);
-  }
-  ~Listener() {
-    ::close(fd);
-    ::unlink(path.c_str());
-    ::rmdir(dir.c_str());
-  }
-  common::Address address() const { return {common::Address::Kind::kUnix, path, "", 0}; }
-
-  // Accepts one connection, reads the request head and answers `response`, then closes.
+struct Listener : test_support::UnixListener {
   void answer(const std::string& response) const {
-    int client = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-    REQUIRE(client >= 0);
-    std::string request;
-    char buffer[1024];
-    while (request.find("\r\n\r\n") == std::string::npos) {
-      ssize_t got = ::read(client, buffer, sizeof(buffer));
-      if (got <= 0) break;
-      request.append(buffer, static_cast<std::size_t>(got));
-    }
-    CHECK(request.starts_with("GET /_/health HTTP/1.1\r\n"));
-    [[maybe_unused]] auto sent = ::write(client, response.data(), response.size());
-    ::close(client);
+    UnixListener::answer("GET /_/health HTTP/1.1\r\n", response);
   }
 };
 

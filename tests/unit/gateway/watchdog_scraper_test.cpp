@@ -1,14 +1,11 @@
 #include "gateway/watchdog_scraper.h"
 
 #include <doctest/doctest.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <thread>
+
+#include "tests/unit/gateway/unix_listener.h"
 
 namespace {
 
@@ -17,50 +14,15 @@ using gateway::Upstream;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-// A unix listener in a temp dir that never accepts unless answer() is called: the kernel queues
-// connections in its backlog, as it does for a watchdog stopped by SIGSTOP.
-struct Listener {
-  std::string dir;
-  std::string path;
-  int fd = -1;
-
-  Listener() {
-    char name[] = "/tmp/fastfn-scrape-XXXXXX";
-    dir = ::mkdtemp(name);
-    path = dir + "/s.sock";
-    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strcpy(address.sun_path, path.c_str());
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
-    REQUIRE(::listen(fd, 16) == 0);
-  }
-  ~Listener() {
-    ::close(fd);
-    ::unlink(path.c_str());
-    ::rmdir(dir.c_str());
-  }
+// A listener that hands out upstreams on its socket, as the gateway's own running watchdogs.
+struct Listener : test_support::UnixListener {
   std::shared_ptr<Upstream> upstream(std::string function, int index) const {
-    auto upstream = std::make_shared<Upstream>(
-        std::move(function), index, common::Address{common::Address::Kind::kUnix, path, "", 0},
-        true);
+    auto upstream = std::make_shared<Upstream>(std::move(function), index, address(), true);
     upstream->set_pid(12345);
     return upstream;
   }
-  // Accepts one connection, checks it asks for /_/metrics, answers `response` and closes.
   void answer(const std::string& response) const {
-    int client = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-    REQUIRE(client >= 0);
-    std::string request;
-    char buffer[1024];
-    while (request.find("\r\n\r\n") == std::string::npos) {
-      ssize_t got = ::read(client, buffer, sizeof(buffer));
-      if (got <= 0) break;
-      request.append(buffer, static_cast<std::size_t>(got));
-    }
-    CHECK(request.starts_with("GET /_/metrics HTTP/1.1\r\n"));
-    [[maybe_unused]] auto sent = ::write(client, response.data(), response.size());
-    ::close(client);
+    UnixListener::answer("GET /_/metrics HTTP/1.1\r\n", response);
   }
 };
 
