@@ -1,6 +1,7 @@
 #include "gateway/async_calls.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include <fmt/format.h>
 
@@ -16,6 +17,18 @@ constexpr int kMaxDeliveries = 16;
 // The dispatcher looks at least this often: for a store that failed, and for the due calls of a
 // function at its limit, which a run's end also wakes it for.
 constexpr std::int64_t kLongestWaitMs = 1000;
+
+// The exit code a cgi function's answer reports (a header, or the trailer of a long output), as
+// the watchdog writes it: 0 to 255. nullopt without one or for anything else.
+std::optional<int> reported_exit_code(const protocol::Headers& headers) {
+  std::string_view text = protocol::header_value(headers, "X-Fn-Exit-Code");
+  int code = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), code);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() || code < 0 ||
+      code > 255)
+    return std::nullopt;
+  return code;
+}
 
 }  // namespace
 
@@ -43,6 +56,7 @@ CallResult result_of_run(const StoredCall& call, const common::Result<common::Ht
   bool retried = !reply || is_retried_status(reply->status);
   if (reply) {
     result.status = reply->status;
+    result.exit_code = reported_exit_code(reply->headers);
     result.content_type = std::string(protocol::header_value(reply->headers, "Content-Type"));
     result.body = reply->body;
     if (retried) result.error = "the function answered " + std::to_string(reply->status);
@@ -66,6 +80,7 @@ protocol::Headers callback_headers(const StoredCall& call) {
       {"X-Function-Status", std::to_string(call.status ? call.status : 502)},
       {"X-Duration-Seconds", fmt::format("{:.6f}", call.duration_seconds)},
   };
+  if (call.exit_code) headers.push_back({"X-Fn-Exit-Code", std::to_string(*call.exit_code)});
   if (!call.content_type.empty()) headers.push_back({"Content-Type", call.content_type});
   if (!call.error.empty()) headers.push_back({"X-Call-Error", call.error});
   return headers;

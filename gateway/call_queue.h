@@ -46,6 +46,7 @@ struct StoredCall {
   std::int64_t next_try_ms = 0;  // queued or retrying: when it may run
   std::int64_t finished_ms = 0;  // done or failed
   int status = 0;                // the function's status (the last one while retrying); 0: none
+  std::optional<int> exit_code;  // the function's exit code, where its answer had X-Fn-Exit-Code
   double duration_seconds = 0;   // of the last run
   std::string error;             // why it failed or is retried; "" otherwise
   std::string content_type;      // the result's
@@ -61,6 +62,7 @@ struct StoredCall {
 struct CallResult {
   CallState state = CallState::kDone;  // kDone, kFailed, or kRetrying (then next_try_ms is set)
   int status = 0;
+  std::optional<int> exit_code;
   double duration_seconds = 0;
   std::string error;
   std::string content_type;

@@ -44,6 +44,10 @@ std::string call_json(const StoredCall& call) {
   if (call.status != 0) {
     w.Key("function_status");
     w.Int(call.status);
+    if (call.exit_code) {
+      w.Key("exit_code");
+      w.Int(*call.exit_code);
+    }
     w.Key("duration_seconds");
     w.Double(call.duration_seconds);
   }

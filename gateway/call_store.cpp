@@ -44,7 +44,8 @@ constexpr const char* kSchema =
     " result_truncated INTEGER NOT NULL DEFAULT 0,"
     " callback_state TEXT NOT NULL,"
     " callback_attempts INTEGER NOT NULL DEFAULT 0,"
-    " callback_next_ms INTEGER NOT NULL DEFAULT 0);"
+    " callback_next_ms INTEGER NOT NULL DEFAULT 0,"
+    " exit_code INTEGER);"
     "CREATE INDEX IF NOT EXISTS calls_due ON calls (state, next_try_ms);"
     // The waiting calls of a function in the order they are claimed (the rowid, seq, ends every
     // index): a claim reads the rows it takes, not every waiting one, and the counts of
@@ -52,6 +53,12 @@ constexpr const char* kSchema =
     "CREATE INDEX IF NOT EXISTS calls_waiting ON calls (function, next_try_ms, seq, state)"
     " WHERE state IN ('queued', 'retrying');"
     "CREATE INDEX IF NOT EXISTS calls_callback_due ON calls (callback_state, callback_next_ms);";
+
+// A database made before the exit code was kept (stop 31's) gains its column; every call in it
+// has none.
+constexpr const char* kExitCodeColumn =
+    "SELECT 1 FROM pragma_table_info('calls') WHERE name = 'exit_code'";
+constexpr const char* kAddExitCode = "ALTER TABLE calls ADD COLUMN exit_code INTEGER";
 
 // A gateway that died left these mid-run; their due times are already past, so they run at once.
 constexpr const char* kRecovery =
@@ -62,7 +69,7 @@ constexpr const char* kRecovery =
 constexpr std::string_view kSelect =
     "SELECT id, function, method, target, headers, body, callback_url, created_ms, state,"
     " attempts, next_try_ms, finished_ms, status, duration_seconds, error, content_type, result,"
-    " result_truncated, callback_state, callback_attempts, callback_next_ms FROM calls ";
+     " result_truncated, callback_state, callback_attempts, callback_next_ms, exit_code FROM calls ";
 
 enum Column {
   kId,
@@ -86,6 +93,7 @@ enum Column {
   kCallbackState,
   kCallbackAttempts,
   kCallbackNextMs,
+  kExitCode,
 };
 
 // One prepared statement, its parameters bound in order. The first failure of preparing or
@@ -126,6 +134,11 @@ class Statement {
   }
   Statement& real(double value) {
     keep(sqlite3_bind_double(stmt_, next_++, value));
+    return *this;
+  }
+  // NULL for none.
+  Statement& maybe_integer(std::optional<int> value) {
+    keep(value ? sqlite3_bind_int64(stmt_, next_++, *value) : sqlite3_bind_null(stmt_, next_++));
     return *this;
   }
   // SQLITE_ROW, SQLITE_DONE, or the first error.
@@ -227,6 +240,8 @@ StoredCall read_call(sqlite3_stmt* stmt) {
   stored.callback_state = column_text(stmt, kCallbackState);
   stored.callback_attempts = sqlite3_column_int(stmt, kCallbackAttempts);
   stored.callback_next_ms = sqlite3_column_int64(stmt, kCallbackNextMs);
+  if (sqlite3_column_type(stmt, kExitCode) != SQLITE_NULL)
+    stored.exit_code = sqlite3_column_int(stmt, kExitCode);
   return stored;
 }
 
@@ -271,7 +286,16 @@ common::Status open_schema(sqlite3* db) {
     return tl::unexpected(db_error(db, "be configured"));
   }
   Transaction transaction(db);
-  if (!transaction.began() || sqlite3_exec(db, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK ||
+  if (!transaction.began() || sqlite3_exec(db, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK)
+    return tl::unexpected(db_error(db, "be opened"));
+  bool has_exit_code = false;
+  {
+    Statement column(db, kExitCodeColumn);
+    int rc = column.step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return tl::unexpected(db_error(db, "be opened"));
+    has_exit_code = rc == SQLITE_ROW;
+  }
+  if ((!has_exit_code && sqlite3_exec(db, kAddExitCode, nullptr, nullptr, nullptr) != SQLITE_OK) ||
       sqlite3_exec(db, kRecovery, nullptr, nullptr, nullptr) != SQLITE_OK ||
       !transaction.commit()) {
     return tl::unexpected(db_error(db, "be opened"));
@@ -346,8 +370,8 @@ common::Status record_end(sqlite3* db, const std::string& id, const CallResult& 
     return common::fail(Error::Code::kInternal, "a run can only end done, failed or retrying");
   }
   std::string sql =
-      "UPDATE calls SET state = ?, status = ?, duration_seconds = ?, error = ?, content_type = ?,"
-      " result = ?, result_truncated = ?, ";
+      "UPDATE calls SET state = ?, status = ?, exit_code = ?, duration_seconds = ?, error = ?,"
+      " content_type = ?, result = ?, result_truncated = ?, ";
   sql += retrying ? "next_try_ms = ? WHERE id = ?"
                   : "finished_ms = ?,"
                     " callback_state = CASE WHEN callback_url <> '' THEN 'pending'"
@@ -359,6 +383,7 @@ common::Status record_end(sqlite3* db, const std::string& id, const CallResult& 
   Statement update(db, sql);
   update.text(call_state_name(result.state))
       .integer(result.status)
+      .maybe_integer(result.exit_code)
       .real(result.duration_seconds)
       .text(result.error)
       .text(result.content_type)

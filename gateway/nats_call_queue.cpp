@@ -114,6 +114,7 @@ std::string encode_call(const StoredCall& stored, bool with_request) {
   number("next_try_ms", stored.next_try_ms);
   number("finished_ms", stored.finished_ms);
   number("status", stored.status);
+  if (stored.exit_code) number("exit_code", *stored.exit_code);
   w.Key("duration_seconds");
   w.Double(stored.duration_seconds);
   text("error", stored.error);
@@ -159,6 +160,9 @@ std::optional<StoredCall> decode_call(std::string_view bytes, bool with_request)
   stored.next_try_ms = number("next_try_ms");
   stored.finished_ms = number("finished_ms");
   stored.status = static_cast<int>(number("status"));
+  if (auto exit_code = doc.FindMember("exit_code");
+      exit_code != doc.MemberEnd() && exit_code->value.IsInt())
+    stored.exit_code = exit_code->value.GetInt();
   auto duration = doc.FindMember("duration_seconds");
   if (duration != doc.MemberEnd() && duration->value.IsNumber())
     stored.duration_seconds = duration->value.GetDouble();
@@ -524,6 +528,7 @@ common::Status NatsCallQueue::finish(const std::string& id, const CallResult& re
   StoredCall& record = held->record;
   record.state = result.state;
   record.status = result.status;
+  record.exit_code = result.exit_code;
   record.duration_seconds = result.duration_seconds;
   record.error = result.error;
   record.content_type = result.content_type;

@@ -152,6 +152,8 @@ void Server::serve_call(std::string_view rest, common::ClientResponse& response,
   protocol::Headers headers{{"X-Fn-Request-Id", request_id},
                             {"X-Call-Id", call->call.id},
                             {"X-Function-Status", std::to_string(call->status)}};
+  if (call->exit_code)
+    headers.push_back({"X-Fn-Exit-Code", std::to_string(*call->exit_code)});
   if (!call->content_type.empty()) headers.push_back({"Content-Type", call->content_type});
   if (call->result_truncated) headers.push_back({"X-Result-Truncated", "1"});
   response.send(200, std::move(headers), call->result);

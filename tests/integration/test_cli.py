@@ -884,9 +884,17 @@ class TestAsync(GatewayClass):
         self.assertEqual(result.stdout.split(b"---\n", 1)[1], data)
 
     def test_function_errors_give_the_exit_code_of_their_status(self):
-        failing = self.call(self.submit("fail"), "--wait")
-        self.assert_exit(failing, EXIT_SERVER, "exit 3 of a cgi function is its 500 (the queue keeps statuses)")
+        failing_id = self.submit("fail")
+        failing = self.call(failing_id, "--wait")
+        self.assert_exit(failing, 3, "a queued cgi call exits with the function's exit code, as invoke does")
         self.assertEqual(failing.stdout, "failing\n", "the function's own error body stays on stdout")
+        state = self.state(failing_id)
+        self.assertEqual((state["status"], state["function_status"], state["exit_code"]), ("done", 500, 3))
+        self.assert_exit(self.call(failing_id, "--json"), 3, "--json exits as the result would")
+        result = self.gw.get(f"/_fn/calls/{failing_id}/result")
+        self.assertEqual(result.headers.get("X-Fn-Exit-Code"), "3")
+        self.assertNotIn("exit_code", self.state(self.submit("status", "--path", "?status=200")),
+                         "a hot function reports no exit code")
 
         own_404 = self.call(self.submit("status", "--path", "?status=404"), "--wait")
         self.assert_exit(own_404, EXIT_NOTFOUND)

@@ -162,6 +162,26 @@ TEST_CASE("async_calls: a callback carries OpenFaaS's headers; no answer is repo
         "no socket is up");
 }
 
+TEST_CASE("async_calls: a run keeps the exit code its answer reports, in a header or trailer") {
+  AsyncConfig config;
+  auto coded = reply(500, "no such file");
+  coded.headers.push_back({"X-Fn-Exit-Code", "2"});
+  auto result = gateway::result_of_run(stored(1), coded, config, 0.1, 5000);
+  CHECK(result.exit_code == 2);
+  CHECK(result.state == CallState::kDone);
+  for (const char* garbage : {"", "-1", "256", "2x", " 2"}) {
+    auto odd = reply(200);
+    odd.headers.push_back({"X-Fn-Exit-Code", garbage});
+    CHECK_FALSE(gateway::result_of_run(stored(1), odd, config, 0.1, 5000).exit_code.has_value());
+  }
+  CHECK_FALSE(gateway::result_of_run(stored(1), reply(200), config, 0.1, 5000).exit_code);
+  StoredCall call = stored(1);
+  call.status = 500;
+  CHECK(protocol::find_header(gateway::callback_headers(call), "X-Fn-Exit-Code") == nullptr);
+  call.exit_code = 2;
+  CHECK(protocol::header_value(gateway::callback_headers(call), "X-Fn-Exit-Code") == "2");
+}
+
 TEST_CASE("async_calls: no more than max_concurrency calls of a function run at once") {
   Fixture f;
   f.config.max_concurrency = 2;

@@ -1,6 +1,7 @@
 #include "gateway/call_store.h"
 
 #include <doctest/doctest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -238,6 +239,55 @@ TEST_SUITE("call_store") {
     CHECK(second.error().context.find("locked") != std::string::npos);
     first->reset();
     CHECK(CallStore::open(file.path(), 1024).has_value());  // free once the first is closed
+  }
+
+  TEST_CASE("a function's exit code is kept with its result; a run without one keeps none") {
+    auto store = memory_store();
+    REQUIRE(store->enqueue(new_call("coded", "f", 1000)));
+    REQUIRE(store->enqueue(new_call("plain", "f", 1000)));
+    REQUIRE(store->claim("f", 2, 1000).size() == 2);
+    CallResult coded = ended(CallState::kDone, 2000);
+    coded.exit_code = 3;
+    REQUIRE(store->finish("coded", coded));
+    REQUIRE(store->finish("plain", ended(CallState::kDone, 2000)));
+    CHECK(store->get("coded")->exit_code == 3);
+    CHECK_FALSE(store->get("plain")->exit_code.has_value());
+  }
+
+  TEST_CASE("a database made before exit codes were kept opens, and its calls run and keep one") {
+    TempDatabase file;
+    {  // the table as stop 31's gateway made it, with a call queued
+      sqlite3* db = nullptr;
+      REQUIRE(sqlite3_open(file.path().c_str(), &db) == SQLITE_OK);
+      const char* old_schema =
+          "CREATE TABLE calls (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+          " function TEXT NOT NULL, method TEXT NOT NULL, target TEXT NOT NULL,"
+          " headers TEXT NOT NULL, body BLOB NOT NULL, callback_url TEXT NOT NULL,"
+          " created_ms INTEGER NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+          " next_try_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL DEFAULT 0,"
+          " status INTEGER NOT NULL DEFAULT 0, duration_seconds REAL NOT NULL DEFAULT 0,"
+          " error TEXT NOT NULL DEFAULT '', content_type TEXT NOT NULL DEFAULT '',"
+          " result BLOB NOT NULL DEFAULT x'', result_truncated INTEGER NOT NULL DEFAULT 0,"
+          " callback_state TEXT NOT NULL, callback_attempts INTEGER NOT NULL DEFAULT 0,"
+          " callback_next_ms INTEGER NOT NULL DEFAULT 0);"
+          "INSERT INTO calls (id, function, method, target, headers, body, callback_url,"
+          " created_ms, state, next_try_ms, callback_state)"
+          " VALUES ('old', 'f', 'POST', '/f', '', x'', '', 1000, 'queued', 1000, 'none');";
+      CHECK(sqlite3_exec(db, old_schema, nullptr, nullptr, nullptr) == SQLITE_OK);
+      sqlite3_close(db);
+    }
+    auto store = CallStore::open(file.path(), 1024);
+    REQUIRE(store.has_value());
+    CHECK_FALSE((*store)->get("old")->exit_code.has_value());
+    REQUIRE(ids((*store)->claim("f", 1, 1000)) == std::vector<std::string>{"old"});
+    CallResult result = ended(CallState::kDone, 2000);
+    result.exit_code = 0;
+    REQUIRE((*store)->finish("old", result));
+    CHECK((*store)->get("old")->exit_code == 0);
+    store->reset();
+    auto reopened = CallStore::open(file.path(), 1024);  // the column is added once
+    REQUIRE(reopened.has_value());
+    CHECK((*reopened)->get("old")->exit_code == 0);
   }
 
   TEST_CASE("claim respects the limit and FIFO order") {

@@ -25,6 +25,7 @@ StoredCall sample() {
   stored.attempts = 3;
   stored.next_try_ms = 1'700'000'010'000;
   stored.status = 503;
+  stored.exit_code = 7;
   stored.duration_seconds = 0.25;
   stored.error = "the function answered 503\n\"quoted\"";
   stored.content_type = "text/plain";
@@ -64,6 +65,7 @@ TEST_CASE("a record keeps the state and the result, not the request") {
   CHECK(out->call.body.empty());
   CHECK(out->call.target == in.call.target);
   CHECK(out->status == 503);
+  CHECK(out->exit_code == 7);
   CHECK(out->duration_seconds == doctest::Approx(0.25));
   CHECK(out->error == in.error);
   CHECK(out->content_type == "text/plain");
@@ -72,6 +74,14 @@ TEST_CASE("a record keeps the state and the result, not the request") {
   CHECK(out->callback_state == "pending");
   CHECK(out->callback_attempts == 2);
   CHECK(out->callback_next_ms == in.callback_next_ms);
+}
+
+TEST_CASE("a record without an exit code decodes with none") {
+  StoredCall in = sample();
+  in.exit_code.reset();
+  auto out = gateway::decode_call(gateway::encode_call(in, false), false);
+  REQUIRE(out);
+  CHECK_FALSE(out->exit_code.has_value());
 }
 
 TEST_CASE("bytes that are no call decode to nothing") {
