@@ -80,7 +80,7 @@ constexpr const char* kRecovery =
 constexpr std::string_view kSelect =
     "SELECT id, function, method, target, headers, body, callback_url, created_ms, state,"
     " attempts, next_try_ms, finished_ms, status, duration_seconds, error, content_type, result,"
-     " result_truncated, callback_state, callback_attempts, callback_next_ms, exit_code FROM calls ";
+    " result_truncated, callback_state, callback_attempts, callback_next_ms, exit_code FROM calls ";
 
 enum Column {
   kId,
