@@ -101,6 +101,17 @@ void AsyncCalls::poke() {
   wake_.notify_one();
 }
 
+void AsyncCalls::queued(const std::string& function) {
+  AsyncConfig config = hooks_.settings_of(function).value_or(AsyncConfig{});
+  std::lock_guard lock(mutex_);
+  // A dispatcher woken for each call of a burst ran its queries (and a commit) for each.
+  if (auto busy = running_.find(function);
+      busy != running_.end() && busy->second >= static_cast<int>(config.max_concurrency))
+    return;
+  poked_ = true;
+  wake_.notify_one();
+}
+
 void AsyncCalls::stop_claiming() {
   {
     std::lock_guard lock(mutex_);

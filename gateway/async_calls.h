@@ -81,8 +81,11 @@ class AsyncCalls {
   AsyncCalls& operator=(const AsyncCalls&) = delete;
 
   void start();
-  // Something became due (a call was queued): the dispatcher looks now. Thread-safe.
+  // The dispatcher looks now (something became due). Thread-safe.
   void poke();
+  // A call of `function` was queued: poke(), unless the function's runs are at its limit (each
+  // takes the next due call when it ends, and a slot that finds none pokes). Thread-safe.
+  void queued(const std::string& function);
   // Claims nothing more; runs that end from now on with no reply (the edge is stopping) are left
   // running in the store, to run again at the next start. Idempotent.
   void stop_claiming();

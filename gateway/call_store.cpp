@@ -412,8 +412,8 @@ common::Status record_end(sqlite3* db, const std::string& id, const CallResult& 
 
 }  // namespace
 
-common::Result<std::unique_ptr<CallStore>> CallStore::open(const std::string& path,
-                                                           std::size_t result_limit) {
+common::Result<std::unique_ptr<CallStore>> CallStore::open(
+    const std::string& path, std::size_t result_limit, std::chrono::microseconds commit_delay) {
   sqlite3* db = nullptr;
   // NOMUTEX: the store's own mutex already serialises every use of the connection.
   int rc = sqlite3_open_v2(
@@ -425,10 +425,25 @@ common::Result<std::unique_ptr<CallStore>> CallStore::open(const std::string& pa
     close_db(db);
     return tl::unexpected(opened.error());
   }
-  return std::unique_ptr<CallStore>(new CallStore(db, result_limit));
+  return std::unique_ptr<CallStore>(new CallStore(db, result_limit, commit_delay));
 }
 
-CallStore::~CallStore() { close_db(db_); }
+CallStore::CallStore(sqlite3* db, std::size_t result_limit,
+                     std::chrono::microseconds commit_delay)
+    : db_(db),
+      result_limit_(result_limit),
+      commit_delay_(commit_delay),
+      committer_([this] { commit_loop(); }) {}
+
+CallStore::~CallStore() {
+  {
+    std::lock_guard lock(mutex_);
+    closing_ = true;
+  }
+  commit_wanted_.notify_one();
+  committer_.join();  // after committing what was deferred
+  close_db(db_);
+}
 
 struct CallStore::Work {
   const std::function<common::Status()>* run;
@@ -448,23 +463,64 @@ common::Status CallStore::in_shared_transaction(const std::function<common::Stat
   taken.swap(batch_);
   batch_lock.unlock();
   {
+    // The deferred work still open is committed with this batch's.
     std::lock_guard lock(mutex_);
-    Transaction transaction(db_);
-    std::optional<Error> failed;
-    if (!transaction.began()) {
-      failed = db_error(db_, "begin a transaction");
+    common::Status committed;
+    if (!open_ && sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      committed = tl::unexpected(db_error(db_, "begin a transaction"));
     } else {
+      open_ = true;
       for (Work* each : taken) each->status = (*each->run)();
-      if (!transaction.commit()) failed = db_error(db_, "commit");
+      committed = commit_locked();
     }
-    if (failed)
-      for (Work* each : taken) each->status = tl::unexpected(*failed);
+    if (!committed)
+      for (Work* each : taken) each->status = committed;
   }
   batch_lock.lock();
   for (Work* each : taken) each->done = true;
   committing_ = false;
   batch_done_.notify_all();
   return mine.status;
+}
+
+common::Status CallStore::in_deferred_transaction(const std::function<common::Status()>& work) {
+  common::Status status;
+  bool begun = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (!open_) {
+      if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
+        return tl::unexpected(db_error(db_, "begin a transaction"));
+      open_ = begun = true;
+    }
+    status = work();
+  }
+  // Once per transaction: the committer, woken, waits out the delay whatever comes meanwhile.
+  if (begun) commit_wanted_.notify_one();
+  return status;
+}
+
+common::Status CallStore::commit_locked() {
+  open_ = false;
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK) return {};
+  Error failed = db_error(db_, "commit");
+  sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  return tl::unexpected(failed);
+}
+
+void CallStore::settle_locked() {
+  if (!open_) return;
+  if (auto committed = commit_locked(); !committed) log_error("commit", committed.error());
+}
+
+void CallStore::commit_loop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    commit_wanted_.wait(lock, [this] { return open_ || closing_; });
+    commit_wanted_.wait_for(lock, commit_delay_, [this] { return closing_; });
+    settle_locked();
+    if (closing_) return;
+  }
 }
 
 common::Status CallStore::enqueue(const NewCall& call) {
@@ -520,6 +576,7 @@ std::vector<StoredCall> CallStore::claim(const std::string& function, int limit,
   // SQLite reads a negative LIMIT as no limit at all.
   if (limit <= 0) return {};
   std::lock_guard lock(mutex_);
+  settle_locked();
   auto calls = claim_calls(db_, function, limit, now_ms);
   if (!calls) {
     log_error("claim", calls.error());
@@ -530,13 +587,14 @@ std::vector<StoredCall> CallStore::claim(const std::string& function, int limit,
 
 common::Status CallStore::finish(const std::string& id, const CallResult& result) {
   std::lock_guard lock(mutex_);
+  settle_locked();
   return record_end(db_, id, result, result_limit_);
 }
 
 CallQueue::Finished CallStore::finish_and_claim(const std::string& id, const CallResult& result,
                                                 const std::string& function, std::int64_t now_ms) {
   Finished finished;
-  finished.recorded = in_shared_transaction([&]() -> common::Status {
+  finished.recorded = in_deferred_transaction([&]() -> common::Status {
     if (auto recorded = record_end(db_, id, result, result_limit_); !recorded) return recorded;
     auto next = mark_claimed(db_, function, 1, now_ms);
     if (!next) {
@@ -546,7 +604,7 @@ CallQueue::Finished CallStore::finish_and_claim(const std::string& id, const Cal
     }
     return {};
   });
-  if (!finished.recorded) finished.next.reset();  // not committed: not claimed
+  if (!finished.recorded) finished.next.reset();  // not begun: not claimed
   return finished;
 }
 
@@ -554,6 +612,7 @@ std::vector<StoredCall> CallStore::claim_callbacks(int limit, std::int64_t now_m
   // SQLite reads a negative LIMIT as no limit at all.
   if (limit <= 0) return {};
   std::lock_guard lock(mutex_);
+  settle_locked();  // a callback is sent for an end that was committed
   auto calls = claim_due_callbacks(db_, limit, now_ms);
   if (!calls) {
     log_error("claim_callbacks", calls.error());
@@ -564,16 +623,19 @@ std::vector<StoredCall> CallStore::claim_callbacks(int limit, std::int64_t now_m
 
 common::Status CallStore::callback_sent(const std::string& id) {
   std::lock_guard lock(mutex_);
+  settle_locked();
   return set_callback_state(db_, id, "sent");
 }
 
 common::Status CallStore::callback_failed(const std::string& id) {
   std::lock_guard lock(mutex_);
+  settle_locked();
   return set_callback_state(db_, id, "failed");
 }
 
 common::Status CallStore::callback_retry(const std::string& id, std::int64_t next_ms) {
   std::lock_guard lock(mutex_);
+  settle_locked();
   Statement update(
       db_, "UPDATE calls SET callback_state = 'pending', callback_next_ms = ? WHERE id = ?");
   update.integer(next_ms).text(id);
@@ -599,6 +661,7 @@ std::optional<std::int64_t> CallStore::next_due_ms() {
 
 std::optional<StoredCall> CallStore::get(const std::string& id) {
   std::lock_guard lock(mutex_);
+  settle_locked();  // what a client is told was committed
   Statement select(db_, std::string(kSelect) + "WHERE id = ?");
   select.text(id);
   auto calls = read_calls(db_, select, "read a call");
@@ -645,6 +708,7 @@ std::vector<QueueCounts> CallStore::counts() {
 
 int CallStore::prune(std::int64_t before_ms) {
   std::lock_guard lock(mutex_);
+  settle_locked();
   Statement remove(db_,
                    "DELETE FROM calls WHERE state IN ('done', 'failed') AND finished_ms < ?"
                    " AND callback_state IN ('none', 'sent', 'failed')");

@@ -119,7 +119,7 @@ void Server::serve_enqueue(common::ClientRequest& request, common::ClientRespons
     send_error(response, queued.error(), name, request_id);
     return;
   }
-  calls_->poke();
+  calls_->queued(name);
   response.send(202,
                 {{"Content-Type", "application/json"},
                  {"X-Fn-Request-Id", request_id},

@@ -101,6 +101,21 @@ struct Fixture {
   std::atomic<std::int64_t> now{1000};
 };
 
+// Runs that `held` holds, but the calls of function "other", done at once.
+AsyncCalls::Run held_but_other(HeldRuns& held) {
+  return [&held](const StoredCall& call) {
+    if (call.call.function == "other") return common::Result<common::HttpReply>(reply(200));
+    return held.run(call);
+  };
+}
+
+// Whether calls PREFIX0 to PREFIX(count - 1) are done.
+bool all_done(Fixture& f, const std::string& prefix, int count) {
+  for (int i = 0; i < count; ++i)
+    if (f.state_of(prefix + std::to_string(i)) != CallState::kDone) return false;
+  return true;
+}
+
 }  // namespace
 
 TEST_CASE("async_calls: the retry wait doubles from the initial wait up to the longest") {
@@ -186,10 +201,7 @@ TEST_CASE("async_calls: no more than max_concurrency calls of a function run at 
   Fixture f;
   f.config.max_concurrency = 2;
   HeldRuns held;
-  AsyncCalls calls(*f.store, f.hooks([&](const StoredCall& call) {
-    if (call.call.function == "other") return common::Result<common::HttpReply>(reply(200));
-    return held.run(call);
-  }));
+  AsyncCalls calls(*f.store, f.hooks(held_but_other(held)));
   for (int i = 0; i < 6; ++i) REQUIRE(f.store->enqueue(new_call("f" + std::to_string(i), "f")));
   calls.start();
   REQUIRE(eventually([&] { return held.held() == 2; }));
@@ -201,13 +213,34 @@ TEST_CASE("async_calls: no more than max_concurrency calls of a function run at 
   // "o" is recorded done a moment before its slot is given back.
   CHECK(eventually([&] { return calls.running() == 2; }));
   held.open();
-  REQUIRE(eventually([&] {
-    for (int i = 0; i < 6; ++i)
-      if (f.state_of("f" + std::to_string(i)) != CallState::kDone) return false;
-    return true;
-  }));
+  REQUIRE(eventually([&] { return all_done(f, "f", 6); }));
   CHECK(held.most() == 2);
   CHECK(calls.counters().completed.at(200) == 7);
+}
+
+TEST_CASE("async_calls: calls queued while a function is at its limit run as its runs end") {
+  Fixture f;
+  f.config.max_concurrency = 2;
+  HeldRuns held;
+  AsyncCalls calls(*f.store, f.hooks(held_but_other(held)));
+  calls.start();
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(f.store->enqueue(new_call("f" + std::to_string(i), "f")));
+    calls.queued("f");
+  }
+  REQUIRE(eventually([&] { return held.held() == 2; }));
+  // At its limit: these wake no dispatcher, and are left to the runs of f that end.
+  for (int i = 2; i < 6; ++i) {
+    REQUIRE(f.store->enqueue(new_call("f" + std::to_string(i), "f")));
+    calls.queued("f");
+  }
+  REQUIRE(f.store->enqueue(new_call("o", "other")));  // below its limit: run at once
+  calls.queued("other");
+  REQUIRE(eventually([&] { return f.state_of("o") == CallState::kDone; }));
+  CHECK(f.state_of("f5") == CallState::kQueued);
+  held.open();
+  REQUIRE(eventually([&] { return all_done(f, "f", 6); }));
+  CHECK(held.most() == 2);
 }
 
 TEST_CASE("async_calls: a backlog runs on one thread, call after call") {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +16,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "tests/unit/eventually.h"
 
 namespace {
 
@@ -92,6 +95,12 @@ class TempDatabase {
 
   std::string path_;
 };
+
+// The bytes of the database's write-ahead log: a commit appends to it (nothing in these tests
+// makes a checkpoint start it again).
+std::uintmax_t wal_bytes(const TempDatabase& file) {
+  return std::filesystem::file_size(file.path() + "-wal");
+}
 
 }  // namespace
 
@@ -227,6 +236,47 @@ TEST_SUITE("call_store") {
     CHECK_FALSE(unknown.recorded);
     CHECK_FALSE(unknown.next);  // nothing committed, nothing claimed
     CHECK(store->get("g1")->state == CallState::kQueued);
+  }
+
+  TEST_CASE("the end of a run is committed after finish_and_claim returns, and before it is read") {
+    TempDatabase file;
+    // The committer waits an hour: only what must commit first does, deterministically.
+    auto opened = CallStore::open(file.path(), 1024, std::chrono::hours(1));
+    REQUIRE(opened.has_value());
+    auto& store = *opened;
+    for (const char* id : {"a", "b", "c"})
+      REQUIRE(store->enqueue(new_call(id, "f", 1000, "http://127.0.0.1:9/cb")));
+    REQUIRE(ids(store->claim("f", 1, 1000)) == std::vector<std::string>{"a"});
+    auto written = wal_bytes(file);  // the claim is committed
+    auto finished = store->finish_and_claim("a", ended(CallState::kDone, 1100), "f", 1100);
+    REQUIRE(finished.recorded);
+    REQUIRE(finished.next);
+    CHECK(finished.next->call.id == "b");
+    CHECK(wal_bytes(file) == written);  // returned before its commit
+    // The claim's own transaction can begin only once the end is committed.
+    CHECK(ids(store->claim_callbacks(10, 1100)) == std::vector<std::string>{"a"});
+    written = wal_bytes(file);
+    REQUIRE(store->finish_and_claim("b", ended(CallState::kDone, 1200), "f", 1200).next);
+    CHECK(wal_bytes(file) == written);
+    CHECK(store->get("b")->state == CallState::kDone);
+    CHECK(wal_bytes(file) > written);  // committed before it was read
+    REQUIRE(store->finish_and_claim("c", ended(CallState::kDone, 1300), "f", 1300).recorded);
+    store.reset();  // committed at the close
+    auto reopened = CallStore::open(file.path(), 1024);
+    REQUIRE(reopened.has_value());
+    CHECK((*reopened)->get("c")->state == CallState::kDone);
+    CHECK((*reopened)->get("c")->callback_state == "pending");
+  }
+
+  TEST_CASE("the committer commits the end of a run by itself") {
+    TempDatabase file;
+    auto store = CallStore::open(file.path(), 1024);
+    REQUIRE(store.has_value());
+    REQUIRE((*store)->enqueue(new_call("a", "f", 1000)));
+    REQUIRE((*store)->claim("f", 1, 1000).size() == 1);
+    auto written = wal_bytes(file);
+    REQUIRE((*store)->finish_and_claim("a", ended(CallState::kDone, 1100), "f", 1100).recorded);
+    CHECK(test_support::eventually([&] { return wal_bytes(file) > written; }));
   }
 
   TEST_CASE("a second store cannot open the file a store has open") {

@@ -2,8 +2,10 @@
 
 #include <doctest/doctest.h>
 #include <poll.h>
+#include <sys/stat.h>
 
 #include <atomic>
+#include <vector>
 #include <thread>
 
 #include "tests/unit/eventually.h"
@@ -90,6 +92,34 @@ TEST_CASE("inside_edge: an answer cut off, or never finished, is no reply") {
       },
       1 << 20);
   CHECK(!unfinished.run(call_of("GET", "/f", {}, "")));
+}
+
+TEST_CASE("inside_edge: a run that ended whole leaves its socket, untouched, to the next run") {
+  std::vector<ino_t> sockets;
+  bool cut = false;
+  InsideEdge edge(
+      [&](common::ClientRequest& request, common::ClientResponse& response) {
+        struct stat about{};
+        REQUIRE(::fstat(request.fd(), &about) == 0);
+        sockets.push_back(about.st_ino);
+        pollfd pfd{request.fd(), POLLIN | POLLRDHUP, 0};
+        CHECK(::poll(&pfd, 1, 0) == 0);  // nothing to read and no hang-up: as new
+        if (cut)
+          response.abort();
+        else
+          response.send(200, {}, "ok");
+      },
+      1 << 20);
+  REQUIRE(edge.run(call_of("GET", "/f", {}, "")));
+  REQUIRE(edge.run(call_of("GET", "/f", {}, "")));
+  cut = true;
+  REQUIRE(!edge.run(call_of("GET", "/f", {}, "")));
+  cut = false;
+  REQUIRE(edge.run(call_of("GET", "/f", {}, "")));
+  REQUIRE(sockets.size() == 4);
+  CHECK(sockets[1] == sockets[0]);
+  CHECK(sockets[2] == sockets[0]);
+  CHECK(sockets[3] != sockets[0]);  // a cut run's socket is never used again
 }
 
 TEST_CASE("inside_edge: abort_runs ends the runs in flight, as a client gone, and refuses more") {
