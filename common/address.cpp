@@ -1,16 +1,14 @@
 #include "common/address.h"
 
-#include <charconv>
+#include "common/units.h"
 
 namespace common {
 namespace {
 
 std::optional<std::uint16_t> parse_port(std::string_view text) {
-  unsigned value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty() || value > 65535)
-    return std::nullopt;
-  return static_cast<std::uint16_t>(value);
+  auto value = parse_whole(text, 0, 65535);
+  if (!value) return std::nullopt;
+  return static_cast<std::uint16_t>(*value);
 }
 
 std::optional<Address> parse_tcp(std::string_view text, std::string* error) {

@@ -6,12 +6,12 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <charconv>
 #include <climits>
 #include <cstring>
 
 #include "common/address.h"
 #include "common/connect.h"
+#include "common/units.h"
 #include "protocol/http_parser.h"
 
 namespace common {
@@ -207,11 +207,9 @@ std::optional<HttpUrl> parse_http_url(std::string_view url) {
   }
   if (host.empty()) return std::nullopt;
   if (!port.empty()) {
-    unsigned value = 0;
-    auto [stop, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (ec != std::errc() || stop != port.data() + port.size() || value == 0 || value > 65535)
-      return std::nullopt;
-    parsed.port = static_cast<std::uint16_t>(value);
+    auto value = parse_whole(port, 1, 65535);
+    if (!value) return std::nullopt;
+    parsed.port = static_cast<std::uint16_t>(*value);
   }
   for (char c : rest)
     if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return std::nullopt;

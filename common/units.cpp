@@ -67,4 +67,16 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   return value << shift;
 }
 
+std::optional<std::int64_t> parse_whole(std::string_view text, std::int64_t min,
+                                        std::int64_t max) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+      value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    return std::nullopt;
+  auto whole = static_cast<std::int64_t>(value);
+  if (whole < min || whole > max) return std::nullopt;
+  return whole;
+}
+
 }  // namespace common

@@ -18,5 +18,8 @@ constexpr std::chrono::milliseconds effective_timeout(std::chrono::milliseconds 
 // nullopt for anything malformed, negative or overflowing.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 std::optional<std::uint64_t> parse_size(std::string_view text);
+// A whole number written as decimal digits alone (no sign, space or unit), from `min` to `max`:
+// a port, a count, an exit code. nullopt for anything else.
+std::optional<std::int64_t> parse_whole(std::string_view text, std::int64_t min, std::int64_t max);
 
 }  // namespace common

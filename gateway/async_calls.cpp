@@ -1,11 +1,11 @@
 #include "gateway/async_calls.h"
 
 #include <algorithm>
-#include <charconv>
 
 #include <fmt/format.h>
 
 #include "common/logging.h"
+#include "common/units.h"
 
 namespace gateway {
 namespace {
@@ -21,13 +21,9 @@ constexpr std::int64_t kLongestWaitMs = 1000;
 // The exit code a cgi function's answer reports (a header, or the trailer of a long output), as
 // the watchdog writes it: 0 to 255. nullopt without one or for anything else.
 std::optional<int> reported_exit_code(const protocol::Headers& headers) {
-  std::string_view text = protocol::header_value(headers, "X-Fn-Exit-Code");
-  int code = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), code);
-  if (text.empty() || error != std::errc() || end != text.data() + text.size() || code < 0 ||
-      code > 255)
-    return std::nullopt;
-  return code;
+  auto code = common::parse_whole(protocol::header_value(headers, "X-Fn-Exit-Code"), 0, 255);
+  if (!code) return std::nullopt;
+  return static_cast<int>(*code);
 }
 
 }  // namespace

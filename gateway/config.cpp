@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -106,11 +105,9 @@ bool is_known_runtime(std::string_view name) {
 
 // A number of watchdogs, `min` to kMaxDaemons, written as plain digits.
 std::optional<int> parse_count(std::string_view digits, int min) {
-  int n = 0;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
-  if (n < min || n > kMaxDaemons) return std::nullopt;
-  return n;
+  auto n = common::parse_whole(digits, min, kMaxDaemons);
+  if (!n) return std::nullopt;
+  return static_cast<int>(*n);
 }
 
 // "sqlite:PATH", "nats://HOST[:PORT]" or "off".
@@ -451,10 +448,7 @@ std::string default_socket_dir(const Environment& env, unsigned uid) {
 }
 
 bool is_valid_port(std::string_view port) {
-  unsigned n = 0;
-  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
-  return ec == std::errc() && end == port.data() + port.size() && port.size() <= 5 && n >= 1 &&
-         n <= 65535;
+  return port.size() <= 5 && common::parse_whole(port, 1, 65535).has_value();
 }
 
 bool is_valid_host(std::string_view host) {

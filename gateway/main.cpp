@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
@@ -94,12 +93,11 @@ class UsageError : public std::runtime_error {
 
 int connection_count(const std::string& value, const std::string& source) {
   constexpr int kMax = 1'000'000;
-  int parsed = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
-  if (ec != std::errc() || end != value.data() + value.size() || parsed < 1 || parsed > kMax)
+  auto parsed = common::parse_whole(value, 1, kMax);
+  if (!parsed)
     throw UsageError(source + ": expected a whole number from 1 to " + std::to_string(kMax) +
                      ", got \"" + value + "\"");
-  return parsed;
+  return static_cast<int>(*parsed);
 }
 
 CommandLine parse_command_line(int argc, char** argv, const gateway::Environment& env) {

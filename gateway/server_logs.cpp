@@ -4,9 +4,10 @@
 // FN_CONSOLE_REMOTE=1: a log can hold what a handler should not have printed.
 #include <poll.h>
 
-#include <charconv>
+#include <limits>
 
 #include "common/logging.h"
+#include "common/units.h"
 #include "gateway/server.h"
 
 namespace gateway {
@@ -34,13 +35,12 @@ std::optional<LogQuery> parse_query(std::string_view target, std::string& error)
     std::string_view key = pair.substr(0, equals);
     std::string_view value = equals == pair.npos ? std::string_view() : pair.substr(equals + 1);
     if (key == "lines") {
-      std::size_t count = 0;
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), count);
-      if (ec != std::errc() || end != value.data() + value.size()) {
+      auto count = common::parse_whole(value, 0, std::numeric_limits<std::int64_t>::max());
+      if (!count) {
         error = "lines: expected a whole number, got \"" + std::string(value) + "\"";
         return std::nullopt;
       }
-      query.lines = count;
+      query.lines = static_cast<std::size_t>(*count);
     } else if (key == "follow") {
       query.follow = value == "1" || value == "true";
       if (!query.follow && value != "0" && value != "false") {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <functional>
 #include <optional>
 #include <sstream>
@@ -40,11 +39,10 @@ std::uint64_t size(const std::string& value, const std::string& source) {
 }
 
 int count(const std::string& value, const std::string& source, int min, int max) {
-  int parsed = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
-  if (ec != std::errc() || end != value.data() + value.size() || parsed < min || parsed > max)
+  auto parsed = common::parse_whole(value, min, max);
+  if (!parsed)
     bad_value(source, value, "a whole number from " + std::to_string(min) + " to " + std::to_string(max));
-  return parsed;
+  return static_cast<int>(*parsed);
 }
 
 // OpenFaaS's upstream_url, http://HOST:PORT (a path after it is ignored, as requests keep theirs),

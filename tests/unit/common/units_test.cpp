@@ -2,10 +2,12 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <string_view>
 
 using common::parse_duration;
 using common::parse_size;
+using common::parse_whole;
 using std::chrono::milliseconds;
 
 TEST_CASE("units: parses 250ms") { CHECK(parse_duration("250ms") == milliseconds(250)); }
@@ -99,4 +101,16 @@ TEST_CASE("units: rejects overflowing sizes") {
   CHECK(parse_size("17179869183GiB") == 17179869183ull << 30);
   CHECK_FALSE(parse_size("17179869184GiB").has_value());
   CHECK_FALSE(parse_size("99999999999999999999KiB").has_value());
+}
+
+TEST_CASE("units: a whole number is digits alone, within its bounds") {
+  CHECK(parse_whole("0", 0, 255) == 0);
+  CHECK(parse_whole("255", 0, 255) == 255);
+  CHECK(parse_whole("007", 0, 255) == 7);
+  CHECK(parse_whole("9223372036854775807", 0, INT64_MAX) == INT64_MAX);
+  for (const char* bad : {"", "256", "-1", "+1", " 1", "1 ", "1x", "0x10", "1.0",
+                          "9223372036854775808", "99999999999999999999"})
+    CHECK_MESSAGE(!parse_whole(bad, 0, 255).has_value(), bad);
+  CHECK(!parse_whole("0", 1, 65535));
+  CHECK(!parse_whole("9223372036854775808", 0, INT64_MAX));
 }
