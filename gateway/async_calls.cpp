@@ -101,11 +101,14 @@ void AsyncCalls::queued(const std::string& function) {
   AsyncConfig config = hooks_.settings_of(function).value_or(AsyncConfig{});
   std::lock_guard lock(mutex_);
   // A dispatcher woken for each call of a burst ran its queries (and a commit) for each.
-  if (auto busy = running_.find(function);
-      busy != running_.end() && busy->second >= static_cast<int>(config.max_concurrency))
-    return;
+  if (room_locked(function, config) <= 0) return;
   poked_ = true;
   wake_.notify_one();
+}
+
+int AsyncCalls::room_locked(const std::string& function, const AsyncConfig& config) const {
+  auto busy = running_.find(function);
+  return static_cast<int>(config.max_concurrency) - (busy == running_.end() ? 0 : busy->second);
 }
 
 void AsyncCalls::stop_claiming() {
@@ -159,8 +162,7 @@ std::int64_t AsyncCalls::dispatch_due(std::int64_t now) {
     int room;
     {
       std::lock_guard lock(mutex_);
-      auto busy = running_.find(function);
-      room = static_cast<int>(config.max_concurrency) - (busy == running_.end() ? 0 : busy->second);
+      room = room_locked(function, config);
     }
     if (room <= 0) continue;
     for (auto& call : store_.claim(function, room, now)) {

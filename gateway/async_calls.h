@@ -103,6 +103,8 @@ class AsyncCalls {
   void execute(StoredCall call, AsyncConfig config);
   void deliver(StoredCall call, AsyncConfig config);
   void finished(const std::string& function);
+  // Holding mutex_: the runs `function` may still start under `config` (0 or less at its limit).
+  int room_locked(const std::string& function, const AsyncConfig& config) const;
 
   CallQueue& store_;
   Hooks hooks_;

@@ -465,11 +465,8 @@ common::Status CallStore::in_shared_transaction(const std::function<common::Stat
   {
     // The deferred work still open is committed with this batch's.
     std::lock_guard lock(mutex_);
-    common::Status committed;
-    if (!open_ && sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
-      committed = tl::unexpected(db_error(db_, "begin a transaction"));
-    } else {
-      open_ = true;
+    common::Status committed = open_locked();
+    if (committed) {
       for (Work* each : taken) each->status = (*each->run)();
       committed = commit_locked();
     }
@@ -485,19 +482,24 @@ common::Status CallStore::in_shared_transaction(const std::function<common::Stat
 
 common::Status CallStore::in_deferred_transaction(const std::function<common::Status()>& work) {
   common::Status status;
-  bool begun = false;
+  bool begun;
   {
     std::lock_guard lock(mutex_);
-    if (!open_) {
-      if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
-        return tl::unexpected(db_error(db_, "begin a transaction"));
-      open_ = begun = true;
-    }
+    begun = !open_;
+    if (auto opened = open_locked(); !opened) return opened;
     status = work();
   }
   // Once per transaction: the committer, woken, waits out the delay whatever comes meanwhile.
   if (begun) commit_wanted_.notify_one();
   return status;
+}
+
+common::Status CallStore::open_locked() {
+  if (open_) return {};
+  if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
+    return tl::unexpected(db_error(db_, "begin a transaction"));
+  open_ = true;
+  return {};
 }
 
 common::Status CallStore::commit_locked() {

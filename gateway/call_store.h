@@ -64,6 +64,8 @@ class CallStore : public CallQueue {
   // Runs `work` in the open transaction (begun if there is none) and returns without committing
   // it: the committer thread does, commit_delay_ later, with what other runs brought meanwhile.
   common::Status in_deferred_transaction(const std::function<common::Status()>& work);
+  // Holding mutex_: the open transaction, or a new one begun.
+  common::Status open_locked();
   // Holding mutex_: commits the open transaction; on failure it is rolled back (its calls stay as
   // they were before it) and the error returned.
   common::Status commit_locked();
